@@ -1,0 +1,42 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Modload",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Modload", targets: ["Modload"]),
+        .executable(name: "modload", targets: ["modload"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // The host core: module table, load/merge pipeline, references, unloading, introspection.
+        .target(
+            name: "Modload",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).
+        .target(
+            name: "ModloadDemo",
+            dependencies: ["Modload"]
+        ),
+        // The command-line tool: a thin layer over the library.
+        .executableTarget(
+            name: "modload",
+            dependencies: [
+                "Modload",
+                "ModloadDemo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ModloadTests",
+            dependencies: ["Modload", "ModloadDemo"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,123 @@
+/// A one-shot broadcast: many tasks wait for a value that is set once.
+///
+/// This is the single waiting mechanism of the host. Running-load records use it to answer every
+/// merged joiner at once, and drain-mode unloads use it to wait for a reference count to freeze.
+/// Waiters *suspend* (no thread per waiter); a waiter can give up because its task was cancelled
+/// or its timeout passed, and that affects only that waiter.
+final class Completion<Value: Sendable>: Sendable {
+    /// How a wait ended.
+    enum WaitResult {
+        case value(Value)
+        case cancelled
+        case timedOut
+    }
+
+    /// One waiter. Its `phase` is guarded by the completion's lock.
+    private final class Waiter: @unchecked Sendable {
+        enum Phase {
+            case pending
+            case suspended(CheckedContinuation<WaitResult, Never>)
+            case finished
+        }
+        var phase: Phase = .pending
+        var timer: Task<Void, Never>?
+        /// Set if the waiter gave up before it had suspended (cancellation raced registration).
+        var earlyResult: WaitResult?
+
+        /// Marks the waiter finished and hands back what must be resumed, once. Lock held.
+        func take() -> (CheckedContinuation<WaitResult, Never>, Task<Void, Never>?)? {
+            guard case .suspended(let continuation) = phase else { return nil }
+            phase = .finished
+            defer { timer = nil }
+            return (continuation, timer)
+        }
+    }
+
+    private struct State {
+        /// The value, once set. Never changes afterwards.
+        var value: Value?
+        /// Waiters currently suspended, by identity.
+        var waiters: [ObjectIdentifier: Waiter] = [:]
+    }
+
+    private let state = Locked(State())
+
+    init() {}
+
+    /// The value if it has been set.
+    var value: Value? { state.withLock { $0.value } }
+
+    /// Sets the value and resumes every waiter. Returns `false` (and changes nothing) if the value
+    /// was already set.
+    @discardableResult
+    func complete(_ value: Value) -> Bool {
+        let resumed: [(CheckedContinuation<WaitResult, Never>, Task<Void, Never>?)]? = state.withLock { s in
+            guard s.value == nil else { return nil }
+            s.value = value
+            var resumed: [(CheckedContinuation<WaitResult, Never>, Task<Void, Never>?)] = []
+            resumed.reserveCapacity(s.waiters.count)
+            for waiter in s.waiters.values {
+                if let taken = waiter.take() { resumed.append(taken) }
+            }
+            s.waiters.removeAll()
+            return resumed
+        }
+        guard let resumed else { return false }
+        for (continuation, timer) in resumed {
+            timer?.cancel()
+            continuation.resume(returning: .value(value))
+        }
+        return true
+    }
+
+    /// Waits for the value, until the task is cancelled or `timeout` passes.
+    func wait(timeout: Duration? = nil) async -> WaitResult {
+        if let value = state.withLock({ $0.value }) { return .value(value) }
+        if Task.isCancelled { return .cancelled }
+        let waiter = Waiter()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<WaitResult, Never>) in
+                let immediate: WaitResult? = state.withLock { s in
+                    if let value = s.value { return .value(value) }
+                    if let early = waiter.earlyResult { return early }
+                    waiter.phase = .suspended(continuation)
+                    s.waiters[ObjectIdentifier(waiter)] = waiter
+                    return nil
+                }
+                if let immediate {
+                    continuation.resume(returning: immediate)
+                    return
+                }
+                if let timeout {
+                    let timer = Task { [weak self] in
+                        do { try await Task.sleep(for: timeout) } catch { return }
+                        self?.finish(waiter, with: .timedOut)
+                    }
+                    let armed = state.withLock { _ -> Bool in
+                        if case .suspended = waiter.phase { waiter.timer = timer; return true }
+                        return false
+                    }
+                    if !armed { timer.cancel() }
+                }
+            }
+        } onCancel: {
+            self.finish(waiter, with: .cancelled)
+        }
+    }
+
+    /// Resumes `waiter` with `result` unless it has already been resumed.
+    private func finish(_ waiter: Waiter, with result: WaitResult) {
+        let taken: (CheckedContinuation<WaitResult, Never>, Task<Void, Never>?)? = state.withLock { s in
+            if case .pending = waiter.phase {
+                // Not suspended yet: it sees this result when it registers.
+                if waiter.earlyResult == nil { waiter.earlyResult = result }
+                return nil
+            }
+            s.waiters[ObjectIdentifier(waiter)] = nil
+            return waiter.take()
+        }
+        guard let (continuation, timer) = taken else { return }
+        timer?.cancel()
+        continuation.resume(returning: result)
+    }
+}
