@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The one error type of Modload's API.
+///
+/// An error carries a ``Code`` (what kind of failure, with an errno for tools), the module it is
+/// about, the state that module was in when the operation was refused, who held it (for refusals
+/// caused by holders), a human reason, and for ``Code/initFailed`` the error the module's init
+/// threw. Its `description` puts all of that in one line:
+///
+///     acpi_cpufreq (going): init failed: no such device: intel_pstate is the active cpufreq driver
+public struct ModuleError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is. Codes compare by name; each has the errno a tool should exit
+    /// with or print.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// A stable, lower-camel-case identifier (`"wouldBlock"`), as used in JSON output.
+        public let name: String
+        /// The matching `errno` value, as the kernel would return it.
+        public let errno: Int32
+
+        /// Makes a code. Use the predefined ones unless a module needs its own.
+        public init(name: String, errno: Int32) {
+            self.name = name
+            self.errno = errno
+        }
+
+        /// A module of that name is already live (or a merged insert's winner succeeded).
+        public static let exists = Code(name: "exists", errno: EEXIST)
+        /// The module is in a state that forbids the operation (loading, going, merged load failed).
+        public static let busy = Code(name: "busy", errno: EBUSY)
+        /// No module of that name is known.
+        public static let notFound = Code(name: "notFound", errno: ENOENT)
+        /// Unloading would have to wait for holders (references or dependents).
+        public static let wouldBlock = Code(name: "wouldBlock", errno: EWOULDBLOCK)
+        /// A deadline passed.
+        public static let timedOut = Code(name: "timedOut", errno: ETIMEDOUT)
+        /// The waiting task was cancelled; shared work it was waiting for goes on.
+        public static let cancelled = Code(name: "cancelled", errno: ECANCELED)
+        /// A name, parameter or option is malformed; nothing was changed.
+        public static let invalidArgument = Code(name: "invalidArgument", errno: EINVAL)
+        /// The module's init threw; ``ModuleError/underlying`` holds what it threw.
+        public static let initFailed = Code(name: "initFailed", errno: EIO)
+        /// The operation was refused by policy (for example an observer vetoed a load).
+        public static let permissionDenied = Code(name: "permissionDenied", errno: EPERM)
+        /// The hardware or resource a module drives is absent — what a module's init throws when
+        /// it has nothing to do (the kernel's `-ENODEV`).
+        public static let noDevice = Code(name: "noDevice", errno: ENODEV)
+
+        public var description: String { name }
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// The module the failure is about, in canonical form (`-` written as `_`), if any.
+    public var module: String?
+    /// The state the module was in when the operation failed, if it existed.
+    public var state: ModuleState?
+    /// Who held the module, for refusals caused by holders.
+    public var holders: HoldersReport?
+    /// Why, in words.
+    public var reason: String
+    /// For ``Code/initFailed``: the error the module's init threw.
+    public var underlying: (any Error)?
+
+    /// Makes an error. `reason` should say what happened in a few words, without the module name
+    /// (the description adds it).
+    public init(
+        _ code: Code,
+        module: String? = nil,
+        state: ModuleState? = nil,
+        holders: HoldersReport? = nil,
+        reason: String,
+        underlying: (any Error)? = nil
+    ) {
+        self.code = code
+        self.module = module
+        self.state = state
+        self.holders = holders
+        self.reason = reason
+        self.underlying = underlying
+    }
+
+    /// The errno a tool should report. For ``Code/initFailed`` this is the errno of the error init
+    /// threw when that error is a `ModuleError` (as the kernel passes init's return value through).
+    public var errno: Int32 {
+        if code == .initFailed, let inner = underlying as? ModuleError { return inner.errno }
+        return code.errno
+    }
+
+    public var description: String {
+        var text = reason
+        if let module { text = "\(module)\(state.map { " (\($0))" } ?? ""): " + text }
+        if let underlying { text += ": \(underlying)" }
+        if let holders, !holders.isEmpty { text += "; \(holders.summary)" }
+        return text
+    }
+}

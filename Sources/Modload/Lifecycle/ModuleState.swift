@@ -1,0 +1,41 @@
+/// Where a module is in its life (DESIGN §3).
+///
+///     unformed → coming → live → going → gone
+///     unformed → coming → going → gone        (init failed or an observer vetoed)
+///
+/// Every transition is made under the table lock, so a load or unload that looks a name up sees
+/// a state that is consistent with the table. The state is also readable without any lock (the
+/// reference fast path reads it), so it lives in an atomic inside the module record.
+public enum ModuleState: UInt8, Sendable, CustomStringConvertible, CaseIterable {
+    /// The name is reserved in the table so duplicate loads find it; nothing else is visible.
+    case unformed
+    /// Init is running. References may be taken.
+    case coming
+    /// Init succeeded.
+    case live
+    /// Init failed, or unloading began. No new references; same-name loads get `busy`.
+    case going
+    /// Unlinked from the table. Only a reference that outlived the module (a forced unload) or a
+    /// stale ``ModuleInfo`` can still see this state.
+    case gone
+
+    public var description: String {
+        switch self {
+        case .unformed: "unformed"
+        case .coming: "coming"
+        case .live: "live"
+        case .going: "going"
+        case .gone: "gone"
+        }
+    }
+
+    /// The word `/proc/modules` shows for this state.
+    public var procName: String {
+        switch self {
+        case .unformed, .coming: "Loading"
+        case .live: "Live"
+        case .going: "Unloading"
+        case .gone: "Gone"
+        }
+    }
+}

@@ -1,0 +1,18 @@
+/// The record of a load in progress, shared by every caller that asked for the same name while it
+/// runs (seed 000's `shared_load_info`, DESIGN §4.1).
+///
+/// Found and created under the table lock, so the first caller wins and every later one *joins*
+/// before any expensive work is done. Joiners suspend on ``outcome``; the load completes it once
+/// and every joiner is answered at the same moment. A joiner that is cancelled stops waiting and
+/// nothing else changes: the load runs to completion for the others (an init cannot be stopped
+/// half-way safely, and a later joiner must not inherit someone else's cancellation).
+final class RunningLoad: Sendable {
+    /// The record this load is bringing up.
+    let record: ModuleRecord
+    /// The winner's result: success, or the error every merged caller is answered with.
+    let outcome = Completion<Result<Void, ModuleError>>()
+
+    init(record: ModuleRecord) {
+        self.record = record
+    }
+}
