@@ -1,0 +1,210 @@
+/// Loading and merging same-name loads (DESIGN §4, seeds 000 and 004).
+///
+/// A load is admitted under the table lock: it either *wins* the name (an `unformed` record and a
+/// running-load record go into the table before any work is done), *joins* a load of that name
+/// already running, or is answered at once (live → exists, going → busy, recently failed → the
+/// cached failure). The winner's pipeline — formation, observers, init, outcome — runs in a task of
+/// its own with no lock held, so distinct modules' inits run in parallel and no caller's
+/// cancellation can cut a shared init short. Every caller, winner included, then waits on the
+/// running-load record's outcome.
+extension ModuleHost {
+    /// Loads a module with `insmod` semantics: the caller that actually loads it gets its own
+    /// result; a caller merged into a load already running gets `exists` if that load succeeded
+    /// and `busy` if it failed (with the winner's error as `underlying`). Never a second init.
+    ///
+    /// - Throws: `invalidArgument` (bad name), `exists` (already live, or a merged load
+    ///   succeeded), `busy` (being unloaded, or a merged load failed), `initFailed`,
+    ///   `permissionDenied` (an observer vetoed), `cancelled` (this caller's task was cancelled;
+    ///   the load itself goes on).
+    public func insert(_ definition: some ModuleDefinition) async throws(ModuleError) {
+        try await load(definition, for: .insert)
+    }
+
+    /// Makes sure a module is live, with `modprobe` semantics: succeeds if the module is live at
+    /// the end, whoever loaded it. If the load this caller ran or joined fails, every caller gets
+    /// *that* error — same code, same underlying cause.
+    ///
+    /// - Throws: `invalidArgument`, `busy` (being unloaded), the load's own error (`initFailed`,
+    ///   `permissionDenied`), `cancelled` (this caller only).
+    public func ensureLoaded(_ definition: some ModuleDefinition) async throws(ModuleError) {
+        try await load(definition, for: .ensureLoaded)
+    }
+
+    /// The two kinds of caller (DESIGN §4.1).
+    enum LoadCaller {
+        case insert
+        case ensureLoaded
+    }
+
+    /// What admission decided under the table lock.
+    private enum Admission {
+        case run(RunningLoad)
+        case join(RunningLoad)
+        case live
+        case busy(ModuleState)
+        case recentlyFailed(ModuleError)
+    }
+
+    func load(_ definition: any ModuleDefinition, for caller: LoadCaller) async throws(ModuleError) {
+        let name = try ModuleName(validating: definition.name)
+        statisticsTable.update(name) { $0.attempts += 1 }
+
+        let admission = admit(name, definition: definition)
+        switch admission {
+        case .live:
+            if caller == .insert {
+                throw ModuleError(.exists, module: name.canonical, state: .live, reason: "is already loaded")
+            }
+        case .busy(let state):
+            throw ModuleError(
+                .busy, module: name.canonical, state: state,
+                reason: "is being unloaded; try again once it is gone")
+        case .recentlyFailed(let failure):
+            statisticsTable.update(name) { $0.cachedFailures += 1 }
+            throw Self.joinerError(for: caller, after: failure, name: name, cached: true)
+        case .join(let running):
+            statisticsTable.update(name) { $0.mergedJoiners += 1 }
+            eventHub.emit(ModuleEvent(kind: .mergedJoin, module: name.canonical))
+            if case .failure(let failure) = try await outcome(of: running) {
+                throw Self.joinerError(for: caller, after: failure, name: name, cached: false)
+            }
+            if caller == .insert {
+                throw ModuleError(
+                    .exists, module: name.canonical, state: .live,
+                    reason: "was loaded by a concurrent insert")
+            }
+        case .run(let running):
+            Task { await self.runLoad(running) }
+            try await outcome(of: running).get()
+        }
+    }
+
+    /// Step 2 of DESIGN §4, all under the table lock.
+    private func admit(_ name: ModuleName, definition: any ModuleDefinition) -> Admission {
+        let key = name.canonical
+        let cacheEnabled = configuration.failedLoadCacheDuration != nil
+        let now = cacheEnabled ? ContinuousClock.now : nil
+        return table.withLock { t in
+            if let running = t.running[key] { return .join(running) }
+            if let existing = t.modules[key] {
+                // Any load in progress has a running record (found above), so this module is
+                // live or an older one going away.
+                let state = existing.state
+                return state == .live ? .live : .busy(state)
+            }
+            if let now, let failure = t.recentFailures[key] {
+                if now < failure.until { return .recentlyFailed(failure.error) }
+                t.recentFailures[key] = nil
+            }
+            let record = ModuleRecord(name: name, definition: definition, context: context(for: name))
+            let running = RunningLoad(record: record)
+            t.modules[key] = record
+            t.running[key] = running
+            return .run(running)
+        }
+    }
+
+    /// Waits for a running load's outcome; a cancelled caller stops waiting (only it).
+    private func outcome(of running: RunningLoad) async throws(ModuleError) -> Result<Void, ModuleError> {
+        switch await running.outcome.wait() {
+        case .value(let result):
+            return result
+        case .cancelled, .timedOut:
+            throw ModuleError(
+                .cancelled, module: running.record.name.canonical,
+                reason: "stopped waiting for its load (cancelled); the load goes on for others")
+        }
+    }
+
+    /// What a caller gets when the load it joined (or the cached failure it hit) failed.
+    private static func joinerError(
+        for caller: LoadCaller, after failure: ModuleError, name: ModuleName, cached: Bool
+    ) -> ModuleError {
+        switch caller {
+        case .ensureLoaded:
+            return failure
+        case .insert:
+            return ModuleError(
+                .busy, module: name.canonical,
+                reason: cached ? "a load of it failed recently" : "a concurrent load of it failed",
+                underlying: failure)
+        }
+    }
+
+    // MARK: The winner's pipeline
+
+    /// Steps 4–8 of DESIGN §4: formation, observers, init, outcome. Runs in its own task.
+    private func runLoad(_ running: RunningLoad) async {
+        let record = running.record
+        let name = record.name
+
+        // Formation: visible as coming.
+        table.withLock { _ in record.setState(.coming) }
+        if let veto = eventHub.emit(ModuleEvent(kind: .coming, module: name.canonical), vetoable: true) {
+            let error = ModuleError(
+                .permissionDenied, module: name.canonical, state: .coming,
+                reason: "load vetoed by observer \"\(veto.observer)\"", underlying: veto.error)
+            failLoad(running, error)
+            return
+        }
+
+        // Init, with no lock held. The count holds base + 1 throughout.
+        let clock = ContinuousClock()
+        let started = clock.now
+        let initError: (any Error)?
+        do {
+            try await record.definition.initialize(record.context)
+            initError = nil
+        } catch {
+            initError = error
+        }
+        let elapsed = started.duration(to: clock.now)
+        statisticsTable.update(name) { s in
+            s.initCalls += 1
+            s.initTime += elapsed
+        }
+        if let initError {
+            failLoad(
+                running,
+                ModuleError(
+                    .initFailed, module: name.canonical, state: .coming, reason: "init failed",
+                    underlying: initError))
+            return
+        }
+
+        // Success: drop the init reference while still coming (an unload can't see a phantom
+        // holder), then go live and retire the running record in one step.
+        record.release(holder: nil)
+        table.withLock { t in
+            record.setState(.live)
+            t.running[name.canonical] = nil
+        }
+        statisticsTable.update(name) { $0.loads += 1 }
+        logger.debug("module live", metadata: ["module": "\(name)"])
+        eventHub.emit(ModuleEvent(kind: .live, module: name.canonical))
+        running.outcome.complete(.success(()))
+    }
+
+    /// A load that failed after formation: going, unlinked, then every caller answered.
+    private func failLoad(_ running: RunningLoad, _ error: ModuleError) {
+        let record = running.record
+        let key = record.name.canonical
+        table.withLock { _ in record.setState(.going) }
+        eventHub.emit(ModuleEvent(kind: .going, module: key))
+
+        let cacheUntil = configuration.failedLoadCacheDuration.map { ContinuousClock.now + $0 }
+        table.withLock { t in
+            // Unlinking under the table lock is the grace period: every reader finds records
+            // under this lock, and what a reader found stays valid memory (ARC) after this.
+            t.modules[key] = nil
+            t.running[key] = nil
+            if let cacheUntil { t.recentFailures[key] = (error, cacheUntil) }
+            record.setState(.gone)
+        }
+        statisticsTable.update(record.name) { $0.failures[error.code.name, default: 0] += 1 }
+        logger.debug("module load failed", metadata: ["module": "\(key)", "error": "\(error)"])
+        eventHub.emit(ModuleEvent(kind: .gone, module: key))
+        eventHub.emit(ModuleEvent(kind: .loadFailed, module: key, error: error))
+        running.outcome.complete(.failure(error))
+    }
+}

@@ -1,0 +1,166 @@
+import Logging
+import Synchronization
+
+/// The in-process "kernel": a table of modules and every lifecycle operation on it.
+///
+/// A host loads modules from definitions (``insert(_:)``, ``ensureLoaded(_:)``), hands out
+/// counted references (``acquire(_:holder:)``), unloads (``unload(_:mode:)``), and reports what it
+/// holds (``modules``, ``listing()``, ``holders(of:)``, ``statistics()``, ``events(bufferingNewest:)``).
+/// Several hosts may live in one process; they share nothing.
+///
+/// Concurrency: every method may be called from any thread or task at any time. Same-name loads
+/// merge into one init; distinct modules' inits run in parallel; acquire and release are
+/// lock-free; no lock is held across a module's init or exit.
+public final class ModuleHost: Sendable {
+    /// How this host was configured.
+    public let configuration: Configuration
+
+    /// The module table and the running-load records; see ``ModuleTable`` for the lock rules.
+    let table = Locked(ModuleTable())
+    let eventHub: EventHub
+    let statisticsTable = StatisticsTable()
+    private let taintBits = Atomic<UInt32>(0)
+
+    /// Makes an empty host.
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        self.eventHub = EventHub(logger: configuration.logger)
+    }
+
+    deinit { eventHub.finishStreams() }
+
+    var logger: Logger { configuration.logger }
+
+    // MARK: References
+
+    /// Takes a counted reference on a coming or live module (the kernel's `try_module_get`).
+    ///
+    /// A reference taken while the module is `coming` keeps it from being unloaded once live, but
+    /// cannot keep a failing init from failing: if init throws, the module goes away and the
+    /// reference reports `gone` (its memory stays valid; only the module is dead). Take
+    /// references after the load returns when that matters.
+    ///
+    /// - Parameters:
+    ///   - name: the module's name (`-` and `_` match).
+    ///   - holder: a label saying who holds the reference, reported by ``holders(of:)`` and by
+    ///     unload refusals when the host is configured with `tracksReferenceHolders`.
+    /// - Throws: `invalidArgument` for a malformed name, `notFound` if no such module is loaded,
+    ///   `busy` if it is going (being unloaded, or its init failed).
+    public func acquire(_ name: String, holder: String? = nil) throws(ModuleError) -> ModuleReference {
+        let name = try ModuleName(validating: name)
+        let label = configuration.tracksReferenceHolders ? holder : nil
+        let record = table.withLock { $0.modules[name.canonical] }
+        guard let record, record.state != .unformed else {
+            throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
+        }
+        guard record.tryAcquire(holder: label) else {
+            throw ModuleError(
+                .busy, module: name.canonical, state: record.state,
+                reason: "is being unloaded; no new references")
+        }
+        return ModuleReference(record: record, holder: label)
+    }
+
+    // MARK: Introspection
+
+    /// The state of a module, or `nil` if no module of that name is in the table.
+    public func state(of name: String) -> ModuleState? {
+        guard let name = try? ModuleName(validating: name) else { return nil }
+        return table.withLock { $0.modules[name.canonical]?.state }
+    }
+
+    /// A snapshot of one module, or `nil` if it is not in the table (or still unformed).
+    public func info(_ name: String) -> ModuleInfo? {
+        guard let name = try? ModuleName(validating: name),
+            let record = table.withLock({ $0.modules[name.canonical] })
+        else { return nil }
+        return Self.info(of: record)
+    }
+
+    /// Snapshots of every module past `unformed`, sorted by name.
+    public var modules: [ModuleInfo] {
+        table.withLock { Array($0.modules.values) }
+            .compactMap(Self.info(of:))
+            .sorted { $0.name < $1.name }
+    }
+
+    /// The `lsmod`-style listing: `Module Size Used-by State`, one line per module.
+    public func listing() -> String {
+        ModuleListing.render(modules)
+    }
+
+    /// Who holds a module: "why can't I unload it?".
+    ///
+    /// - Throws: `invalidArgument` for a malformed name, `notFound` if it is not loaded.
+    public func holders(of name: String) throws(ModuleError) -> HoldersReport {
+        let name = try ModuleName(validating: name)
+        guard let record = table.withLock({ $0.modules[name.canonical] }), record.state != .unformed else {
+            throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
+        }
+        return holdersReport(of: record)
+    }
+
+    /// Per-name load statistics, keyed by canonical name.
+    public func statistics() -> [String: ModuleStatistics] { statisticsTable.snapshot() }
+
+    /// Load statistics for one name, or `nil` if the name was never asked for.
+    public func statistics(for name: String) -> ModuleStatistics? {
+        guard let name = try? ModuleName(validating: name) else { return nil }
+        return statisticsTable.snapshot(for: name.canonical)
+    }
+
+    /// Why this host can no longer be fully trusted; empty while it can.
+    public var taints: TaintFlags { TaintFlags(rawValue: taintBits.load(ordering: .relaxed)) }
+
+    func taint(_ flags: TaintFlags) {
+        taintBits.bitwiseOr(flags.rawValue, ordering: .relaxed)
+    }
+
+    // MARK: Events
+
+    /// A stream of every lifecycle event from now on. If the subscriber falls behind, the oldest
+    /// events beyond `bufferingNewest` are dropped. The stream ends when the host is deallocated.
+    public func events(bufferingNewest limit: Int = 4096) -> AsyncStream<ModuleEvent> {
+        eventHub.stream(bufferingNewest: limit)
+    }
+
+    /// Adds a synchronous observer, called for every event on the thread that made the
+    /// transition, with no host lock held. Throwing from a `coming` event *vetoes* the load: it
+    /// fails with `permissionDenied` naming this observer, and the module is rolled back
+    /// (`going`, `gone`). Throwing on any other event is logged and ignored.
+    @discardableResult
+    public func addObserver(
+        named name: String, _ observer: @escaping @Sendable (ModuleEvent) throws -> Void
+    ) -> ObserverToken {
+        eventHub.addObserver(named: name, observer)
+    }
+
+    /// Removes an observer. Events already being delivered may still reach it.
+    public func removeObserver(_ token: ObserverToken) {
+        eventHub.removeObserver(token)
+    }
+
+    // MARK: Shared helpers
+
+    static func info(of record: ModuleRecord) -> ModuleInfo? {
+        let state = record.state
+        guard state != .unformed else { return nil }
+        let definition = record.definition
+        return ModuleInfo(
+            name: record.name.canonical, version: definition.version,
+            description: definition.description, license: definition.license,
+            size: definition.size, state: state, refcount: record.refs.reported, usedBy: [])
+    }
+
+    func holdersReport(of record: ModuleRecord) -> HoldersReport {
+        HoldersReport(
+            module: record.name.canonical, state: record.state, dependents: [],
+            references: max(record.refs.reported, 0), referenceHolders: record.holderLabels)
+    }
+
+    func context(for name: ModuleName) -> ModuleContext {
+        var logger = configuration.logger
+        logger[metadataKey: "module"] = "\(name.canonical)"
+        return ModuleContext(name: name.canonical, logger: logger)
+    }
+}

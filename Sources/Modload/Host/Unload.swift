@@ -1,0 +1,141 @@
+/// Unloading (DESIGN §5.2, seeds 001 and 003).
+///
+/// The decision is made under the table lock with the base-count algorithm (``RefCount``): the
+/// module must be live; then, by mode, the count must freeze at zero now (fail-fast), is taken
+/// regardless (force), or is waited for with new references refused (drain). Once decided the
+/// module is `going` — no new references, same-name loads get `busy` — and its exit runs with no
+/// lock held. Then it is unlinked and gone.
+extension ModuleHost {
+    /// How an unload treats holders.
+    public enum UnloadMode: Sendable, Equatable {
+        /// The kernel's default: if references are held, refuse with `wouldBlock` and the count.
+        case failFast
+        /// Unload even if references are held (not if other modules depend on it). Taints the
+        /// host with ``TaintFlags/forcedUnload`` when it actually overrides references. Holders'
+        /// references stay memory-safe but see `gone`.
+        case force
+        /// Refuse new references and wait for the held ones to be released, up to `timeout`. On
+        /// timeout the module is restored to `live` and the unload fails with `timedOut` and a
+        /// report of who holds it. Cancelling the caller's task ends the drain the same way with
+        /// `cancelled`.
+        case drain(timeout: Duration)
+    }
+
+    /// What an unload did.
+    public struct UnloadOutcome: Sendable, Equatable {
+        /// The module's canonical name.
+        public let module: String
+        /// The mode it was unloaded with.
+        public let mode: UnloadMode
+        /// References that were still held when a forced unload went ahead (0 otherwise).
+        public let overriddenReferences: Int
+        /// References a drain waited for until they were released (0 otherwise).
+        public let drainedReferences: Int
+    }
+
+    /// Unloads a live module.
+    ///
+    /// - Throws: `invalidArgument` (bad name), `notFound` (not loaded), `busy` (still loading, or
+    ///   already being unloaded), `wouldBlock` (fail-fast with references held — the error's
+    ///   ``ModuleError/holders`` says who), `timedOut` (drain deadline passed; module restored),
+    ///   `cancelled` (drain caller cancelled; module restored).
+    @discardableResult
+    public func unload(_ name: String, mode: UnloadMode = .failFast) async throws(ModuleError) -> UnloadOutcome {
+        let name = try ModuleName(validating: name)
+        let key = name.canonical
+
+        enum Decision {
+            case proceed(ModuleRecord, overridden: Int)
+            case refused(ModuleRecord)
+            case drain(ModuleRecord, Completion<Void>, held: Int)
+        }
+        let decision = try table.withLock { (t: inout ModuleTable) throws(ModuleError) -> Decision in
+            guard let record = t.modules[key], record.state != .unformed else {
+                throw ModuleError(.notFound, module: key, reason: "is not loaded")
+            }
+            switch record.state {
+            case .unformed, .coming:
+                throw ModuleError(.busy, module: key, state: record.state, reason: "is still loading; init is running")
+            case .going, .gone:
+                throw ModuleError(.busy, module: key, state: record.state, reason: "is already being unloaded")
+            case .live:
+                break
+            }
+            switch mode {
+            case .failFast:
+                guard record.refs.tryRelease() else { return .refused(record) }
+                record.setState(.going)
+                return .proceed(record, overridden: 0)
+            case .force:
+                let held = record.refs.removeBase()
+                record.setState(.going)
+                return .proceed(record, overridden: held)
+            case .drain:
+                // Arm the signal before removing the base, so the put that freezes the count
+                // cannot be missed; go `going` first, so no new reference is taken meanwhile.
+                let signal = record.armDrainSignal()
+                record.setState(.going)
+                let held = record.refs.removeBase()
+                return held == 0 ? .proceed(record, overridden: 0) : .drain(record, signal, held: held)
+            }
+        }
+
+        switch decision {
+        case .refused(let record):
+            let error = ModuleError(
+                .wouldBlock, module: key, state: .live, holders: holdersReport(of: record),
+                reason: "is in use")
+            eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
+            throw error
+        case .proceed(let record, let overridden):
+            record.disarmDrainSignal()
+            if overridden > 0 {
+                taint(.forcedUnload)
+                logger.warning(
+                    "forced unload with references held; host tainted",
+                    metadata: ["module": "\(key)", "references": "\(overridden)"])
+            }
+            eventHub.emit(ModuleEvent(kind: .going, module: key))
+            await finishUnload(record)
+            return UnloadOutcome(module: key, mode: mode, overriddenReferences: overridden, drainedReferences: 0)
+        case .drain(let record, let signal, let held):
+            eventHub.emit(ModuleEvent(kind: .going, module: key))
+            guard case .drain(let timeout) = mode else { preconditionFailure("drain decision without drain mode") }
+            let waited = await signal.wait(timeout: timeout)
+            record.disarmDrainSignal()
+            if case .value = waited {} else if record.refs.restoreBase() {
+                // Not frozen: restore the module to live and refuse.
+                table.withLock { _ in record.setState(.live) }
+                let timedOut: Bool
+                if case .timedOut = waited { timedOut = true } else { timedOut = false }
+                let error = ModuleError(
+                    timedOut ? .timedOut : .cancelled, module: key, state: .live,
+                    holders: holdersReport(of: record),
+                    reason: timedOut
+                        ? "drain gave up after \(timeout); the module stays live"
+                        : "drain cancelled; the module stays live")
+                eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
+                eventHub.emit(ModuleEvent(kind: .live, module: key))
+                throw error
+            }
+            // Frozen at zero: every reference was released in time.
+            await finishUnload(record)
+            return UnloadOutcome(module: key, mode: mode, overriddenReferences: 0, drainedReferences: held)
+        }
+    }
+
+    /// After the decision: exit (no lock), unlink, gone.
+    private func finishUnload(_ record: ModuleRecord) async {
+        let key = record.name.canonical
+        await record.definition.exit(record.context)
+        table.withLock { t in
+            // Unlinking under the table lock is the grace period: every reader finds records
+            // under this lock, and what a reader found stays valid memory (ARC) after this.
+            t.modules[key] = nil
+            record.setState(.gone)
+        }
+        statisticsTable.update(record.name) { $0.unloads += 1 }
+        logger.debug("module unloaded", metadata: ["module": "\(key)"])
+        eventHub.emit(ModuleEvent(kind: .gone, module: key))
+    }
+}

@@ -1,0 +1,43 @@
+/// Something that happened to a module (DESIGN §9).
+public struct ModuleEvent: Sendable, CustomStringConvertible {
+    /// The kinds of lifecycle event.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Init is about to run; observers may veto.
+        case coming
+        /// Init succeeded.
+        case live
+        /// Init failed, an observer vetoed, or an unload began (including a drain that may still
+        /// be refused).
+        case going
+        /// The module was unlinked from the table.
+        case gone
+        /// A load failed; ``ModuleEvent/error`` says why.
+        case loadFailed
+        /// A caller was merged into a running load of the same name.
+        case mergedJoin
+        /// An unload was refused (holders, drain timeout); ``ModuleEvent/error`` says why.
+        case unloadRefused
+    }
+
+    /// What happened.
+    public let kind: Kind
+    /// The module's canonical name.
+    public let module: String
+    /// For `loadFailed` and `unloadRefused`: the error.
+    public let error: ModuleError?
+
+    public init(kind: Kind, module: String, error: ModuleError? = nil) {
+        self.kind = kind
+        self.module = module
+        self.error = error
+    }
+
+    public var description: String {
+        error.map { "\(kind.rawValue) \(module): \($0)" } ?? "\(kind.rawValue) \(module)"
+    }
+}
+
+/// Identifies an observer added with ``ModuleHost/addObserver(named:_:)``, for removing it.
+public struct ObserverToken: Hashable, Sendable {
+    let id: UInt64
+}

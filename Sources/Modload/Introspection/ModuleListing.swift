@@ -1,0 +1,25 @@
+/// Renders module snapshots the way `lsmod` does, with the state `/proc/modules` shows:
+///
+///     Module                  Size  Used by            State
+///     ext4                    4096  1 jbd2_user        Live
+enum ModuleListing {
+    static func render(_ modules: [ModuleInfo]) -> String {
+        let nameWidth = max(24, (modules.map(\.name.utf8.count).max() ?? 0) + 2)
+        let usedByTexts = modules.map { info in
+            info.usedBy.isEmpty ? "\(info.refcount)" : "\(info.refcount) \(info.usedBy.joined(separator: ","))"
+        }
+        let usedByWidth = max(9, (usedByTexts.map(\.utf8.count).max() ?? 0) + 2)
+        var lines = [pad("Module", nameWidth) + pad("Size", 8, left: true) + "  " + pad("Used by", usedByWidth) + "State"]
+        for (info, usedBy) in zip(modules, usedByTexts) {
+            lines.append(
+                pad(info.name, nameWidth) + pad("\(info.size)", 8, left: true) + "  "
+                    + pad(usedBy, usedByWidth) + info.state.procName)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - text.utf8.count))
+        return left ? fill + text : text + fill
+    }
+}
