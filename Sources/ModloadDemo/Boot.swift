@@ -1,0 +1,117 @@
+import Modload
+
+/// `modload boot`: a machine booting the way Linux does with udev (seed 002).
+///
+/// Early boot loads `intel_pstate`. Then coldplug fires every device's module request at once —
+/// one `pcc_cpufreq` and two `acpi_cpufreq` per CPU plus the ordinary drivers — each an
+/// ensure-loaded (modprobe semantics) running concurrently. Modload merges the duplicates: each
+/// module's init runs once, and every merged request gets that init's answer.
+public enum Boot {
+    /// What to boot.
+    public struct Options: Sendable {
+        /// CPUs, each asking for its frequency drivers. Default 288 (seed 002's machine).
+        public var cpus: Int
+        /// How long every module's init takes. Default 2 ms.
+        public var initDelay: Duration
+
+        public init(cpus: Int = 288, initDelay: Duration = .milliseconds(2)) {
+            self.cpus = cpus
+            self.initDelay = initDelay
+        }
+    }
+
+    /// One module as the report lists it.
+    public struct ModuleEntry: Codable, Sendable, Equatable {
+        public let name: String
+        public let state: String
+        public let refcount: Int
+        public let usedBy: [String]
+        public let size: Int
+    }
+
+    /// What a boot did. Encodes to the JSON `modload boot --json` prints.
+    public struct Report: Codable, Sendable {
+        /// Module requests made (early boot + coldplug).
+        public let requests: Int
+        /// Requests answered by joining a load already running.
+        public let mergedJoiners: Int
+        /// Requests answered from the host's negative cache (a failure just before they came).
+        public let cachedFailures: Int
+        /// Wall time of the whole boot, first request to last answer, in milliseconds.
+        public let wallMs: Double
+        /// Init calls per requested module, as counted by the modules themselves.
+        public let inits: [String: Int]
+        /// Modules whose requests failed → the error code they failed with.
+        public let failed: [String: String]
+        /// Modules whose requests failed → the full error.
+        public let failureReasons: [String: String]
+        /// Failed requests per module (every merged request gets the failure).
+        public let failedRequests: [String: Int]
+        /// Modules in the table after boot.
+        public let modules: [ModuleEntry]
+        /// Host taint letters (empty when clean).
+        public let taints: String
+    }
+
+    /// The host configuration boot uses: failed loads are remembered for 60 s (as the kernel's
+    /// duplicate-request tracking does), so a request arriving just after a driver's init failed
+    /// gets that failure instead of running the init again.
+    public static let hostConfiguration = ModuleHost.Configuration(failedLoadCacheDuration: .seconds(60))
+
+    /// Boots the demo system into `host` (normally one made with ``hostConfiguration``) and reports.
+    public static func run(_ options: Options, on host: ModuleHost) async throws -> Report {
+        guard options.cpus >= 1 else {
+            throw ModuleError(.invalidArgument, reason: "--cpus must be at least 1 (got \(options.cpus))")
+        }
+        guard options.initDelay >= .zero else {
+            throw ModuleError(.invalidArgument, reason: "--init-ms must not be negative")
+        }
+        let system = DemoSystem(initDelay: options.initDelay)
+        let requests = ["intel_pstate"] + system.coldplugRequests(cpus: options.cpus)
+
+        let clock = ContinuousClock()
+        let started = clock.now
+        // Early boot: the platform's own frequency driver comes first.
+        var errors: [String: [ModuleError]] = [:]
+        do throws(ModuleError) {
+            try await host.ensureLoaded(system.catalog["intel_pstate"]!)
+        } catch {
+            errors["intel_pstate", default: []].append(error)
+        }
+        // Coldplug: every device request at once.
+        let coldplug = requests.dropFirst()
+        await withTaskGroup(of: (String, ModuleError?).self) { group in
+            for name in coldplug {
+                let module = system.catalog[name]!
+                group.addTask {
+                    do throws(ModuleError) {
+                        try await host.ensureLoaded(module)
+                        return (name, nil)
+                    } catch {
+                        return (name, error)
+                    }
+                }
+            }
+            for await (name, error) in group {
+                if let error { errors[name, default: []].append(error) }
+            }
+        }
+        let wall = started.duration(to: clock.now)
+
+        let requested = Set(requests)
+        let statistics = host.statistics()
+        return Report(
+            requests: requests.count,
+            mergedJoiners: requested.reduce(0) { $0 + (statistics[$1]?.mergedJoiners ?? 0) },
+            cachedFailures: requested.reduce(0) { $0 + (statistics[$1]?.cachedFailures ?? 0) },
+            wallMs: Double(wall.components.seconds) * 1e3 + Double(wall.components.attoseconds) / 1e15,
+            inits: Dictionary(uniqueKeysWithValues: requested.map { ($0, system.catalog[$0]!.initCalls) }),
+            failed: errors.mapValues { $0[0].code.name },
+            failureReasons: errors.mapValues { "\($0[0])" },
+            failedRequests: errors.mapValues(\.count),
+            modules: host.modules.map {
+                ModuleEntry(name: $0.name, state: $0.state.description, refcount: $0.refcount, usedBy: $0.usedBy, size: $0.size)
+            },
+            taints: host.taints.description)
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Modload
+import ModloadDemo
+
+struct BootCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot",
+        abstract: "Boot the demo system: every CPU asks for its frequency drivers at once (seed 002).",
+        discussion: """
+            intel_pstate loads first. Then udev coldplug requests pcc_cpufreq once and acpi_cpufreq \
+            twice per CPU, plus ordinary drivers, all concurrently. Both contended frequency drivers \
+            fail in init ("no device"); Modload merges the duplicate requests so each init runs once.
+            """
+    )
+
+    @Option(help: "CPUs, each requesting pcc_cpufreq once and acpi_cpufreq twice.")
+    var cpus = 288
+
+    @Option(name: .customLong("init-ms"), help: "How long every module's init takes, in milliseconds.")
+    var initMs = 2.0
+
+    @Flag(help: "Don't remember failed loads: late duplicate requests run the failing init again.")
+    var noFailureCache = false
+
+    @Flag(help: "Print one JSON object instead of the report.")
+    var json = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard cpus >= 1, cpus <= 65_536 else { throw ValidationError("--cpus must be between 1 and 65536 (got \(cpus))") }
+        guard initMs >= 0, initMs <= 60_000 else {
+            throw ValidationError("--init-ms must be between 0 and 60000 (got \(initMs))")
+        }
+    }
+
+    func run() async throws {
+        global.bootstrapLogging()
+        var configuration = Boot.hostConfiguration
+        if noFailureCache { configuration.failedLoadCacheDuration = nil }
+        let host = ModuleHost(configuration: configuration)
+        let options = Boot.Options(cpus: cpus, initDelay: .microseconds(Int64((initMs * 1000).rounded())))
+        let report = try await Boot.run(options, on: host)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(render(report, listing: host.listing()))
+        }
+    }
+
+    private func render(_ report: Boot.Report, listing: String) -> String {
+        var lines: [String] = []
+        lines.append("booted \(cpus) CPUs in \(String(format: "%.2f", report.wallMs)) ms (init \(initMs) ms per module)")
+        lines.append("requests:        \(report.requests)")
+        lines.append("merged joiners:  \(report.mergedJoiners)")
+        if report.cachedFailures > 0 { lines.append("cached failures: \(report.cachedFailures) (answered from the failure cache)") }
+        lines.append("init calls:      " + report.inits.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        if report.failed.isEmpty {
+            lines.append("failures:        none")
+        } else {
+            lines.append("failures:")
+            for (module, reason) in report.failureReasons.sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(module): \(report.failedRequests[module] ?? 0) requests failed: \(reason)")
+            }
+        }
+        if !report.taints.isEmpty { lines.append("taints:          \(report.taints)") }
+        lines.append("")
+        lines.append(listing)
+        return lines.joined(separator: "\n")
+    }
+}

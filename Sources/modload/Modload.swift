@@ -1,0 +1,27 @@
+import ArgumentParser
+import Logging
+
+@main
+struct ModloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "modload",
+        abstract: "Load, link, reference-count and unload modules concurrently and safely.",
+        subcommands: [BootCommand.self]
+    )
+}
+
+/// Options every verb shares.
+struct GlobalOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Log lifecycle detail to standard error.")
+    var verbose = false
+
+    /// Sends logs to standard error (standard output stays clean for `--json`).
+    func bootstrapLogging() {
+        let level: Logger.Level = verbose ? .debug : .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
