@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import Testing
+@testable import Modload
+
+/// A module whose init and exit tests can steer and count.
+final class TestModule: ModuleDefinition {
+    let name: String
+    let version: String
+    /// If set, init suspends until this is completed (so tests can act while the module is coming).
+    let gate: Completion<Void>?
+    /// If set, init throws this after the gate.
+    let failure: ModuleError?
+    /// If set, exit suspends until this is completed (so tests can act while the module is going).
+    let exitGate: Completion<Void>?
+    /// Called at the start of init (before the gate), e.g. to check host state from inside init.
+    let onInit: (@Sendable (ModuleContext) async -> Void)?
+
+    private let inits = Atomic<Int>(0)
+    private let exits = Atomic<Int>(0)
+    /// Completed when init has started, for tests that must wait until a load is in progress.
+    let initStarted = Completion<Void>()
+    /// Completed when exit has started.
+    let exitStarted = Completion<Void>()
+
+    init(
+        _ name: String, version: String = "1.0", gate: Completion<Void>? = nil,
+        failure: ModuleError? = nil, exitGate: Completion<Void>? = nil, onInit: (@Sendable (ModuleContext) async -> Void)? = nil
+    ) {
+        self.name = name
+        self.version = version
+        self.gate = gate
+        self.failure = failure
+        self.exitGate = exitGate
+        self.onInit = onInit
+    }
+
+    var initCalls: Int { inits.load(ordering: .acquiring) }
+    var exitCalls: Int { exits.load(ordering: .acquiring) }
+
+    func initialize(_ context: ModuleContext) async throws {
+        inits.add(1, ordering: .acquiringAndReleasing)
+        initStarted.complete(())
+        await onInit?(context)
+        if let gate { _ = await gate.wait() }
+        if let failure { throw failure }
+    }
+
+    func exit(_ context: ModuleContext) async {
+        exits.add(1, ordering: .acquiringAndReleasing)
+        exitStarted.complete(())
+        if let exitGate { _ = await exitGate.wait() }
+    }
+}
+
+/// "No such device", the typical init failure.
+let noDevice = ModuleError(.noDevice, reason: "no device")
+
+/// Waits (bounded, about 10 s) until `condition` holds; returns whether it did.
+func eventually(_ condition: @Sendable () -> Bool) async -> Bool {
+    for _ in 0..<10_000 {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return condition()
+}
+
+/// Collects events from an observer, for asserting sequences.
+final class EventLog: Sendable {
+    private let events = Locked([ModuleEvent]())
+    func record(_ event: ModuleEvent) { events.withLock { $0.append(event) } }
+    func kinds(for module: String) -> [ModuleEvent.Kind] {
+        events.withLock { $0.filter { $0.module == module }.map(\.kind) }
+    }
+    var all: [ModuleEvent] { events.withLock { $0 } }
+}
+
+/// Runs `operation`, expecting it to throw a `ModuleError` with `code`; returns the error.
+@discardableResult
+func expectError(
+    _ code: ModuleError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+    _ operation: () async throws -> Void
+) async -> ModuleError? {
+    do {
+        try await operation()
+        Issue.record("expected \(code), but it succeeded", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as ModuleError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected a ModuleError \(code), got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+// MARK: Real threads
+
+/// Runs `body(i)` on `count` new POSIX threads at once and joins them all.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    final class Start {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+    var threads: [pthread_t] = []
+    for index in 0..<count {
+        let start = Unmanaged.passRetained(Start { body(index) }).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, start)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        threads.append(thread)
+    }
+    for thread in threads { pthread_join(thread, nil) }
+}
+
+/// Blocks a plain thread until async work finishes (the work runs on the concurrency pool).
+/// Built on pthread primitives so ThreadSanitizer sees the hand-off.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+    let latch = Latch<T>()
+    Task { latch.set(await body()) }
+    return latch.wait()
+}
+
+private final class Latch<T>: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var value: T?
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
+    }
+    func set(_ newValue: T) {
+        pthread_mutex_lock(mutex)
+        value = newValue
+        pthread_cond_signal(cond)
+        pthread_mutex_unlock(mutex)
+    }
+    func wait() -> T {
+        pthread_mutex_lock(mutex)
+        while value == nil { pthread_cond_wait(cond, mutex) }
+        let result = value!
+        pthread_mutex_unlock(mutex)
+        return result
+    }
+}

@@ -1,0 +1,140 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import Testing
+@testable import Modload
+
+@Suite("States and transitions")
+struct LifecycleTests {
+    @Test func successfulLoadGoesComingThenLive() async throws {
+        let host = ModuleHost()
+        let log = EventLog()
+        host.addObserver(named: "log") { log.record($0) }
+        let seen = Locked<ModuleState?>(nil)
+        let module = TestModule("alpha") { context in
+            seen.withLock { $0 = host.state(of: context.name) }
+        }
+        try await host.insert(module)
+        #expect(seen.withLock { $0 } == .coming)
+        #expect(log.kinds(for: "alpha") == [.coming, .live])
+        let info = try #require(host.info("alpha"))
+        #expect(info.state == .live)
+        #expect(info.refcount == 0)
+        #expect(info.version == "1.0")
+        #expect(module.initCalls == 1)
+        #expect(host.statistics(for: "alpha") == {
+            var s = ModuleStatistics()
+            s.attempts = 1
+            s.initCalls = 1
+            s.loads = 1
+            s.initTime = host.statistics(for: "alpha")!.initTime
+            return s
+        }())
+    }
+
+    @Test func failedInitGoesComingGoingGoneAndLeavesNothing() async throws {
+        let host = ModuleHost()
+        let log = EventLog()
+        host.addObserver(named: "log") { log.record($0) }
+        let module = TestModule("broken", failure: noDevice)
+        let error = await expectError(.initFailed) { try await host.insert(module) }
+        #expect((error?.underlying as? ModuleError)?.code == .noDevice)
+        #expect(error?.errno == ENODEV)
+        #expect(error?.module == "broken")
+        #expect(log.kinds(for: "broken") == [.coming, .going, .gone, .loadFailed])
+        #expect(host.state(of: "broken") == nil)
+        #expect(host.modules.isEmpty)
+        #expect(host.statistics(for: "broken")?.failures == ["initFailed": 1])
+        // A failed load leaves no trace: the next load runs init again and can succeed.
+        try await host.insert(TestModule("broken"))
+        #expect(host.state(of: "broken") == .live)
+    }
+
+    @Test func referencesCanBeTakenWhileComing() async throws {
+        let host = ModuleHost()
+        let gate = Completion<Void>()
+        let module = TestModule("early", gate: gate)
+        let load = Task { try await host.insert(module) }
+        _ = await module.initStarted.wait()
+        let ref = try host.acquire("early")
+        #expect(ref.state == .coming)
+        #expect(host.info("early")?.refcount == 2)  // the init reference and ours
+        gate.complete(())
+        try await load.value
+        #expect(ref.state == .live)
+        #expect(host.info("early")?.refcount == 1)
+    }
+
+    @Test func unformedModulesAreInvisible() async throws {
+        // The unformed window is between admission and formation; it is only observable
+        // through the table, so check it directly.
+        let host = ModuleHost()
+        let name = try ModuleName(validating: "ghost")
+        let record = ModuleRecord(name: name, definition: TestModule("ghost"), context: host.context(for: name))
+        host.table.withLock { $0.modules["ghost"] = record }
+        #expect(host.info("ghost") == nil)
+        #expect(host.modules.isEmpty)
+        await expectError(.notFound) { _ = try host.acquire("ghost") }
+        await expectError(.notFound) { try await host.unload("ghost") }
+    }
+
+    @Test func noHostLockIsHeldDuringInit() async throws {
+        // Init uses the host freely: listing, references, and a nested load. Any lock held across
+        // init would deadlock here.
+        let host = ModuleHost()
+        try await host.insert(TestModule("base"))
+        let nested = TestModule("nested")
+        let outer = TestModule("outer") { _ in
+            _ = host.listing()
+            let ref = try? host.acquire("base")
+            #expect(host.info("base")?.refcount == 1)
+            ref?.release()
+            try? await host.insert(nested)
+        }
+        try await host.insert(outer)
+        #expect(nested.initCalls == 1)
+        #expect(host.state(of: "nested") == .live)
+        #expect(host.info("base")?.refcount == 0)
+    }
+
+    @Test func distinctInitsRunInParallel() async throws {
+        // Each init waits until both have started: with serialized inits this never completes
+        // (the rendezvous gives up after ~10 s and the test fails).
+        let host = ModuleHost()
+        let started = Atomic<Int>(0)
+        let rendezvous: @Sendable (ModuleContext) async -> Void = { _ in
+            started.add(1, ordering: .acquiringAndReleasing)
+            _ = await eventually { started.load(ordering: .acquiring) == 2 }
+        }
+        let a = TestModule("par_a", onInit: rendezvous)
+        let b = TestModule("par_b", onInit: rendezvous)
+        async let loadA: Void = host.insert(a)
+        async let loadB: Void = host.insert(b)
+        try await loadA
+        try await loadB
+        #expect(started.load(ordering: .relaxed) == 2)
+        #expect(host.modules.map(\.name) == ["par_a", "par_b"])
+    }
+
+    @Test func liveModuleAnswersInsertAndEnsure() async throws {
+        let host = ModuleHost()
+        let first = TestModule("once")
+        try await host.insert(first)
+        let second = TestModule("once")
+        let error = await expectError(.exists) { try await host.insert(second) }
+        #expect(error?.state == .live)
+        try await host.ensureLoaded(second)
+        #expect(first.initCalls == 1)
+        #expect(second.initCalls == 0)
+    }
+
+    @Test func unknownModulesAreNotFound() async {
+        let host = ModuleHost()
+        await expectError(.notFound) { _ = try host.acquire("nothing") }
+        await expectError(.notFound) { try await host.unload("nothing") }
+        await expectError(.notFound) { _ = try host.holders(of: "nothing") }
+        #expect(host.info("nothing") == nil)
+        #expect(host.statistics(for: "nothing") == nil)
+    }
+}

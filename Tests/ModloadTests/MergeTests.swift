@@ -1,0 +1,192 @@
+import Testing
+@testable import Modload
+
+/// Merged same-name loads (DESIGN §4.1, seed 000, and the kmod selftest from seed 002).
+@Suite("Merging same-name loads")
+struct MergeTests {
+    /// Starts `count` concurrent loads of `name`, each with its own definition instance, while
+    /// the first instance's init is held at a gate; releases the gate once all have joined.
+    private func concurrentLoads(
+        _ count: Int, of name: String, failing: Bool, caller: ModuleHost.LoadCaller
+    ) async -> (results: [ModuleError?], modules: [TestModule], host: ModuleHost) {
+        let host = ModuleHost()
+        let gate = Completion<Void>()
+        let modules = (0..<count).map { _ in TestModule(name, gate: gate, failure: failing ? noDevice : nil) }
+        let results = await withTaskGroup(of: ModuleError?.self) { group in
+            for module in modules {
+                group.addTask {
+                    do throws(ModuleError) {
+                        try await host.load(module, for: caller)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            // Hold the init until every other caller has merged into it.
+            _ = await eventually { host.statistics(for: name)?.mergedJoiners == count - 1 }
+            gate.complete(())
+            var results: [ModuleError?] = []
+            for await result in group { results.append(result) }
+            return results
+        }
+        return (results, modules, host)
+    }
+
+    @Test func fourInsertsOneSucceedsThreeExist() async {
+        let (results, modules, host) = await concurrentLoads(4, of: "selftest", failing: false, caller: .insert)
+        #expect(results.filter { $0 == nil }.count == 1)
+        #expect(results.compactMap { $0?.code } == [.exists, .exists, .exists])
+        #expect(modules.map(\.initCalls).reduce(0, +) == 1)
+        #expect(host.state(of: "selftest") == .live)
+        #expect(host.statistics(for: "selftest")?.mergedJoiners == 3)
+        #expect(host.statistics(for: "selftest")?.attempts == 4)
+    }
+
+    @Test func fourFailingInsertsOneFailsThreeBusyNothingLeft() async {
+        let (results, modules, host) = await concurrentLoads(4, of: "selftest", failing: true, caller: .insert)
+        let codes = results.compactMap { $0?.code }
+        #expect(codes.count == 4)
+        #expect(codes.filter { $0 == .initFailed }.count == 1)
+        #expect(codes.filter { $0 == .busy }.count == 3)
+        // Busy joiners can still see why: the winner's error is their underlying error.
+        for error in results.compactMap({ $0 }) where error.code == .busy {
+            #expect((error.underlying as? ModuleError)?.code == .initFailed)
+        }
+        #expect(modules.map(\.initCalls).reduce(0, +) == 1)
+        #expect(host.state(of: "selftest") == nil)
+        #expect(host.statistics(for: "selftest")?.failures == ["initFailed": 1])
+    }
+
+    @Test func ensureLoadedCallersAllSucceed() async {
+        let (results, modules, host) = await concurrentLoads(16, of: "shared", failing: false, caller: .ensureLoaded)
+        #expect(results.allSatisfy { $0 == nil })
+        #expect(modules.map(\.initCalls).reduce(0, +) == 1)
+        #expect(host.state(of: "shared") == .live)
+    }
+
+    @Test func ensureLoadedCallersAllGetTheWinnersError() async {
+        let (results, modules, _) = await concurrentLoads(16, of: "shared", failing: true, caller: .ensureLoaded)
+        let errors = results.compactMap { $0 }
+        #expect(errors.count == 16)
+        #expect(errors.allSatisfy { $0.code == .initFailed })
+        #expect(errors.allSatisfy { ($0.underlying as? ModuleError)?.code == .noDevice })
+        #expect(Set(errors.map(\.description)).count == 1)
+        #expect(modules.map(\.initCalls).reduce(0, +) == 1)
+    }
+
+    @Test func seedBurstRunsOneInitPerName() async {
+        // Seed 002 at full size: 288 loads of A and 576 of B at once, both failing in init. The
+        // inits are held until every caller has arrived, as a slow init is in the real burst.
+        let host = ModuleHost()
+        let gate = Completion<Void>()
+        let a = TestModule("pcc_cpufreq", gate: gate, failure: noDevice)
+        let b = TestModule("acpi_cpufreq", gate: gate, failure: noDevice)
+        let answered = await withTaskGroup(of: ModuleError?.self) { group in
+            for index in 0..<864 {
+                let module = index % 3 == 0 ? a : b
+                group.addTask {
+                    do throws(ModuleError) {
+                        try await host.ensureLoaded(module)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            _ = await eventually {
+                host.statistics(for: "pcc_cpufreq")?.mergedJoiners == 287
+                    && host.statistics(for: "acpi_cpufreq")?.mergedJoiners == 575
+            }
+            gate.complete(())
+            var errors: [ModuleError?] = []
+            for await error in group { errors.append(error) }
+            return errors
+        }
+        #expect(answered.count == 864)
+        #expect(answered.allSatisfy { $0?.code == .initFailed })
+        #expect(a.initCalls == 1)
+        #expect(b.initCalls == 1)
+        #expect(host.statistics(for: "pcc_cpufreq")?.failures == ["initFailed": 1])
+        #expect(host.statistics(for: "acpi_cpufreq")?.failures == ["initFailed": 1])
+        #expect(host.modules.isEmpty)
+    }
+
+    @Test func cancelledJoinerStopsWaitingAndTheLoadGoesOn() async throws {
+        let host = ModuleHost()
+        let gate = Completion<Void>()
+        let module = TestModule("slow", gate: gate)
+        let winner = Task { try await host.insert(module) }
+        _ = await module.initStarted.wait()
+        let joiner = Task { try await host.ensureLoaded(TestModule("slow")) }
+        #expect(await eventually { host.statistics(for: "slow")?.mergedJoiners == 1 })
+        joiner.cancel()
+        await expectError(.cancelled) { try await joiner.value }
+        #expect(host.state(of: "slow") == .coming)
+        gate.complete(())
+        try await winner.value
+        #expect(host.state(of: "slow") == .live)
+        #expect(module.initCalls == 1)
+    }
+
+    @Test func cancelledWinnerDoesNotStopTheSharedLoad() async throws {
+        let host = ModuleHost()
+        let gate = Completion<Void>()
+        let module = TestModule("slow", gate: gate)
+        let winner = Task { try await host.insert(module) }
+        _ = await module.initStarted.wait()
+        let joiner = Task { try await host.ensureLoaded(TestModule("slow")) }
+        #expect(await eventually { host.statistics(for: "slow")?.mergedJoiners == 1 })
+        winner.cancel()
+        await expectError(.cancelled) { try await winner.value }
+        gate.complete(())
+        try await joiner.value
+        #expect(host.state(of: "slow") == .live)
+        #expect(module.initCalls == 1)
+    }
+
+    @Test func alreadyCancelledCallerIsAnsweredWithoutWaiting() async throws {
+        let host = ModuleHost()
+        let gate = Completion<Void>()
+        let module = TestModule("slow", gate: gate)
+        let winner = Task { try await host.insert(module) }
+        _ = await module.initStarted.wait()
+        let joiner = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await host.ensureLoaded(TestModule("slow"))
+        }
+        await expectError(.cancelled) { try await joiner.value }
+        gate.complete(())
+        try await winner.value
+    }
+
+    @Test func negativeCacheAnswersTheHerdAfterAFailure() async throws {
+        let host = ModuleHost(configuration: .init(failedLoadCacheDuration: .seconds(60)))
+        let module = TestModule("flaky", failure: noDevice)
+        let first = await expectError(.initFailed) { try await host.ensureLoaded(module) }
+        let again = await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky")) }
+        #expect(again?.description == first?.description)
+        let inserted = await expectError(.busy) { try await host.insert(TestModule("flaky")) }
+        #expect((inserted?.underlying as? ModuleError)?.code == .initFailed)
+        #expect(module.initCalls == 1)
+        #expect(host.statistics(for: "flaky")?.initCalls == 1)
+        #expect(host.statistics(for: "flaky")?.cachedFailures == 2)
+    }
+
+    @Test func negativeCacheExpires() async throws {
+        let host = ModuleHost(configuration: .init(failedLoadCacheDuration: .milliseconds(1)))
+        await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky", failure: noDevice)) }
+        try await Task.sleep(for: .milliseconds(20))
+        let fixed = TestModule("flaky")
+        try await host.ensureLoaded(fixed)
+        #expect(fixed.initCalls == 1)
+    }
+
+    @Test func negativeCacheIsOffByDefault() async throws {
+        let host = ModuleHost()
+        await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky", failure: noDevice)) }
+        let fixed = TestModule("flaky")
+        try await host.ensureLoaded(fixed)
+        #expect(fixed.initCalls == 1)
+    }
+}

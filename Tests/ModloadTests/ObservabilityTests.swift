@@ -1,0 +1,123 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import Modload
+
+@Suite("Events, observers, listing, errors")
+struct ObservabilityTests {
+    struct Refusal: Error, CustomStringConvertible {
+        var description: String { "policy forbids it" }
+    }
+
+    @Test func observerVetoRollsTheLoadBack() async throws {
+        let host = ModuleHost()
+        let log = EventLog()
+        host.addObserver(named: "log") { log.record($0) }
+        host.addObserver(named: "lockdown") { event in
+            if event.kind == .coming, event.module == "forbidden" { throw Refusal() }
+        }
+        let module = TestModule("forbidden")
+        let error = await expectError(.permissionDenied) { try await host.insert(module) }
+        #expect(error?.description == "forbidden (coming): load vetoed by observer \"lockdown\": policy forbids it")
+        #expect(error?.errno == EPERM)
+        #expect(module.initCalls == 0)
+        #expect(host.state(of: "forbidden") == nil)
+        #expect(log.kinds(for: "forbidden") == [.coming, .going, .gone, .loadFailed])
+        #expect(host.statistics(for: "forbidden")?.failures == ["permissionDenied": 1])
+        #expect(host.statistics(for: "forbidden")?.initCalls == 0)
+        // Others are unaffected.
+        try await host.insert(TestModule("allowed"))
+        #expect(host.modules.map(\.name) == ["allowed"])
+    }
+
+    @Test func removedObserverNoLongerVetoes() async throws {
+        let host = ModuleHost()
+        let token = host.addObserver(named: "deny-all") { event in
+            if event.kind == .coming { throw Refusal() }
+        }
+        await expectError(.permissionDenied) { try await host.insert(TestModule("m")) }
+        host.removeObserver(token)
+        try await host.insert(TestModule("m"))
+    }
+
+    @Test func observerErrorsOnOtherEventsAreIgnored() async throws {
+        let host = ModuleHost()
+        host.addObserver(named: "grumpy") { event in
+            if event.kind != .coming { throw Refusal() }
+        }
+        try await host.insert(TestModule("m"))
+        try await host.unload("m")
+        #expect(host.state(of: "m") == nil)
+    }
+
+    @Test func eventStreamDeliversTheLifecycle() async throws {
+        let host = ModuleHost()
+        let stream = host.events()
+        try await host.insert(TestModule("watched"))
+        await expectError(.initFailed) { try await host.insert(TestModule("watched_fail", failure: noDevice)) }
+        try await host.unload("watched")
+        var seen: [String] = []
+        for await event in stream {
+            seen.append("\(event.kind.rawValue) \(event.module)")
+            if event.kind == .gone, event.module == "watched" { break }
+        }
+        #expect(seen == [
+            "coming watched", "live watched",
+            "coming watched_fail", "going watched_fail", "gone watched_fail", "loadFailed watched_fail",
+            "going watched", "gone watched",
+        ])
+    }
+
+    @Test func mergedJoinsAreEvents() async throws {
+        let host = ModuleHost()
+        let log = EventLog()
+        host.addObserver(named: "log") { log.record($0) }
+        let gate = Completion<Void>()
+        let module = TestModule("m", gate: gate)
+        let first = Task { try await host.insert(module) }
+        _ = await module.initStarted.wait()
+        let second = Task { try await host.ensureLoaded(TestModule("m")) }
+        #expect(await eventually { log.kinds(for: "m").contains(.mergedJoin) })
+        gate.complete(())
+        try await first.value
+        try await second.value
+    }
+
+    @Test func listingLooksLikeLsmod() async throws {
+        let host = ModuleHost()
+        try await host.insert(BuiltinModule(name: "ext4", size: 1_003_520))
+        try await host.insert(BuiltinModule(name: "crc32c-generic", size: 16_384))
+        let ref = try host.acquire("ext4")
+        #expect(host.listing() == """
+            Module                      Size  Used by  State
+            crc32c_generic             16384  0        Live
+            ext4                     1003520  1        Live
+
+            """)
+        ref.release()
+    }
+
+    @Test func infoDescribesTheModule() async throws {
+        let host = ModuleHost()
+        try await host.insert(
+            BuiltinModule(name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096))
+        #expect(host.info("jbd2") == ModuleInfo(
+            name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096,
+            state: .live, refcount: 0, usedBy: []))
+    }
+
+    @Test func errnoMapping() {
+        #expect(ModuleError(.exists, reason: "").errno == EEXIST)
+        #expect(ModuleError(.busy, reason: "").errno == EBUSY)
+        #expect(ModuleError(.notFound, reason: "").errno == ENOENT)
+        #expect(ModuleError(.wouldBlock, reason: "").errno == EWOULDBLOCK)
+        #expect(ModuleError(.timedOut, reason: "").errno == ETIMEDOUT)
+        #expect(ModuleError(.cancelled, reason: "").errno == ECANCELED)
+        #expect(ModuleError(.invalidArgument, reason: "").errno == EINVAL)
+        #expect(ModuleError(.permissionDenied, reason: "").errno == EPERM)
+        // initFailed passes a ModuleError's errno through, as the kernel passes init's return.
+        #expect(ModuleError(.initFailed, reason: "", underlying: noDevice).errno == ENODEV)
+        #expect(ModuleError(.initFailed, reason: "", underlying: Refusal()).errno == EIO)
+    }
+}

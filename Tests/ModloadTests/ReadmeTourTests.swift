@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Modload
+import Testing
+
+/// The README's API tour, kept compiling and true.
+@Suite("README API tour")
+struct ReadmeTourTests {
+    final class Journal: ModuleDefinition {
+        let name = "jbd2"
+        let version = "3.0"
+        let description = "journalling block device"
+        let license = "GPL"
+
+        func initialize(_ context: ModuleContext) async throws {
+            context.logger.info("journal ready")
+        }
+        func exit(_ context: ModuleContext) async {}
+        func commit() {}
+    }
+
+    struct PolicyError: Error {}
+
+    @Test func tourRunsAsWritten() async throws {
+        let host = ModuleHost()
+        try await host.ensureLoaded(Journal())
+        await expectError(.exists) { try await host.insert(Journal()) }
+        do {
+            let ref = try host.acquire("jbd2", holder: "mount /home")
+            #expect(ref.definition(as: Journal.self) != nil)
+            ref.definition(as: Journal.self)?.commit()
+        }
+        try await host.insert(BuiltinModule(name: "probe") { _ in })
+        try await host.unload("probe")
+        try await host.unload("jbd2", mode: .drain(timeout: .seconds(5)))
+        do throws(ModuleError) {
+            try await host.unload("jbd2")
+            Issue.record("unload of an unloaded module succeeded")
+        } catch {
+            #expect(error.description == "jbd2: is not loaded")
+            #expect(error.errno == ENOENT)
+        }
+        host.addObserver(named: "policy") { event in
+            if event.kind == .coming, event.module == "forbidden" { throw PolicyError() }
+        }
+        await expectError(.permissionDenied) { try await host.insert(BuiltinModule(name: "forbidden")) }
+        #expect(host.listing().hasPrefix("Module"))
+        #expect(host.statistics(for: "jbd2")?.loads == 1)
+    }
+}

@@ -1,0 +1,143 @@
+import Testing
+@testable import Modload
+
+@Suite("References and the base-count algorithm")
+struct ReferenceTests {
+    // RefCount is ~Copyable, which #expect cannot capture: read values into locals first.
+
+    @Test func refCountStartsWithTheInitReference() {
+        let refs = RefCount()
+        let atLoad = refs.reported
+        let afterInit = refs.put()
+        let settled = refs.reported
+        #expect(atLoad == 1)
+        #expect(afterInit == RefCount.base)
+        #expect(settled == 0)
+    }
+
+    @Test func tryReleaseFreezesAnUnheldCount() {
+        let refs = RefCount()
+        _ = refs.put()  // drop the init reference
+        let frozen = refs.tryRelease()
+        let reported = refs.reported
+        let gotAfterFreeze = refs.tryGet()
+        let reportedAfter = refs.reported
+        #expect(frozen)
+        #expect(reported == -1)
+        #expect(!gotAfterFreeze)
+        #expect(reportedAfter == -1)
+    }
+
+    @Test func tryReleaseRestoresAHeldCount() {
+        let refs = RefCount()
+        _ = refs.put()
+        let got = refs.tryGet()
+        let frozen = refs.tryRelease()
+        let reported = refs.reported
+        let gotAgain = refs.tryGet()
+        let reportedAfter = refs.reported
+        #expect(got)
+        #expect(!frozen)
+        #expect(reported == 1)
+        #expect(gotAgain)
+        #expect(reportedAfter == 2)
+    }
+
+    @Test func aPutBetweenRemoveAndRestoreFreezesTheCount() {
+        // The race seed 001 handles: the last holder releases after the base was removed but
+        // before it is restored. Restoring must fail and the count stay frozen.
+        let refs = RefCount()
+        _ = refs.put()
+        _ = refs.tryGet()
+        let held = refs.removeBase()
+        let afterPut = refs.put()
+        let restored = refs.restoreBase()
+        let reported = refs.reported
+        let got = refs.tryGet()
+        #expect(held == 1)
+        #expect(afterPut == 0)
+        #expect(!restored)
+        #expect(reported == -1)
+        #expect(!got)
+    }
+
+    @Test func putNeverGoesBelowZero() {
+        let refs = RefCount()
+        _ = refs.put()
+        _ = refs.tryRelease()
+        let underflow = refs.put()
+        let reported = refs.reported
+        #expect(underflow == nil)
+        #expect(reported == -1)
+    }
+
+    @Test func referenceEndReleasesIt() async throws {
+        let host = ModuleHost()
+        try await host.insert(TestModule("disk"))
+        do {
+            let ref = try host.acquire("disk")
+            #expect(host.info("disk")?.refcount == 1)
+            #expect(ref.state == .live)
+        }
+        #expect(host.info("disk")?.refcount == 0)
+        let ref = try host.acquire("disk")
+        let second = ref.duplicate()
+        #expect(host.info("disk")?.refcount == 2)
+        ref.release()
+        #expect(host.info("disk")?.refcount == 1)
+        second.release()
+        #expect(host.info("disk")?.refcount == 0)
+    }
+
+    @Test func referenceGivesTheDefinitionInstance() async throws {
+        let host = ModuleHost()
+        let module = TestModule("driver", version: "2.1")
+        try await host.insert(module)
+        let ref = try host.acquire("driver")
+        #expect(ref.definition(as: TestModule.self) === module)
+        #expect(ref.definition(as: BuiltinModule.self) == nil)
+        #expect(ref.definition.version == "2.1")
+        #expect(ref.name == "driver")
+    }
+
+    @Test func noReferenceToAGoingModule() async throws {
+        let host = ModuleHost()
+        let exitGate = Completion<Void>()
+        let module = TestModule("leaving", exitGate: exitGate)
+        try await host.insert(module)
+        let unload = Task { try await host.unload("leaving") }
+        _ = await module.exitStarted.wait()
+        let error = await expectError(.busy) { _ = try host.acquire("leaving") }
+        #expect(error?.state == .going)
+        exitGate.complete(())
+        _ = try await unload.value
+        await expectError(.notFound) { _ = try host.acquire("leaving") }
+    }
+
+    @Test func holderLabelsAreTrackedWhenConfigured() async throws {
+        let host = ModuleHost(configuration: .init(tracksReferenceHolders: true))
+        try await host.insert(TestModule("net"))
+        let a = try host.acquire("net", holder: "http")
+        let b = try host.acquire("net", holder: "http")
+        let c = try host.acquire("net", holder: "dns")
+        let d = try host.acquire("net")
+        let report = try host.holders(of: "net")
+        #expect(report.references == 4)
+        #expect(report.referenceHolders == ["http": 2, "dns": 1])
+        #expect(report.summary == "held by 4 references (dns×1, http×2, 1 unnamed)")
+        a.release()
+        c.release()
+        #expect(try host.holders(of: "net").referenceHolders == ["http": 1])
+        b.release()
+        d.release()
+    }
+
+    @Test func holderLabelsAreIgnoredByDefault() async throws {
+        let host = ModuleHost()
+        try await host.insert(TestModule("net"))
+        let ref = try host.acquire("net", holder: "http")
+        #expect(try host.holders(of: "net").referenceHolders.isEmpty)
+        #expect(try host.holders(of: "net").references == 1)
+        ref.release()
+    }
+}

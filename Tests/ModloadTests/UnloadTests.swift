@@ -1,0 +1,177 @@
+import Testing
+@testable import Modload
+
+@Suite("Unloading")
+struct UnloadTests {
+    @Test func failFastUnloadRunsExitOnceAndForgetsTheModule() async throws {
+        let host = ModuleHost()
+        let log = EventLog()
+        host.addObserver(named: "log") { log.record($0) }
+        let module = TestModule("usb")
+        try await host.insert(module)
+        let outcome = try await host.unload("usb")
+        #expect(outcome == .init(module: "usb", mode: .failFast, overriddenReferences: 0, drainedReferences: 0))
+        #expect(module.exitCalls == 1)
+        #expect(host.state(of: "usb") == nil)
+        #expect(log.kinds(for: "usb") == [.coming, .live, .going, .gone])
+        #expect(host.statistics(for: "usb")?.unloads == 1)
+        // It can be loaded again: a new init.
+        let again = TestModule("usb")
+        try await host.insert(again)
+        #expect(again.initCalls == 1)
+    }
+
+    @Test func failFastRefusesWhileReferencesAreHeld() async throws {
+        let host = ModuleHost(configuration: .init(tracksReferenceHolders: true))
+        let log = EventLog()
+        host.addObserver(named: "log") { log.record($0) }
+        let module = TestModule("fs")
+        try await host.insert(module)
+        let a = try host.acquire("fs", holder: "mount")
+        let b = try host.acquire("fs", holder: "mount")
+        let error = await expectError(.wouldBlock) { try await host.unload("fs") }
+        #expect(error?.holders?.references == 2)
+        #expect(error?.holders?.referenceHolders == ["mount": 2])
+        #expect(error?.state == .live)
+        #expect(error?.description == "fs (live): is in use; held by 2 references (mount×2)")
+        #expect(log.kinds(for: "fs").last == .unloadRefused)
+        // Nothing changed: still live, same count, still usable, no exit.
+        #expect(host.state(of: "fs") == .live)
+        #expect(host.info("fs")?.refcount == 2)
+        let c = try host.acquire("fs")
+        #expect(module.exitCalls == 0)
+        a.release()
+        b.release()
+        c.release()
+        try await host.unload("fs")
+        #expect(module.exitCalls == 1)
+    }
+
+    @Test func unloadOfAComingModuleIsBusy() async throws {
+        let host = ModuleHost()
+        let gate = Completion<Void>()
+        let module = TestModule("starting", gate: gate)
+        let load = Task { try await host.insert(module) }
+        _ = await module.initStarted.wait()
+        for mode in [ModuleHost.UnloadMode.failFast, .force, .drain(timeout: .seconds(1))] {
+            let error = await expectError(.busy) { try await host.unload("starting", mode: mode) }
+            #expect(error?.state == .coming)
+        }
+        gate.complete(())
+        try await load.value
+        #expect(host.state(of: "starting") == .live)
+        #expect(host.taints.isEmpty)
+    }
+
+    @Test func unloadOfAGoingModuleIsBusyAndSoAreLoads() async throws {
+        let host = ModuleHost()
+        let exitGate = Completion<Void>()
+        let module = TestModule("stopping", exitGate: exitGate)
+        try await host.insert(module)
+        let unload = Task { try await host.unload("stopping") }
+        _ = await module.exitStarted.wait()
+        let error = await expectError(.busy) { try await host.unload("stopping") }
+        #expect(error?.state == .going)
+        await expectError(.busy) { try await host.insert(TestModule("stopping")) }
+        await expectError(.busy) { try await host.ensureLoaded(TestModule("stopping")) }
+        #expect(host.info("stopping")?.state == .going)
+        #expect(host.info("stopping")?.refcount == -1)
+        exitGate.complete(())
+        _ = try await unload.value
+        #expect(module.exitCalls == 1)
+        try await host.ensureLoaded(TestModule("stopping"))
+    }
+
+    @Test func forceOverridesReferencesAndTaints() async throws {
+        let host = ModuleHost()
+        let module = TestModule("stuck")
+        try await host.insert(module)
+        let a = try host.acquire("stuck")
+        let b = a.duplicate()
+        #expect(host.taints.isEmpty)
+        let outcome = try await host.unload("stuck", mode: .force)
+        #expect(outcome.overriddenReferences == 2)
+        #expect(host.taints == .forcedUnload)
+        #expect(host.taints.description == "R")
+        #expect(module.exitCalls == 1)
+        #expect(host.state(of: "stuck") == nil)
+        // The orphaned references stay memory-safe and say what happened.
+        #expect(a.state == .gone)
+        #expect(a.definition(as: TestModule.self) === module)
+        #expect(a.record.refs.reported == 1)  // base removed; two holders left
+        a.release()
+        b.release()
+        #expect(module.exitCalls == 1)
+    }
+
+    @Test func forceWithoutReferencesDoesNotTaint() async throws {
+        let host = ModuleHost()
+        try await host.insert(TestModule("idle"))
+        let outcome = try await host.unload("idle", mode: .force)
+        #expect(outcome.overriddenReferences == 0)
+        #expect(host.taints.isEmpty)
+    }
+
+    @Test func drainWaitsForHoldersThenUnloads() async throws {
+        let host = ModuleHost()
+        let module = TestModule("busy_dev")
+        try await host.insert(module)
+        let ref = try host.acquire("busy_dev")
+        let drain = Task { try await host.unload("busy_dev", mode: .drain(timeout: .seconds(30))) }
+        #expect(await eventually { host.state(of: "busy_dev") == .going })
+        // While draining: no new references, same-name loads busy, exit not yet run.
+        await expectError(.busy) { _ = try host.acquire("busy_dev") }
+        await expectError(.busy) { try await host.insert(TestModule("busy_dev")) }
+        #expect(module.exitCalls == 0)
+        ref.release()
+        let outcome = try await drain.value
+        #expect(outcome.drainedReferences == 1)
+        #expect(module.exitCalls == 1)
+        #expect(host.state(of: "busy_dev") == nil)
+        #expect(host.taints.isEmpty)
+    }
+
+    @Test func drainTimeoutRestoresTheModuleAndSaysWhoHoldsIt() async throws {
+        let host = ModuleHost(configuration: .init(tracksReferenceHolders: true))
+        let log = EventLog()
+        host.addObserver(named: "log") { log.record($0) }
+        let module = TestModule("db")
+        try await host.insert(module)
+        let ref = try host.acquire("db", holder: "query-7")
+        let error = await expectError(.timedOut) { try await host.unload("db", mode: .drain(timeout: .milliseconds(10))) }
+        #expect(error?.holders?.referenceHolders == ["query-7": 1])
+        #expect(error?.state == .live)
+        #expect(log.kinds(for: "db") == [.coming, .live, .going, .unloadRefused, .live])
+        // Restored: live, usable, count intact, no exit.
+        #expect(host.state(of: "db") == .live)
+        #expect(host.info("db")?.refcount == 1)
+        let another = try host.acquire("db")
+        #expect(module.exitCalls == 0)
+        ref.release()
+        another.release()
+        try await host.unload("db")
+        #expect(module.exitCalls == 1)
+    }
+
+    @Test func cancelledDrainRestoresTheModule() async throws {
+        let host = ModuleHost()
+        try await host.insert(TestModule("db"))
+        let ref = try host.acquire("db")
+        let drain = Task { try await host.unload("db", mode: .drain(timeout: .seconds(60))) }
+        #expect(await eventually { host.state(of: "db") == .going })
+        drain.cancel()
+        await expectError(.cancelled) { _ = try await drain.value }
+        #expect(host.state(of: "db") == .live)
+        #expect(host.info("db")?.refcount == 1)
+        ref.release()
+    }
+
+    @Test func drainWithNothingHeldUnloadsAtOnce() async throws {
+        let host = ModuleHost()
+        let module = TestModule("free")
+        try await host.insert(module)
+        let outcome = try await host.unload("free", mode: .drain(timeout: .seconds(60)))
+        #expect(outcome.drainedReferences == 0)
+        #expect(module.exitCalls == 1)
+    }
+}
