@@ -35,7 +35,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ModloadTests",
-            dependencies: ["Modload", "ModloadDemo"]
+            dependencies: [
+                "Modload",
+                "ModloadDemo",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

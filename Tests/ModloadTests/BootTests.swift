@@ -30,10 +30,10 @@ struct BootTests {
     }
 
     @Test func bootRejectsBadOptions() async {
-        await expectError(.invalidArgument) { _ = try await Boot.run(.init(cpus: 0), on: ModuleHost()) }
-        await expectError(.invalidArgument) { _ = try await Boot.run(.init(cpus: -3), on: ModuleHost()) }
+        await expectError(.invalidArgument) { _ = try await Boot.run(.init(cpus: 0), on: ModuleHost(configuration: .testing())) }
+        await expectError(.invalidArgument) { _ = try await Boot.run(.init(cpus: -3), on: ModuleHost(configuration: .testing())) }
         await expectError(.invalidArgument) {
-            _ = try await Boot.run(.init(cpus: 4, initDelay: .milliseconds(-1)), on: ModuleHost())
+            _ = try await Boot.run(.init(cpus: 4, initDelay: .milliseconds(-1)), on: ModuleHost(configuration: .testing()))
         }
     }
 }

@@ -1,9 +1,22 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
 import Synchronization
 import Testing
 @testable import Modload
+
+extension ModuleHost.Configuration {
+    /// A host configuration for tests: logs go nowhere (refusals and forced unloads are expected).
+    static func testing(
+        failedLoadCacheDuration: Duration? = nil, tracksReferenceHolders: Bool = false
+    ) -> Self {
+        .init(
+            logger: Logger(label: "modload-test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            failedLoadCacheDuration: failedLoadCacheDuration,
+            tracksReferenceHolders: tracksReferenceHolders)
+    }
+}
 
 /// A module whose init and exit tests can steer and count.
 final class TestModule: ModuleDefinition {

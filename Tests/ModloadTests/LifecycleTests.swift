@@ -8,7 +8,7 @@ import Testing
 @Suite("States and transitions")
 struct LifecycleTests {
     @Test func successfulLoadGoesComingThenLive() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let seen = Locked<ModuleState?>(nil)
@@ -34,7 +34,7 @@ struct LifecycleTests {
     }
 
     @Test func failedInitGoesComingGoingGoneAndLeavesNothing() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let module = TestModule("broken", failure: noDevice)
@@ -52,7 +52,7 @@ struct LifecycleTests {
     }
 
     @Test func referencesCanBeTakenWhileComing() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("early", gate: gate)
         let load = Task { try await host.insert(module) }
@@ -69,7 +69,7 @@ struct LifecycleTests {
     @Test func unformedModulesAreInvisible() async throws {
         // The unformed window is between admission and formation; it is only observable
         // through the table, so check it directly.
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let name = try ModuleName(validating: "ghost")
         let record = ModuleRecord(name: name, definition: TestModule("ghost"), context: host.context(for: name))
         host.table.withLock { $0.modules["ghost"] = record }
@@ -82,7 +82,7 @@ struct LifecycleTests {
     @Test func noHostLockIsHeldDuringInit() async throws {
         // Init uses the host freely: listing, references, and a nested load. Any lock held across
         // init would deadlock here.
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         try await host.insert(TestModule("base"))
         let nested = TestModule("nested")
         let outer = TestModule("outer") { _ in
@@ -101,7 +101,7 @@ struct LifecycleTests {
     @Test func distinctInitsRunInParallel() async throws {
         // Each init waits until both have started: with serialized inits this never completes
         // (the rendezvous gives up after ~10 s and the test fails).
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let started = Atomic<Int>(0)
         let rendezvous: @Sendable (ModuleContext) async -> Void = { _ in
             started.add(1, ordering: .acquiringAndReleasing)
@@ -118,7 +118,7 @@ struct LifecycleTests {
     }
 
     @Test func liveModuleAnswersInsertAndEnsure() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let first = TestModule("once")
         try await host.insert(first)
         let second = TestModule("once")
@@ -130,7 +130,7 @@ struct LifecycleTests {
     }
 
     @Test func unknownModulesAreNotFound() async {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         await expectError(.notFound) { _ = try host.acquire("nothing") }
         await expectError(.notFound) { try await host.unload("nothing") }
         await expectError(.notFound) { _ = try host.holders(of: "nothing") }

@@ -9,7 +9,7 @@ struct MergeTests {
     private func concurrentLoads(
         _ count: Int, of name: String, failing: Bool, caller: ModuleHost.LoadCaller
     ) async -> (results: [ModuleError?], modules: [TestModule], host: ModuleHost) {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let modules = (0..<count).map { _ in TestModule(name, gate: gate, failure: failing ? noDevice : nil) }
         let results = await withTaskGroup(of: ModuleError?.self) { group in
@@ -78,7 +78,7 @@ struct MergeTests {
     @Test func seedBurstRunsOneInitPerName() async {
         // Seed 002 at full size: 288 loads of A and 576 of B at once, both failing in init. The
         // inits are held until every caller has arrived, as a slow init is in the real burst.
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let a = TestModule("pcc_cpufreq", gate: gate, failure: noDevice)
         let b = TestModule("acpi_cpufreq", gate: gate, failure: noDevice)
@@ -113,7 +113,7 @@ struct MergeTests {
     }
 
     @Test func cancelledJoinerStopsWaitingAndTheLoadGoesOn() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("slow", gate: gate)
         let winner = Task { try await host.insert(module) }
@@ -130,7 +130,7 @@ struct MergeTests {
     }
 
     @Test func cancelledWinnerDoesNotStopTheSharedLoad() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("slow", gate: gate)
         let winner = Task { try await host.insert(module) }
@@ -146,7 +146,7 @@ struct MergeTests {
     }
 
     @Test func alreadyCancelledCallerIsAnsweredWithoutWaiting() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("slow", gate: gate)
         let winner = Task { try await host.insert(module) }
@@ -161,7 +161,7 @@ struct MergeTests {
     }
 
     @Test func negativeCacheAnswersTheHerdAfterAFailure() async throws {
-        let host = ModuleHost(configuration: .init(failedLoadCacheDuration: .seconds(60)))
+        let host = ModuleHost(configuration: .testing(failedLoadCacheDuration: .seconds(60)))
         let module = TestModule("flaky", failure: noDevice)
         let first = await expectError(.initFailed) { try await host.ensureLoaded(module) }
         let again = await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky")) }
@@ -174,7 +174,7 @@ struct MergeTests {
     }
 
     @Test func negativeCacheExpires() async throws {
-        let host = ModuleHost(configuration: .init(failedLoadCacheDuration: .milliseconds(1)))
+        let host = ModuleHost(configuration: .testing(failedLoadCacheDuration: .milliseconds(1)))
         await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky", failure: noDevice)) }
         try await Task.sleep(for: .milliseconds(20))
         let fixed = TestModule("flaky")
@@ -183,7 +183,7 @@ struct MergeTests {
     }
 
     @Test func negativeCacheIsOffByDefault() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky", failure: noDevice)) }
         let fixed = TestModule("flaky")
         try await host.ensureLoaded(fixed)

@@ -11,7 +11,7 @@ struct ObservabilityTests {
     }
 
     @Test func observerVetoRollsTheLoadBack() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         host.addObserver(named: "lockdown") { event in
@@ -32,7 +32,7 @@ struct ObservabilityTests {
     }
 
     @Test func removedObserverNoLongerVetoes() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let token = host.addObserver(named: "deny-all") { event in
             if event.kind == .coming { throw Refusal() }
         }
@@ -42,7 +42,7 @@ struct ObservabilityTests {
     }
 
     @Test func observerErrorsOnOtherEventsAreIgnored() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         host.addObserver(named: "grumpy") { event in
             if event.kind != .coming { throw Refusal() }
         }
@@ -52,7 +52,7 @@ struct ObservabilityTests {
     }
 
     @Test func eventStreamDeliversTheLifecycle() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let stream = host.events()
         try await host.insert(TestModule("watched"))
         await expectError(.initFailed) { try await host.insert(TestModule("watched_fail", failure: noDevice)) }
@@ -70,7 +70,7 @@ struct ObservabilityTests {
     }
 
     @Test func mergedJoinsAreEvents() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let gate = Completion<Void>()
@@ -85,7 +85,7 @@ struct ObservabilityTests {
     }
 
     @Test func listingLooksLikeLsmod() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         try await host.insert(BuiltinModule(name: "ext4", size: 1_003_520))
         try await host.insert(BuiltinModule(name: "crc32c-generic", size: 16_384))
         let ref = try host.acquire("ext4")
@@ -99,7 +99,7 @@ struct ObservabilityTests {
     }
 
     @Test func infoDescribesTheModule() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         try await host.insert(
             BuiltinModule(name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096))
         #expect(host.info("jbd2") == ModuleInfo(

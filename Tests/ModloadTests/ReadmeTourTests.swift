@@ -23,7 +23,7 @@ struct ReadmeTourTests {
     struct PolicyError: Error {}
 
     @Test func tourRunsAsWritten() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         try await host.ensureLoaded(Journal())
         await expectError(.exists) { try await host.insert(Journal()) }
         do {

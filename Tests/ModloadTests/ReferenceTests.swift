@@ -72,7 +72,7 @@ struct ReferenceTests {
     }
 
     @Test func referenceEndReleasesIt() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         try await host.insert(TestModule("disk"))
         do {
             let ref = try host.acquire("disk")
@@ -90,7 +90,7 @@ struct ReferenceTests {
     }
 
     @Test func referenceGivesTheDefinitionInstance() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let module = TestModule("driver", version: "2.1")
         try await host.insert(module)
         let ref = try host.acquire("driver")
@@ -101,7 +101,7 @@ struct ReferenceTests {
     }
 
     @Test func noReferenceToAGoingModule() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let exitGate = Completion<Void>()
         let module = TestModule("leaving", exitGate: exitGate)
         try await host.insert(module)
@@ -115,7 +115,7 @@ struct ReferenceTests {
     }
 
     @Test func holderLabelsAreTrackedWhenConfigured() async throws {
-        let host = ModuleHost(configuration: .init(tracksReferenceHolders: true))
+        let host = ModuleHost(configuration: .testing(tracksReferenceHolders: true))
         try await host.insert(TestModule("net"))
         let a = try host.acquire("net", holder: "http")
         let b = try host.acquire("net", holder: "http")
@@ -133,7 +133,7 @@ struct ReferenceTests {
     }
 
     @Test func holderLabelsAreIgnoredByDefault() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         try await host.insert(TestModule("net"))
         let ref = try host.acquire("net", holder: "http")
         #expect(try host.holders(of: "net").referenceHolders.isEmpty)

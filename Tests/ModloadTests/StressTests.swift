@@ -151,7 +151,7 @@ struct StressTests {
 
     @Test(.timeLimit(.minutes(5)))
     func randomOperationsKeepEveryInvariant() async {
-        let run = Run(host: ModuleHost(configuration: .init(tracksReferenceHolders: true)))
+        let run = Run(host: ModuleHost(configuration: .testing(tracksReferenceHolders: true)))
         let threads = 8
         let operations = 2_000
         let answered = Atomic<Int>(0)
@@ -238,7 +238,7 @@ struct StressTests {
         // Force is allowed to take a module from under its holders; what must still hold: held
         // references stay valid memory, release never drives a count negative, exit runs once,
         // and the host is tainted exactly when references were overridden.
-        let run = Run(host: ModuleHost())
+        let run = Run(host: ModuleHost(configuration: .testing()))
         let overridden = Atomic<Int>(0)
         onThreads(6) { _ in
             let host = run.host
@@ -279,7 +279,7 @@ struct StressTests {
     func simultaneousInsertsFromThreadsMergeEveryRound() {
         // The kmod selftest on real threads: each round, every thread inserts the same name at
         // once. Exactly one init per round; one caller gets the result, the rest exists/busy.
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let threads = 8
         let rounds = 150
         let violations = Violations()

@@ -4,7 +4,7 @@ import Testing
 @Suite("Unloading")
 struct UnloadTests {
     @Test func failFastUnloadRunsExitOnceAndForgetsTheModule() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let module = TestModule("usb")
@@ -22,7 +22,7 @@ struct UnloadTests {
     }
 
     @Test func failFastRefusesWhileReferencesAreHeld() async throws {
-        let host = ModuleHost(configuration: .init(tracksReferenceHolders: true))
+        let host = ModuleHost(configuration: .testing(tracksReferenceHolders: true))
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let module = TestModule("fs")
@@ -48,7 +48,7 @@ struct UnloadTests {
     }
 
     @Test func unloadOfAComingModuleIsBusy() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("starting", gate: gate)
         let load = Task { try await host.insert(module) }
@@ -64,7 +64,7 @@ struct UnloadTests {
     }
 
     @Test func unloadOfAGoingModuleIsBusyAndSoAreLoads() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let exitGate = Completion<Void>()
         let module = TestModule("stopping", exitGate: exitGate)
         try await host.insert(module)
@@ -83,7 +83,7 @@ struct UnloadTests {
     }
 
     @Test func forceOverridesReferencesAndTaints() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let module = TestModule("stuck")
         try await host.insert(module)
         let a = try host.acquire("stuck")
@@ -105,7 +105,7 @@ struct UnloadTests {
     }
 
     @Test func forceWithoutReferencesDoesNotTaint() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         try await host.insert(TestModule("idle"))
         let outcome = try await host.unload("idle", mode: .force)
         #expect(outcome.overriddenReferences == 0)
@@ -113,7 +113,7 @@ struct UnloadTests {
     }
 
     @Test func drainWaitsForHoldersThenUnloads() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let module = TestModule("busy_dev")
         try await host.insert(module)
         let ref = try host.acquire("busy_dev")
@@ -132,7 +132,7 @@ struct UnloadTests {
     }
 
     @Test func drainTimeoutRestoresTheModuleAndSaysWhoHoldsIt() async throws {
-        let host = ModuleHost(configuration: .init(tracksReferenceHolders: true))
+        let host = ModuleHost(configuration: .testing(tracksReferenceHolders: true))
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let module = TestModule("db")
@@ -154,7 +154,7 @@ struct UnloadTests {
     }
 
     @Test func cancelledDrainRestoresTheModule() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         try await host.insert(TestModule("db"))
         let ref = try host.acquire("db")
         let drain = Task { try await host.unload("db", mode: .drain(timeout: .seconds(60))) }
@@ -167,7 +167,7 @@ struct UnloadTests {
     }
 
     @Test func drainWithNothingHeldUnloadsAtOnce() async throws {
-        let host = ModuleHost()
+        let host = ModuleHost(configuration: .testing())
         let module = TestModule("free")
         try await host.insert(module)
         let outcome = try await host.unload("free", mode: .drain(timeout: .seconds(60)))
