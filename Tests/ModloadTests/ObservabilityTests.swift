@@ -69,6 +69,46 @@ struct ObservabilityTests {
         ])
     }
 
+    @Test func theNameStaysTakenWhileGoneIsDelivered() async throws {
+        // While observers receive `gone`, the module still holds its name in `going` state, so a
+        // new load of the name is refused (`busy`) and its `coming` cannot overtake this `gone`.
+        let host = ModuleHost(configuration: .testing())
+        let stateDuringGone = Locked<[ModuleState?]>([])
+        host.addObserver(named: "probe") { event in
+            if event.kind == .gone { stateDuringGone.withLock { $0.append(host.state(of: "m")) } }
+        }
+        try await host.insert(TestModule("m"))
+        try await host.unload("m")
+        await expectError(.initFailed) { try await host.insert(TestModule("m", failure: noDevice)) }
+        #expect(stateDuringGone.withLock { $0 } == [.going, .going])
+        #expect(host.state(of: "m") == nil)
+    }
+
+    @Test func theLoadIsStillRunningWhileLiveIsDelivered() async throws {
+        // While observers receive `live`, the running-load record is still in the table: a
+        // same-name load joins it and an unload is refused, so nothing overtakes `live`.
+        let host = ModuleHost(configuration: .testing())
+        let runningDuringLive = Locked<Bool?>(nil)
+        host.addObserver(named: "probe") { event in
+            guard event.kind == .live else { return }
+            runningDuringLive.withLock { $0 = host.table.withLock { $0.running["m"] != nil } }
+        }
+        try await host.insert(TestModule("m"))
+        #expect(runningDuringLive.withLock { $0 } == true)
+        #expect(host.table.withLock { $0.running.isEmpty })
+    }
+
+    @Test func unloadWhileTheLoadIsAnsweringIsBusy() async throws {
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(TestModule("m"))
+        let record = try #require(host.table.withLock { $0.modules["m"] })
+        host.table.withLock { $0.running["m"] = RunningLoad(record: record) }
+        let error = await expectError(.busy) { try await host.unload("m") }
+        #expect(error?.description == "m (live): is still loading")
+        host.table.withLock { $0.running["m"] = nil }
+        try await host.unload("m")
+    }
+
     @Test func mergedJoinsAreEvents() async throws {
         let host = ModuleHost(configuration: .testing())
         let log = EventLog()

@@ -149,9 +149,39 @@ struct StressTests {
         }
     }
 
+    /// Checks, per name, that transition events form a legal lifecycle: coming → live → going →
+    /// gone, coming → going → gone → loadFailed, going → live (a refused drain), and a new
+    /// `coming` only after the previous incarnation's `gone`.
+    final class LifecycleChecker: Sendable {
+        private let last = Locked([String: ModuleEvent.Kind]())
+        private let violations: Violations
+
+        init(violations: Violations) { self.violations = violations }
+
+        func observe(_ event: ModuleEvent) {
+            let allowedAfter: [ModuleEvent.Kind: Set<ModuleEvent.Kind?>] = [
+                .coming: [nil, .gone, .loadFailed],
+                .live: [.coming, .going],
+                .going: [.coming, .live],
+                .gone: [.going],
+                .loadFailed: [.gone],
+            ]
+            guard let allowed = allowedAfter[event.kind] else { return }  // attempt events
+            last.withLock { last in
+                let previous = last[event.module]
+                if !allowed.contains(previous) {
+                    violations.add("\(event.module): \(event.kind) after \(previous.map(\.rawValue) ?? "nothing")")
+                }
+                last[event.module] = event.kind
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(5)))
     func randomOperationsKeepEveryInvariant() async {
         let run = Run(host: ModuleHost(configuration: .testing(tracksReferenceHolders: true)))
+        let checker = LifecycleChecker(violations: run.violations)
+        run.host.addObserver(named: "lifecycle-checker") { checker.observe($0) }
         let threads = 8
         let operations = 2_000
         let answered = Atomic<Int>(0)

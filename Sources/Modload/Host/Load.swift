@@ -173,24 +173,30 @@ extension ModuleHost {
         }
 
         // Success: drop the init reference while still coming (an unload can't see a phantom
-        // holder), then go live and retire the running record in one step.
+        // holder), then go live. The running record stays until `live` has been delivered: until
+        // then an unload gets `busy` and a same-name load joins, so observers see `live` before
+        // any later event of this module.
         record.release(holder: nil)
-        table.withLock { t in
-            record.setState(.live)
-            t.running[name.canonical] = nil
-        }
+        table.withLock { _ in record.setState(.live) }
         statisticsTable.update(name) { $0.loads += 1 }
         logger.debug("module live", metadata: ["module": "\(name)"])
         eventHub.emit(ModuleEvent(kind: .live, module: name.canonical))
+        table.withLock { t in t.running[name.canonical] = nil }
         running.outcome.complete(.success(()))
     }
 
-    /// A load that failed after formation: going, unlinked, then every caller answered.
+    /// A load that failed after formation: going, events delivered, unlinked, every caller
+    /// answered. Events go out while the record still holds the name (same-name loads join and
+    /// get this failure), so a new load of the name cannot emit `coming` before this `gone`.
     private func failLoad(_ running: RunningLoad, _ error: ModuleError) {
         let record = running.record
         let key = record.name.canonical
         table.withLock { _ in record.setState(.going) }
+        statisticsTable.update(record.name) { $0.failures[error.code.name, default: 0] += 1 }
+        logger.debug("module load failed", metadata: ["module": "\(key)", "error": "\(error)"])
         eventHub.emit(ModuleEvent(kind: .going, module: key))
+        eventHub.emit(ModuleEvent(kind: .gone, module: key))
+        eventHub.emit(ModuleEvent(kind: .loadFailed, module: key, error: error))
 
         let cacheUntil = configuration.failedLoadCacheDuration.map { ContinuousClock.now + $0 }
         table.withLock { t in
@@ -201,10 +207,6 @@ extension ModuleHost {
             if let cacheUntil { t.recentFailures[key] = (error, cacheUntil) }
             record.setState(.gone)
         }
-        statisticsTable.update(record.name) { $0.failures[error.code.name, default: 0] += 1 }
-        logger.debug("module load failed", metadata: ["module": "\(key)", "error": "\(error)"])
-        eventHub.emit(ModuleEvent(kind: .gone, module: key))
-        eventHub.emit(ModuleEvent(kind: .loadFailed, module: key, error: error))
         running.outcome.complete(.failure(error))
     }
 }

@@ -152,9 +152,10 @@ public final class ModuleHost: Sendable {
             size: definition.size, state: state, refcount: record.refs.reported, usedBy: [])
     }
 
-    func holdersReport(of record: ModuleRecord) -> HoldersReport {
+    /// Who holds `record`; `state` overrides the state reported (for a module about to change).
+    func holdersReport(of record: ModuleRecord, state: ModuleState? = nil) -> HoldersReport {
         HoldersReport(
-            module: record.name.canonical, state: record.state, dependents: [],
+            module: record.name.canonical, state: state ?? record.state, dependents: [],
             references: max(record.refs.reported, 0), referenceHolders: record.holderLabels)
     }
 

@@ -47,11 +47,15 @@ extension ModuleHost {
         enum Decision {
             case proceed(ModuleRecord, overridden: Int)
             case refused(ModuleRecord)
-            case drain(ModuleRecord, Completion<Void>, held: Int)
+            case drain(ModuleRecord, Completion<Void>, held: Int, timeout: Duration)
         }
         let decision = try table.withLock { (t: inout ModuleTable) throws(ModuleError) -> Decision in
             guard let record = t.modules[key], record.state != .unformed else {
                 throw ModuleError(.notFound, module: key, reason: "is not loaded")
+            }
+            if t.running[key] != nil {
+                // Live, but its load has not finished answering its callers and observers.
+                throw ModuleError(.busy, module: key, state: record.state, reason: "is still loading")
             }
             switch record.state {
             case .unformed, .coming:
@@ -70,13 +74,14 @@ extension ModuleHost {
                 let held = record.refs.removeBase()
                 record.setState(.going)
                 return .proceed(record, overridden: held)
-            case .drain:
+            case .drain(let timeout):
                 // Arm the signal before removing the base, so the put that freezes the count
                 // cannot be missed; go `going` first, so no new reference is taken meanwhile.
                 let signal = record.armDrainSignal()
                 record.setState(.going)
                 let held = record.refs.removeBase()
-                return held == 0 ? .proceed(record, overridden: 0) : .drain(record, signal, held: held)
+                return held == 0
+                    ? .proceed(record, overridden: 0) : .drain(record, signal, held: held, timeout: timeout)
             }
         }
 
@@ -98,44 +103,48 @@ extension ModuleHost {
             eventHub.emit(ModuleEvent(kind: .going, module: key))
             await finishUnload(record)
             return UnloadOutcome(module: key, mode: mode, overriddenReferences: overridden, drainedReferences: 0)
-        case .drain(let record, let signal, let held):
+        case .drain(let record, let signal, let held, let timeout):
             eventHub.emit(ModuleEvent(kind: .going, module: key))
-            guard case .drain(let timeout) = mode else { preconditionFailure("drain decision without drain mode") }
             let waited = await signal.wait(timeout: timeout)
             record.disarmDrainSignal()
-            if case .value = waited {} else if record.refs.restoreBase() {
-                // Not frozen: restore the module to live and refuse.
-                table.withLock { _ in record.setState(.live) }
-                let timedOut: Bool
-                if case .timedOut = waited { timedOut = true } else { timedOut = false }
+            let frozen: Bool
+            switch waited {
+            case .value: frozen = true
+            case .timedOut, .cancelled: frozen = !record.refs.restoreBase()  // a last put may have just frozen it
+            }
+            guard frozen else {
+                // Refuse and restore the module to live. The events go out while it is still
+                // going (no other unload can start), then it accepts references again.
+                let timedOut = if case .timedOut = waited { true } else { false }
                 let error = ModuleError(
                     timedOut ? .timedOut : .cancelled, module: key, state: .live,
-                    holders: holdersReport(of: record),
+                    holders: holdersReport(of: record, state: .live),
                     reason: timedOut
                         ? "drain gave up after \(timeout); the module stays live"
                         : "drain cancelled; the module stays live")
                 eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
                 eventHub.emit(ModuleEvent(kind: .live, module: key))
+                table.withLock { _ in record.setState(.live) }
                 throw error
             }
-            // Frozen at zero: every reference was released in time.
             await finishUnload(record)
             return UnloadOutcome(module: key, mode: mode, overriddenReferences: 0, drainedReferences: held)
         }
     }
 
-    /// After the decision: exit (no lock), unlink, gone.
+    /// After the decision: exit (no lock), `gone` delivered, unlinked. `gone` goes out while the
+    /// record still holds the name, so a new load of it cannot emit `coming` first.
     private func finishUnload(_ record: ModuleRecord) async {
         let key = record.name.canonical
         await record.definition.exit(record.context)
+        statisticsTable.update(record.name) { $0.unloads += 1 }
+        logger.debug("module unloaded", metadata: ["module": "\(key)"])
+        eventHub.emit(ModuleEvent(kind: .gone, module: key))
         table.withLock { t in
             // Unlinking under the table lock is the grace period: every reader finds records
             // under this lock, and what a reader found stays valid memory (ARC) after this.
             t.modules[key] = nil
             record.setState(.gone)
         }
-        statisticsTable.update(record.name) { $0.unloads += 1 }
-        logger.debug("module unloaded", metadata: ["module": "\(key)"])
-        eventHub.emit(ModuleEvent(kind: .gone, module: key))
     }
 }

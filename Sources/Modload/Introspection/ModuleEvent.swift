@@ -1,4 +1,10 @@
 /// Something that happened to a module (DESIGN §9).
+///
+/// Ordering: the transition events of one module (`coming`, `live`, `going`, `gone`,
+/// `loadFailed`) are delivered in lifecycle order, each before the module's next transition can
+/// begin and before its name can be loaded again — so an observer keyed by name never sees a new
+/// `coming` ahead of the previous `gone`. `mergedJoin` and `unloadRefused` report *attempts* and
+/// are not ordered against other modules' transitions.
 public struct ModuleEvent: Sendable, CustomStringConvertible {
     /// The kinds of lifecycle event.
     public enum Kind: String, Sendable, CaseIterable {
@@ -9,7 +15,8 @@ public struct ModuleEvent: Sendable, CustomStringConvertible {
         /// Init failed, an observer vetoed, or an unload began (including a drain that may still
         /// be refused).
         case going
-        /// The module was unlinked from the table.
+        /// The module is finished — its exit ran, or its load failed — and is being unlinked; the
+        /// name is free for a new load once this event has been delivered.
         case gone
         /// A load failed; ``ModuleEvent/error`` says why.
         case loadFailed
