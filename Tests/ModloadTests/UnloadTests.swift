@@ -166,6 +166,18 @@ struct UnloadTests {
         ref.release()
     }
 
+    @Test func negativeDrainTimeoutIsRefusedAndChangesNothing() async throws {
+        let host = ModuleHost(configuration: .testing())
+        let module = TestModule("m")
+        try await host.insert(module)
+        let error = await expectError(.invalidArgument) {
+            try await host.unload("m", mode: .drain(timeout: .milliseconds(-5)))
+        }
+        #expect(error?.description == "m: drain timeout must not be negative (got -0.005 seconds)")
+        #expect(host.state(of: "m") == .live)
+        #expect(module.exitCalls == 0)
+    }
+
     @Test func drainWithNothingHeldUnloadsAtOnce() async throws {
         let host = ModuleHost(configuration: .testing())
         let module = TestModule("free")

@@ -35,7 +35,7 @@ extension ModuleHost {
 
     /// Unloads a live module.
     ///
-    /// - Throws: `invalidArgument` (bad name), `notFound` (not loaded), `busy` (still loading, or
+    /// - Throws: `invalidArgument` (bad name, negative drain timeout), `notFound` (not loaded), `busy` (still loading, or
     ///   already being unloaded), `wouldBlock` (fail-fast with references held — the error's
     ///   ``ModuleError/holders`` says who), `timedOut` (drain deadline passed; module restored),
     ///   `cancelled` (drain caller cancelled; module restored).
@@ -43,6 +43,10 @@ extension ModuleHost {
     public func unload(_ name: String, mode: UnloadMode = .failFast) async throws(ModuleError) -> UnloadOutcome {
         let name = try ModuleName(validating: name)
         let key = name.canonical
+        if case .drain(let timeout) = mode, timeout < .zero {
+            throw ModuleError(
+                .invalidArgument, module: key, reason: "drain timeout must not be negative (got \(timeout))")
+        }
 
         enum Decision {
             case proceed(ModuleRecord, overridden: Int)
