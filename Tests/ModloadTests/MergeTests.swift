@@ -182,6 +182,15 @@ struct MergeTests {
         #expect(fixed.initCalls == 1)
     }
 
+    @Test func negativeCacheDropsExpiredFailures() async throws {
+        let host = ModuleHost(configuration: .testing(failedLoadCacheDuration: .milliseconds(1)))
+        await expectError(.initFailed) { try await host.ensureLoaded(TestModule("one", failure: noDevice)) }
+        await expectError(.initFailed) { try await host.ensureLoaded(TestModule("two", failure: noDevice)) }
+        try await Task.sleep(for: .milliseconds(20))
+        await expectError(.initFailed) { try await host.ensureLoaded(TestModule("three", failure: noDevice)) }
+        #expect(host.table.withLock { Array($0.recentFailures.keys) } == ["three"])
+    }
+
     @Test func negativeCacheIsOffByDefault() async throws {
         let host = ModuleHost(configuration: .testing())
         await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky", failure: noDevice)) }

@@ -185,7 +185,7 @@ struct StressTests {
         let threads = 8
         let operations = 2_000
         let answered = Atomic<Int>(0)
-        onThreads(threads) { thread in
+        await onThreads(threads) { thread in
             let host = run.host
             var held: ModuleReference? = nil
             for _ in 0..<operations {
@@ -270,7 +270,7 @@ struct StressTests {
         // and the host is tainted exactly when references were overridden.
         let run = Run(host: ModuleHost(configuration: .testing()))
         let overridden = Atomic<Int>(0)
-        onThreads(6) { _ in
+        await onThreads(6) { _ in
             let host = run.host
             var held: ModuleReference? = nil
             for _ in 0..<400 {
@@ -306,7 +306,7 @@ struct StressTests {
     }
 
     @Test(.timeLimit(.minutes(5)))
-    func simultaneousInsertsFromThreadsMergeEveryRound() {
+    func simultaneousInsertsFromThreadsMergeEveryRound() async {
         // The kmod selftest on real threads: each round, every thread inserts the same name at
         // once. Exactly one init per round; one caller gets the result, the rest exists/busy.
         let host = ModuleHost(configuration: .testing())
@@ -318,7 +318,7 @@ struct StressTests {
             let modules = (0..<threads).map { _ in TestModule("selftest", failure: fails ? noDevice : nil) }
             let arrived = Atomic<Int>(0)
             let codes = Locked([String]())
-            onThreads(threads) { index in
+            await onThreads(threads) { index in
                 arrived.add(1, ordering: .acquiringAndReleasing)
                 while arrived.load(ordering: .acquiring) < threads { sched_yield() }
                 let module = modules[index]

@@ -153,6 +153,63 @@ struct UnloadTests {
         #expect(module.exitCalls == 1)
     }
 
+    @Test func observersOfARefusedDrainSeeALiveModule() async throws {
+        // The `live` that follows a refused drain is delivered when the module already accepts
+        // references again.
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(TestModule("db"))
+        let seen = Locked([String]())
+        host.addObserver(named: "probe") { event in
+            guard event.kind == .live else { return }
+            var outcome = "refused"
+            if let ref = try? host.acquire("db") { outcome = ref.state.description }
+            seen.withLock { $0.append("\(host.state(of: "db")!) \(outcome)") }
+        }
+        let ref = try host.acquire("db")
+        await expectError(.timedOut) { try await host.unload("db", mode: .drain(timeout: .milliseconds(1))) }
+        #expect(seen.withLock { $0 } == ["live live"])
+        ref.release()
+    }
+
+    @Test func unloadWhileARefusedDrainSettlesIsBusy() async throws {
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(TestModule("db"))
+        host.table.withLock { _ = $0.settling.insert("db") }
+        let error = await expectError(.busy) { try await host.unload("db") }
+        #expect(error?.reason == "is returning to live after a refused unload")
+        host.table.withLock { _ = $0.settling.remove("db") }
+        try await host.unload("db")
+    }
+
+    @Test func unloadDuringAFailedLoadsRollbackSaysSo() async throws {
+        let host = ModuleHost(configuration: .testing())
+        let name = try ModuleName(validating: "half")
+        let record = ModuleRecord(name: name, definition: TestModule("half"), context: host.context(for: name))
+        record.setState(.going)
+        host.table.withLock { t in
+            t.modules["half"] = record
+            t.running["half"] = RunningLoad(record: record)
+        }
+        let error = await expectError(.busy) { try await host.unload("half") }
+        #expect(error?.description == "half (going): its load failed and it is being removed")
+    }
+
+    @Test func drainCancelledBeforeItBeginsChangesNothing() async throws {
+        let host = ModuleHost(configuration: .testing())
+        let log = EventLog()
+        host.addObserver(named: "log") { log.record($0) }
+        try await host.insert(TestModule("db"))
+        let ref = try host.acquire("db")
+        let drain = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await host.unload("db", mode: .drain(timeout: .seconds(60)))
+        }
+        await expectError(.cancelled) { _ = try await drain.value }
+        #expect(log.kinds(for: "db") == [.coming, .live])
+        #expect(host.state(of: "db") == .live)
+        ref.release()
+    }
+
     @Test func cancelledDrainRestoresTheModule() async throws {
         let host = ModuleHost(configuration: .testing())
         try await host.insert(TestModule("db"))

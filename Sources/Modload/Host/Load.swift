@@ -58,7 +58,7 @@ extension ModuleHost {
         case .busy(let state):
             throw ModuleError(
                 .busy, module: name.canonical, state: state,
-                reason: "is being unloaded; try again once it is gone")
+                reason: "is going away (being unloaded, or its load failed); try again later")
         case .recentlyFailed(let failure):
             statisticsTable.update(name) { $0.cachedFailures += 1 }
             throw Self.joinerError(for: caller, after: failure, name: name, cached: true)
@@ -198,13 +198,17 @@ extension ModuleHost {
         eventHub.emit(ModuleEvent(kind: .gone, module: key))
         eventHub.emit(ModuleEvent(kind: .loadFailed, module: key, error: error))
 
-        let cacheUntil = configuration.failedLoadCacheDuration.map { ContinuousClock.now + $0 }
+        let cacheTTL = configuration.failedLoadCacheDuration
+        let now = cacheTTL == nil ? nil : ContinuousClock.now
         table.withLock { t in
             // Unlinking under the table lock is the grace period: every reader finds records
             // under this lock, and what a reader found stays valid memory (ARC) after this.
             t.modules[key] = nil
             t.running[key] = nil
-            if let cacheUntil { t.recentFailures[key] = (error, cacheUntil) }
+            if let cacheTTL, let now {
+                t.recentFailures = t.recentFailures.filter { $0.value.until > now }
+                t.recentFailures[key] = (error, now + cacheTTL)
+            }
             record.setState(.gone)
         }
         running.outcome.complete(.failure(error))

@@ -128,6 +128,10 @@ public final class ModuleHost: Sendable {
     /// transition, with no host lock held. Throwing from a `coming` event *vetoes* the load: it
     /// fails with `permissionDenied` naming this observer, and the module is rolled back
     /// (`going`, `gone`). Throwing on any other event is logged and ignored.
+    ///
+    /// The module's next transition waits for its observers (that is how events stay in order),
+    /// so an observer must not block waiting for a load or unload of the module it is being told
+    /// about — that would wait for itself. Hand such work to a task instead.
     @discardableResult
     public func addObserver(
         named name: String, _ observer: @escaping @Sendable (ModuleEvent) throws -> Void
@@ -152,11 +156,12 @@ public final class ModuleHost: Sendable {
             size: definition.size, state: state, refcount: record.refs.reported, usedBy: [])
     }
 
-    /// Who holds `record`; `state` overrides the state reported (for a module about to change).
-    func holdersReport(of record: ModuleRecord, state: ModuleState? = nil) -> HoldersReport {
+    /// Who holds `record`. `references` overrides the count read now (a refusal reports the
+    /// count its decision saw).
+    func holdersReport(of record: ModuleRecord, references: Int? = nil) -> HoldersReport {
         HoldersReport(
-            module: record.name.canonical, state: state ?? record.state, dependents: [],
-            references: max(record.refs.reported, 0), referenceHolders: record.holderLabels)
+            module: record.name.canonical, state: record.state, dependents: [],
+            references: references ?? max(record.refs.reported, 0), referenceHolders: record.holderLabels)
     }
 
     func context(for name: ModuleName) -> ModuleContext {

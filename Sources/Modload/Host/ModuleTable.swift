@@ -14,6 +14,12 @@ struct ModuleTable {
     /// A name is in here from the moment a load wins it until that load's outcome is decided.
     var running: [String: RunningLoad] = [:]
 
-    /// Recent failures remembered by the negative cache (empty unless it is configured).
+    /// Names whose module was just restored to live by a refused drain and whose events are still
+    /// being delivered. Unloads of these names are refused (`busy`) until then, so no later
+    /// transition's events can overtake them. (A load's `live` is covered by its running record.)
+    var settling: Set<String> = []
+
+    /// Recent failures remembered by the negative cache (empty unless it is configured). Expired
+    /// entries are dropped when the name is looked up or another failure is recorded.
     var recentFailures: [String: (error: ModuleError, until: ContinuousClock.Instant)] = [:]
 }

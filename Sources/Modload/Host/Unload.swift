@@ -43,35 +43,45 @@ extension ModuleHost {
     public func unload(_ name: String, mode: UnloadMode = .failFast) async throws(ModuleError) -> UnloadOutcome {
         let name = try ModuleName(validating: name)
         let key = name.canonical
-        if case .drain(let timeout) = mode, timeout < .zero {
-            throw ModuleError(
-                .invalidArgument, module: key, reason: "drain timeout must not be negative (got \(timeout))")
+        if case .drain(let timeout) = mode {
+            if timeout < .zero {
+                throw ModuleError(
+                    .invalidArgument, module: key, reason: "drain timeout must not be negative (got \(timeout))")
+            }
+            if Task.isCancelled {
+                throw ModuleError(.cancelled, module: key, reason: "drain cancelled before it began; nothing changed")
+            }
         }
 
         enum Decision {
             case proceed(ModuleRecord, overridden: Int)
-            case refused(ModuleRecord)
+            case refused(ModuleRecord, held: Int)
             case drain(ModuleRecord, Completion<Void>, held: Int, timeout: Duration)
         }
         let decision = try table.withLock { (t: inout ModuleTable) throws(ModuleError) -> Decision in
             guard let record = t.modules[key], record.state != .unformed else {
                 throw ModuleError(.notFound, module: key, reason: "is not loaded")
             }
-            if t.running[key] != nil {
-                // Live, but its load has not finished answering its callers and observers.
-                throw ModuleError(.busy, module: key, state: record.state, reason: "is still loading")
-            }
             switch record.state {
             case .unformed, .coming:
                 throw ModuleError(.busy, module: key, state: record.state, reason: "is still loading; init is running")
             case .going, .gone:
-                throw ModuleError(.busy, module: key, state: record.state, reason: "is already being unloaded")
+                let reason = t.running[key] != nil ? "its load failed and it is being removed" : "is already being unloaded"
+                throw ModuleError(.busy, module: key, state: record.state, reason: reason)
             case .live:
-                break
+                // Live, but a load or a refused drain is still delivering its events.
+                if t.running[key] != nil {
+                    throw ModuleError(.busy, module: key, state: .live, reason: "is still loading")
+                }
+                if t.settling.contains(key) {
+                    throw ModuleError(.busy, module: key, state: .live, reason: "is returning to live after a refused unload")
+                }
             }
             switch mode {
             case .failFast:
-                guard record.refs.tryRelease() else { return .refused(record) }
+                // Try-release (RefCount), keeping the count seen so a refusal reports it.
+                let held = record.refs.removeBase()
+                guard held == 0 || !record.refs.restoreBase() else { return .refused(record, held: held) }
                 record.setState(.going)
                 return .proceed(record, overridden: 0)
             case .force:
@@ -90,9 +100,9 @@ extension ModuleHost {
         }
 
         switch decision {
-        case .refused(let record):
+        case .refused(let record, let held):
             let error = ModuleError(
-                .wouldBlock, module: key, state: .live, holders: holdersReport(of: record),
+                .wouldBlock, module: key, state: .live, holders: holdersReport(of: record, references: held),
                 reason: "is in use")
             eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
             throw error
@@ -117,18 +127,22 @@ extension ModuleHost {
             case .timedOut, .cancelled: frozen = !record.refs.restoreBase()  // a last put may have just frozen it
             }
             guard frozen else {
-                // Refuse and restore the module to live. The events go out while it is still
-                // going (no other unload can start), then it accepts references again.
+                // Refuse and restore the module to live. It accepts references again at once;
+                // `settling` keeps other unloads out until its events have been delivered.
+                table.withLock { t in
+                    record.setState(.live)
+                    t.settling.insert(key)
+                }
                 let timedOut = if case .timedOut = waited { true } else { false }
                 let error = ModuleError(
                     timedOut ? .timedOut : .cancelled, module: key, state: .live,
-                    holders: holdersReport(of: record, state: .live),
+                    holders: holdersReport(of: record),
                     reason: timedOut
                         ? "drain gave up after \(timeout); the module stays live"
                         : "drain cancelled; the module stays live")
                 eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
                 eventHub.emit(ModuleEvent(kind: .live, module: key))
-                table.withLock { _ in record.setState(.live) }
+                table.withLock { t in _ = t.settling.remove(key) }
                 throw error
             }
             await finishUnload(record)

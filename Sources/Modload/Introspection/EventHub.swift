@@ -33,7 +33,11 @@ final class EventHub: Sendable {
     }
 
     func removeObserver(_ token: ObserverToken) {
-        registry.withLock { r in r.observers.removeAll { $0.token == token } }
+        // Release the closure outside the lock: what it captured may deinit into the hub.
+        let removed = registry.withLock { r in
+            r.observers.firstIndex { $0.token == token }.map { r.observers.remove(at: $0) }
+        }
+        _ = removed
     }
 
     func stream(bufferingNewest limit: Int) -> AsyncStream<ModuleEvent> {

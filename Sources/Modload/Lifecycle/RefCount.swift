@@ -10,8 +10,10 @@ import Synchronization
 /// - load: `base + 1` (the +1 is held during init and dropped after it);
 /// - get: increment unless zero (the caller checks the state first);
 /// - put: decrement, never below zero;
-/// - try-release: subtract `base`; zero → frozen. Otherwise add `base` back *unless the count
-///   reached zero meanwhile* (a racing put released the last reference: also frozen).
+/// - try-release: subtract `base` (``removeBase()``); zero → frozen. Otherwise add `base` back
+///   *unless the count reached zero meanwhile* (``restoreBase()``; a racing put released the
+///   last reference: also frozen). The two steps are separate because force and drain unloads
+///   stop after the first.
 ///
 /// No lock anywhere: each operation is one atomic read-modify-write, or a short CAS loop for the
 /// two "unless zero" steps.
@@ -34,8 +36,10 @@ struct RefCount: ~Copyable {
         count.wrappingAdd(1, ordering: .relaxed)
     }
 
-    /// Decrements. Returns the new count, or `nil` if the decrement would have gone below zero —
-    /// a put without a get, which is a bug in the caller; the count is left unchanged then.
+    /// Decrements. Returns the new count, or `nil` if the decrement went below zero — a put without
+    /// a get, which is a bug in the caller (``ModuleReference`` being `~Copyable` rules it out);
+    /// the decrement is then undone. The hot path stays one atomic RMW, so the undo is not atomic
+    /// with it: for that instant a frozen count reads −1.
     @inline(__always)
     func put() -> Int? {
         let new = count.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
@@ -56,11 +60,6 @@ struct RefCount: ~Copyable {
     /// Adds the base back unless the count reached zero since ``removeBase()``. Returns `true` if
     /// restored (the module stays), `false` if it froze meanwhile (the unload may proceed).
     func restoreBase() -> Bool { addUnlessZero(Self.base) }
-
-    /// Try-release as one step: `true` if the module is frozen (nobody holds it, nobody can).
-    func tryRelease() -> Bool {
-        removeBase() == 0 || !restoreBase()
-    }
 
     @inline(__always)
     private func addUnlessZero(_ amount: Int) -> Bool {
