@@ -11,6 +11,9 @@ import Testing
 /// `--sanitize=thread`.
 @Suite("Stress on real threads", .serialized)
 struct StressTests {
+    /// Multiplies every stress loop; CI raises it (`MODLOAD_STRESS_SCALE`) for the TSan run.
+    static let scale = max(1, getenv("MODLOAD_STRESS_SCALE").flatMap { Int(String(cString: $0)) } ?? 1)
+
     /// A module that checks, from inside, that at most one instance of its name is ever between
     /// init and the end of exit, and counts its own calls.
     final class StressModule: ModuleDefinition {
@@ -183,7 +186,7 @@ struct StressTests {
         let checker = LifecycleChecker(violations: run.violations)
         run.host.addObserver(named: "lifecycle-checker") { checker.observe($0) }
         let threads = 8
-        let operations = 2_000
+        let operations = 2_000 * Self.scale
         let answered = Atomic<Int>(0)
         await onThreads(threads) { thread in
             let host = run.host
@@ -273,7 +276,7 @@ struct StressTests {
         await onThreads(6) { _ in
             let host = run.host
             var held: ModuleReference? = nil
-            for _ in 0..<400 {
+            for _ in 0..<400 * Self.scale {
                 let name = run.names.randomElement()!
                 switch Int.random(in: 0..<10) {
                 case 0..<3:
@@ -311,7 +314,7 @@ struct StressTests {
         // once. Exactly one init per round; one caller gets the result, the rest exists/busy.
         let host = ModuleHost(configuration: .testing())
         let threads = 8
-        let rounds = 150
+        let rounds = 150 * Self.scale
         let violations = Violations()
         for round in 0..<rounds {
             let fails = round % 3 == 0
