@@ -72,11 +72,15 @@ public enum Boot {
         let clock = ContinuousClock()
         let started = clock.now
         // Early boot: the platform's own frequency driver comes first.
-        var errors: [String: [ModuleError]] = [:]
+        // Per module: the first error a request got and how many requests failed.
+        var failures: [String: (error: ModuleError, count: Int)] = [:]
+        func record(_ error: ModuleError, for name: String) {
+            failures[name] = (failures[name]?.error ?? error, (failures[name]?.count ?? 0) + 1)
+        }
         do throws(ModuleError) {
             try await host.ensureLoaded(system.catalog["intel_pstate"]!)
         } catch {
-            errors["intel_pstate", default: []].append(error)
+            record(error, for: "intel_pstate")
         }
         // Coldplug: every device request at once.
         let coldplug = requests.dropFirst()
@@ -93,7 +97,7 @@ public enum Boot {
                 }
             }
             for await (name, error) in group {
-                if let error { errors[name, default: []].append(error) }
+                if let error { record(error, for: name) }
             }
         }
         let wall = started.duration(to: clock.now)
@@ -106,9 +110,9 @@ public enum Boot {
             cachedFailures: requested.reduce(0) { $0 + (statistics[$1]?.cachedFailures ?? 0) },
             wallMs: Double(wall.components.seconds) * 1e3 + Double(wall.components.attoseconds) / 1e15,
             inits: Dictionary(uniqueKeysWithValues: requested.map { ($0, system.catalog[$0]!.initCalls) }),
-            failed: errors.mapValues { $0[0].code.name },
-            failureReasons: errors.mapValues { "\($0[0])" },
-            failedRequests: errors.mapValues(\.count),
+            failed: failures.mapValues(\.error.code.name),
+            failureReasons: failures.mapValues { "\($0.error)" },
+            failedRequests: failures.mapValues(\.count),
             modules: host.modules.map {
                 ModuleEntry(name: $0.name, state: $0.state.description, refcount: $0.refcount, usedBy: $0.usedBy, size: $0.size)
             },
