@@ -7,10 +7,15 @@
 /// try await host.insert(probe)
 /// ```
 public struct BuiltinModule: ModuleDefinition {
+    /// The module's name.
     public let name: String
+    /// The module's version string.
     public let version: String
+    /// One line saying what the module does.
     public let description: String
+    /// The module's license.
     public let license: String
+    /// Bytes the module occupies, as the listing shows it.
     public let size: Int
     private let initBody: @Sendable (ModuleContext) async throws -> Void
     private let exitBody: @Sendable (ModuleContext) async -> Void
@@ -34,6 +39,8 @@ public struct BuiltinModule: ModuleDefinition {
         self.exitBody = exit
     }
 
+    /// Runs the `initialize` closure.
     public func initialize(_ context: ModuleContext) async throws { try await initBody(context) }
+    /// Runs the `exit` closure.
     public func exit(_ context: ModuleContext) async { await exitBody(context) }
 }

@@ -44,10 +44,15 @@ public protocol ModuleDefinition: Sendable {
 }
 
 extension ModuleDefinition {
+    /// Default: empty.
     public var version: String { "" }
+    /// Default: empty.
     public var description: String { "" }
+    /// Default: `"unspecified"`.
     public var license: String { "unspecified" }
+    /// Default: the definition value's own size in memory.
     public var size: Int { MemoryLayout<Self>.size }
+    /// Default: does nothing.
     public func exit(_ context: ModuleContext) async {}
 }
 

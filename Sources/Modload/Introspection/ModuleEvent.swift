@@ -33,6 +33,7 @@ public struct ModuleEvent: Sendable, CustomStringConvertible {
     /// For `loadFailed` and `unloadRefused`: the error.
     public let error: ModuleError?
 
+    /// Makes an event (the host makes them; tests and custom observers may too).
     public init(kind: Kind, module: String, error: ModuleError? = nil) {
         self.kind = kind
         self.module = module

@@ -20,6 +20,7 @@ public struct ModuleStatistics: Sendable, Equatable {
     /// Total time spent in this module's init across all loads.
     public var initTime: Duration = .zero
 
+    /// All counters zero.
     public init() {}
 }
 
