@@ -47,9 +47,12 @@ extension ModuleHost {
 
     func load(_ definition: any ModuleDefinition, for caller: LoadCaller) async throws(ModuleError) {
         let name = try ModuleName(validating: definition.name)
-        statisticsTable.update(name) { $0.attempts += 1 }
-
         let admission = admit(name, definition: definition)
+        statisticsTable.update(name) { s in
+            s.attempts += 1
+            if case .join = admission { s.mergedJoiners += 1 }
+            if case .recentlyFailed = admission { s.cachedFailures += 1 }
+        }
         switch admission {
         case .live:
             if caller == .insert {
@@ -60,10 +63,8 @@ extension ModuleHost {
                 .busy, module: name.canonical, state: state,
                 reason: "is going away (being unloaded, or its load failed); try again later")
         case .recentlyFailed(let failure):
-            statisticsTable.update(name) { $0.cachedFailures += 1 }
             throw Self.joinerError(for: caller, after: failure, name: name, cached: true)
         case .join(let running):
-            statisticsTable.update(name) { $0.mergedJoiners += 1 }
             eventHub.emit(ModuleEvent(kind: .mergedJoin, module: name.canonical))
             if case .failure(let failure) = try await outcome(of: running) {
                 throw Self.joinerError(for: caller, after: failure, name: name, cached: false)
