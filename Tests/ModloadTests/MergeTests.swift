@@ -112,7 +112,10 @@ struct MergeTests {
         #expect(host.modules.isEmpty)
     }
 
-    @Test func cancelledJoinerStopsWaitingAndTheLoadGoesOn() async throws {
+    /// Cancelling one caller — a joiner, or the winner whose call started the load — ends only
+    /// that caller's wait: the shared init goes on and the other caller gets its result.
+    @Test(arguments: ["joiner", "winner"])
+    func cancellingOneCallerLeavesTheSharedLoadRunning(cancelled: String) async throws {
         let host = ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("slow", gate: gate)
@@ -120,27 +123,12 @@ struct MergeTests {
         _ = await module.initStarted.wait()
         let joiner = Task { try await host.ensureLoaded(TestModule("slow")) }
         #expect(await eventually { host.statistics(for: "slow")?.mergedJoiners == 1 })
-        joiner.cancel()
-        await expectError(.cancelled) { try await joiner.value }
+        let (victim, survivor) = cancelled == "joiner" ? (joiner, winner) : (winner, joiner)
+        victim.cancel()
+        await expectError(.cancelled) { try await victim.value }
         #expect(host.state(of: "slow") == .coming)
         gate.complete(())
-        try await winner.value
-        #expect(host.state(of: "slow") == .live)
-        #expect(module.initCalls == 1)
-    }
-
-    @Test func cancelledWinnerDoesNotStopTheSharedLoad() async throws {
-        let host = ModuleHost(configuration: .testing())
-        let gate = Completion<Void>()
-        let module = TestModule("slow", gate: gate)
-        let winner = Task { try await host.insert(module) }
-        _ = await module.initStarted.wait()
-        let joiner = Task { try await host.ensureLoaded(TestModule("slow")) }
-        #expect(await eventually { host.statistics(for: "slow")?.mergedJoiners == 1 })
-        winner.cancel()
-        await expectError(.cancelled) { try await winner.value }
-        gate.complete(())
-        try await joiner.value
+        try await survivor.value
         #expect(host.state(of: "slow") == .live)
         #expect(module.initCalls == 1)
     }
