@@ -11,12 +11,20 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
+        // The read side of the quiescence domain: inline read sections and grace periods, in C so
+        // that a read section inlines into its caller as two thread-local stores.
+        .target(name: "CModloadRCU"),
         // The host core: module table, load/merge pipeline, references, unloading, introspection.
         .target(
             name: "Modload",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CModloadRCU",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Collections", package: "swift-collections"),
+            ]
         ),
         // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).
         .target(

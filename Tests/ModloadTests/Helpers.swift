@@ -68,6 +68,22 @@ final class TestModule: ModuleDefinition {
     }
 }
 
+/// A shareable atomic counter (an `Atomic` itself cannot go in arrays or be copied).
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    init(_ initial: Int = 0) { value.store(initial, ordering: .relaxed) }
+    func add(_ n: Int = 1) { value.add(n, ordering: .acquiringAndReleasing) }
+    func store(_ n: Int) { value.store(n, ordering: .releasing) }
+    var count: Int { value.load(ordering: .acquiring) }
+}
+
+/// Burns a little time without sleeping. (No global state: a lazily initialized global here once
+/// parked threads inside read sections in `swift_once` under TSan.)
+func spin(_ iterations: Int) {
+    let sink = Atomic<Int>(0)
+    for _ in 0..<iterations { sink.add(1, ordering: .relaxed) }
+}
+
 /// "No such device", the typical init failure.
 let noDevice = ModuleError(.noDevice, reason: "no device")
 

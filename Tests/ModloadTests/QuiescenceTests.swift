@@ -1,0 +1,243 @@
+import Synchronization
+import Testing
+@testable import Modload
+
+/// An object that counts its releases, knows whether it is alive, and on release checks that no
+/// reader says it is holding it.
+final class Tracked: Sendable {
+    let id: Int
+    private let alive = Atomic<Bool>(true)
+    private let released: Counter
+    private let holders: [Counter]
+    private let releasedWhileHeld: Counter?
+
+    init(id: Int = 0, released: Counter, holders: [Counter] = [], releasedWhileHeld: Counter? = nil) {
+        self.id = id
+        self.released = released
+        self.holders = holders
+        self.releasedWhileHeld = releasedWhileHeld
+    }
+
+    var isAlive: Bool { alive.load(ordering: .acquiring) }
+
+    deinit {
+        if holders.contains(where: { $0.count == id }) { releasedWhileHeld?.add() }
+        alive.store(false, ordering: .releasing)
+        released.add()
+    }
+}
+
+@Suite("Quiescence: read sections and grace periods")
+struct QuiescenceTests {
+    @Test func readSectionsNest() {
+        #expect(!Quiescence.isInReadSection)
+        Quiescence.read {
+            #expect(Quiescence.isInReadSection)
+            Quiescence.read { #expect(Quiescence.isInReadSection) }
+            #expect(Quiescence.isInReadSection)
+        }
+        #expect(!Quiescence.isInReadSection)
+        #expect(Quiescence.read { 42 } == 42)
+    }
+
+    @Test func readSectionsPassErrorsThrough() {
+        struct Oops: Error {}
+        #expect(throws: Oops.self) { try Quiescence.read { throw Oops() } }
+        #expect(!Quiescence.isInReadSection)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func synchronizeNeverReturnsWhileAnOlderReadSectionIsOpen() async {
+        // Readers mark each section `active` on entry and `completed` just before leaving. The
+        // writer notes the sections it sees active, synchronizes, and then every one of them must
+        // have completed. Real threads, thousands of grace periods.
+        let readers = 2
+        let active = (0..<readers).map { _ in Counter() }
+        let completed = (0..<readers).map { _ in Counter() }
+        let stop = Counter()
+        let violations = Counter()
+        let checked = Counter()
+        await onThreads(readers + 1) { index in
+            guard index < readers else {
+                for _ in 0..<600 {
+                    let seen = active.map(\.count)
+                    Quiescence.synchronizeBlocking()
+                    for (reader, id) in seen.enumerated() where id != 0 {
+                        checked.add()
+                        if completed[reader].count < id { violations.add() }
+                    }
+                }
+                stop.store(1)
+                return
+            }
+            var id = 0
+            while stop.count == 0 {
+                id += 1
+                Quiescence.read {
+                    active[index].store(id)
+                    spin(Int.random(in: 0..<2_000))
+                    completed[index].store(id)
+                }
+            }
+        }
+        #expect(violations.count == 0)
+        #expect(checked.count > 0)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aNestedSectionHoldsTheGracePeriodUntilTheOutermostEnds() async {
+        let innerDone = Completion<Void>()
+        let outerOpen = Counter()
+        let openAtSynchronize = Counter(-1)
+        await onThreads(2) { index in
+            if index == 0 {
+                Quiescence.read {
+                    outerOpen.store(1)
+                    Quiescence.read {}
+                    innerDone.complete(())
+                    spin(2_000_000)  // stay in the outer section a while after the inner ended
+                    outerOpen.store(0)
+                }
+            } else {
+                blocking { _ = await innerDone.wait() }
+                Quiescence.synchronizeBlocking()
+                openAtSynchronize.store(outerOpen.count)
+            }
+        }
+        #expect(openAtSynchronize.count == 0)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func deferredReleaseRunsOnceAndNeverUnderAReader() async {
+        // A writer publishes a new object and retires the old one after a grace period; readers
+        // load the current object *unretained* inside read sections, say which one they hold,
+        // and check it stays alive. A release checks that no reader says it holds the object.
+        let readers = 3
+        let holding = (0..<readers).map { _ in Counter() }
+        let released = Counter()
+        let releasedWhileHeld = Counter()
+        let touchedReleased = Counter()
+        let nextID = Counter(1)
+        let reads = Counter()
+        let stop = Counter()
+        @Sendable func make() -> Tracked {
+            nextID.add()
+            return Tracked(id: nextID.count, released: released, holders: holding, releasedWhileHeld: releasedWhileHeld)
+        }
+        let current = Atomic<Unmanaged<Tracked>>(.passRetained(make()))
+        await onThreads(readers + 1) { index in
+            guard index < readers else {
+                var published = 0
+                while stop.count == 0 || published < 1_000 {
+                    let old = current.exchange(.passRetained(make()), ordering: .acquiringAndReleasing)
+                    Quiescence.afterGracePeriod { old.release() }
+                    published += 1
+                    if published % 64 == 0 { spin(20_000) }  // let readers overlap the releases
+                }
+                return
+            }
+            while reads.count < 20_000 {
+                Quiescence.read {
+                    current.load(ordering: .acquiring)._withUnsafeGuaranteedRef { object in
+                        holding[index].store(object.id)
+                        if !object.isAlive { touchedReleased.add() }
+                        spin(Int.random(in: 0..<4_000))
+                        if !object.isAlive { touchedReleased.add() }
+                        holding[index].store(0)
+                    }
+                }
+                reads.add()
+            }
+            stop.store(1)
+        }
+        await Quiescence.barrier()
+        #expect(releasedWhileHeld.count == 0)
+        #expect(touchedReleased.count == 0)
+        let created = nextID.count - 1
+        #expect(released.count == created - 1)
+        current.load(ordering: .acquiring).release()
+        #expect(released.count == created)
+    }
+
+    @Test func releaseAfterGracePeriodReleasesExactlyOnce() async {
+        let released = Counter()
+        do {
+            let object = Tracked(released: released)
+            Quiescence.release(afterGracePeriod: object)
+        }
+        await Quiescence.barrier()
+        #expect(released.count == 1)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func idleAndExitedThreadsNeverHoldAGracePeriod() async {
+        // 32 threads read once and exit; 32 read once and then sit idle (blocked). Grace periods
+        // complete regardless, and exited threads leave the registry.
+        await onThreads(32) { _ in Quiescence.read {} }
+        let idleRelease = Completion<Void>()
+        let idleReady = Counter()
+        let idle = Task.detached {
+            await onThreads(32) { _ in
+                Quiescence.read {}
+                idleReady.add()
+                blocking { _ = await idleRelease.wait() }
+            }
+        }
+        #expect(await eventually { idleReady.count == 32 })
+        let registeredWhileIdle = Quiescence.registeredReaders
+        Quiescence.synchronizeBlocking()
+        await Quiescence.synchronize()
+        idleRelease.complete(())
+        await idle.value
+        #expect(registeredWhileIdle >= 32)
+        #expect(await eventually { Quiescence.registeredReaders <= registeredWhileIdle - 32 })
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func asyncSynchronizeWaitsForAnOpenSection() async {
+        let entered = Completion<Void>()
+        let leave = Completion<Void>()
+        let reader = Task.detached {
+            await onThreads(1) { _ in
+                Quiescence.read {
+                    entered.complete(())
+                    blocking { _ = await leave.wait() }
+                }
+            }
+        }
+        _ = await entered.wait()
+        let done = Counter()
+        let writer = Task {
+            await Quiescence.synchronize()
+            done.store(1)
+        }
+        try? await Task.sleep(for: .milliseconds(30))
+        #expect(done.count == 0)
+        leave.complete(())
+        await writer.value
+        #expect(done.count == 1)
+        await reader.value
+    }
+
+    @Test func barrierWaitsForEverythingHandedOverBefore() async {
+        let ran = Counter()
+        for _ in 0..<100 { Quiescence.afterGracePeriod { ran.add() } }
+        await Quiescence.barrier()
+        #expect(ran.count == 100)
+        for _ in 0..<100 { Quiescence.afterGracePeriod { ran.add() } }
+        await onThreads(1) { _ in Quiescence.barrierBlocking() }
+        #expect(ran.count == 200)
+    }
+
+    @Test func synchronizeInsideAReadSectionStopsTheProcess() async {
+        await #expect(processExitsWith: .failure) {
+            Quiescence.read { Quiescence.synchronizeBlocking() }
+        }
+    }
+
+    @Test func barrierInsideAReadSectionStopsTheProcess() async {
+        await #expect(processExitsWith: .failure) {
+            Quiescence.read { Quiescence.barrierBlocking() }
+        }
+    }
+}
