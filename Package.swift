@@ -23,7 +23,7 @@ let package = Package(
             dependencies: [
                 "CModloadRCU",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Collections", package: "swift-collections"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
             ]
         ),
         // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).

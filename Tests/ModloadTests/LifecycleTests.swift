@@ -71,8 +71,9 @@ struct LifecycleTests {
         // through the table, so check it directly.
         let host = ModuleHost(configuration: .testing())
         let name = try ModuleName(validating: "ghost")
-        let record = ModuleRecord(name: name, definition: TestModule("ghost"), context: host.context(for: name))
-        host.table.withLock { $0.modules["ghost"] = record }
+        let record = ModuleRecord(
+            name: name, definition: TestModule("ghost"), context: host.context(for: name), statistics: NameStatistics())
+        host.table.write { $0.insert(record) }
         #expect(host.info("ghost") == nil)
         #expect(host.modules.isEmpty)
         await expectError(.notFound) { _ = try host.acquire("ghost") }

@@ -176,7 +176,7 @@ struct MergeTests {
         await expectError(.initFailed) { try await host.ensureLoaded(TestModule("two", failure: noDevice)) }
         try await Task.sleep(for: .milliseconds(20))
         await expectError(.initFailed) { try await host.ensureLoaded(TestModule("three", failure: noDevice)) }
-        #expect(host.table.withLock { Array($0.recentFailures.keys) } == ["three"])
+        #expect(host.table.write { Array($0.recentFailures.keys) } == ["three"])
     }
 
     @Test func negativeCacheIsOffByDefault() async throws {

@@ -91,21 +91,21 @@ struct ObservabilityTests {
         let runningDuringLive = Locked<Bool?>(nil)
         host.addObserver(named: "probe") { event in
             guard event.kind == .live else { return }
-            runningDuringLive.withLock { $0 = host.table.withLock { $0.running["m"] != nil } }
+            runningDuringLive.withLock { $0 = host.table.write { $0.running["m"] != nil } }
         }
         try await host.insert(TestModule("m"))
         #expect(runningDuringLive.withLock { $0 } == true)
-        #expect(host.table.withLock { $0.running.isEmpty })
+        #expect(host.table.write { $0.running.isEmpty })
     }
 
     @Test func unloadWhileTheLoadIsAnsweringIsBusy() async throws {
         let host = ModuleHost(configuration: .testing())
         try await host.insert(TestModule("m"))
-        let record = try #require(host.table.withLock { $0.modules["m"] })
-        host.table.withLock { $0.running["m"] = RunningLoad(record: record) }
+        let record = try #require(host.table.write { $0.module("m") })
+        host.table.write { $0.running["m"] = RunningLoad(record: record) }
         let error = await expectError(.busy) { try await host.unload("m") }
         #expect(error?.description == "m (live): is still loading")
-        host.table.withLock { $0.running["m"] = nil }
+        host.table.write { $0.running["m"] = nil }
         try await host.unload("m")
     }
 
@@ -144,7 +144,7 @@ struct ObservabilityTests {
             BuiltinModule(name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096))
         #expect(host.info("jbd2") == ModuleInfo(
             name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096,
-            state: .live, refcount: 0, usedBy: []))
+            state: .live, isUnloading: false, accounting: .counting, refcount: 0, usedBy: []))
     }
 
     @Test func errnoMapping() {

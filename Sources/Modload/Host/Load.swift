@@ -41,27 +41,26 @@ extension ModuleHost {
         case run(RunningLoad)
         case join(RunningLoad)
         case live
-        case busy(ModuleState)
+        case busy(ModuleState, reason: String)
         case recentlyFailed(ModuleError)
     }
 
     func load(_ definition: any ModuleDefinition, for caller: LoadCaller) async throws(ModuleError) {
         let name = try ModuleName(validating: definition.name)
-        let admission = admit(name, definition: definition)
-        statisticsTable.update(name) { s in
-            s.attempts += 1
-            if case .join = admission { s.mergedJoiners += 1 }
-            if case .recentlyFailed = admission { s.cachedFailures += 1 }
+        let (admission, statistics) = admit(name, definition: definition)
+        statistics.attempts.add(1, ordering: .relaxed)
+        switch admission {
+        case .join: statistics.mergedJoiners.add(1, ordering: .relaxed)
+        case .recentlyFailed: statistics.cachedFailures.add(1, ordering: .relaxed)
+        default: break
         }
         switch admission {
         case .live:
             if caller == .insert {
                 throw ModuleError(.exists, module: name.canonical, state: .live, reason: "is already loaded")
             }
-        case .busy(let state):
-            throw ModuleError(
-                .busy, module: name.canonical, state: state,
-                reason: "is going away (being unloaded, or its load failed); try again later")
+        case .busy(let state, let reason):
+            throw ModuleError(.busy, module: name.canonical, state: state, reason: reason)
         case .recentlyFailed(let failure):
             throw Self.joinerError(for: caller, after: failure, name: name, cached: true)
         case .join(let running):
@@ -81,27 +80,31 @@ extension ModuleHost {
     }
 
     /// Step 2 of DESIGN §4, all under the table lock.
-    private func admit(_ name: ModuleName, definition: any ModuleDefinition) -> Admission {
+    private func admit(_ name: ModuleName, definition: any ModuleDefinition) -> (Admission, NameStatistics) {
         let key = name.canonical
         let cacheEnabled = configuration.failedLoadCacheDuration != nil
         let now = cacheEnabled ? ContinuousClock.now : nil
-        return table.withLock { t in
-            if let running = t.running[key] { return .join(running) }
-            if let existing = t.modules[key] {
+        return table.write { t in
+            let statistics = t.statistics(for: key)
+            if let running = t.running[key] { return (.join(running), statistics) }
+            if let existing = t.module(key) {
                 // Any load in progress has a running record (found above), so this module is
                 // live or an older one going away.
                 let state = existing.state
-                return state == .live ? .live : .busy(state)
+                if state == .live && !existing.isUnloading { return (.live, statistics) }
+                let reason = state == .live ? "is being unloaded; try again once it is gone" : "is going away; try again later"
+                return (.busy(state, reason: reason), statistics)
             }
             if let now, let failure = t.recentFailures[key] {
-                if now < failure.until { return .recentlyFailed(failure.error) }
+                if now < failure.until { return (.recentlyFailed(failure.error), statistics) }
                 t.recentFailures[key] = nil
             }
-            let record = ModuleRecord(name: name, definition: definition, context: context(for: name))
+            let record = ModuleRecord(
+                name: name, definition: definition, context: context(for: name), statistics: statistics)
             let running = RunningLoad(record: record)
-            t.modules[key] = record
+            t.insert(record)
             t.running[key] = running
-            return .run(running)
+            return (.run(running), statistics)
         }
     }
 
@@ -140,7 +143,7 @@ extension ModuleHost {
         let name = record.name
 
         // Formation: visible as coming.
-        table.withLock { _ in record.setState(.coming) }
+        table.write { _ in record.setState(.coming) }
         if let veto = eventHub.emit(ModuleEvent(kind: .coming, module: name.canonical), vetoable: true) {
             let error = ModuleError(
                 .permissionDenied, module: name.canonical, state: .coming,
@@ -159,11 +162,7 @@ extension ModuleHost {
         } catch {
             initError = error
         }
-        let elapsed = started.duration(to: clock.now)
-        statisticsTable.update(name) { s in
-            s.initCalls += 1
-            s.initTime += elapsed
-        }
+        record.statistics.recordInit(took: started.duration(to: clock.now))
         if let initError {
             failLoad(
                 running,
@@ -178,11 +177,11 @@ extension ModuleHost {
         // then an unload gets `busy` and a same-name load joins, so observers see `live` before
         // any later event of this module.
         record.release(holder: nil)
-        table.withLock { _ in record.setState(.live) }
-        statisticsTable.update(name) { $0.loads += 1 }
+        table.write { _ in record.setState(.live) }
+        record.statistics.loads.add(1, ordering: .relaxed)
         logger.debug("module live", metadata: ["module": "\(name)"])
         eventHub.emit(ModuleEvent(kind: .live, module: name.canonical))
-        table.withLock { t in t.running[name.canonical] = nil }
+        table.write { t in t.running[name.canonical] = nil }
         running.outcome.complete(.success(()))
     }
 
@@ -192,8 +191,8 @@ extension ModuleHost {
     private func failLoad(_ running: RunningLoad, _ error: ModuleError) {
         let record = running.record
         let key = record.name.canonical
-        table.withLock { _ in record.setState(.going) }
-        statisticsTable.update(record.name) { $0.failures[error.code.name, default: 0] += 1 }
+        table.write { _ in record.setState(.going) }
+        record.statistics.recordFailure(error.code)
         logger.debug("module load failed", metadata: ["module": "\(key)", "error": "\(error)"])
         eventHub.emit(ModuleEvent(kind: .going, module: key))
         eventHub.emit(ModuleEvent(kind: .gone, module: key))
@@ -201,10 +200,10 @@ extension ModuleHost {
 
         let cacheTTL = configuration.failedLoadCacheDuration
         let now = cacheTTL == nil ? nil : ContinuousClock.now
-        table.withLock { t in
-            // Unlinking under the table lock is the grace period: every reader finds records
-            // under this lock, and what a reader found stays valid memory (ARC) after this.
-            t.modules[key] = nil
+        table.write { t in
+            // Unlinked: readers that still see it in an older snapshot keep it valid until their
+            // read sections end; the table releases it after a grace period.
+            t.remove(key)
             t.running[key] = nil
             if let cacheTTL, let now {
                 t.recentFailures = t.recentFailures.filter { $0.value.until > now }

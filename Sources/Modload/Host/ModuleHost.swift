@@ -10,15 +10,15 @@ import Synchronization
 ///
 /// Concurrency: every method may be called from any thread or task at any time. Same-name loads
 /// merge into one init; distinct modules' inits run in parallel; acquire and release are
-/// lock-free; no lock is held across a module's init or exit.
+/// lock-free; no lock is held across a module's init or exit. Lookups, listings and statistics
+/// read a published snapshot inside a read section: writers never block them.
 public final class ModuleHost: Sendable {
     /// How this host was configured.
     public let configuration: Configuration
 
-    /// The module table and the running-load records; see ``ModuleTable`` for the lock rules.
-    let table = Locked(ModuleTable())
+    /// The module table, statistics and running-load records; see ``ModuleTable`` for the rules.
+    let table = ModuleTable()
     let eventHub: EventHub
-    let statisticsTable = StatisticsTable()
     private let taintBits = Atomic<UInt32>(0)
 
     /// Makes an empty host.
@@ -49,14 +49,15 @@ public final class ModuleHost: Sendable {
     public func acquire(_ name: String, holder: String? = nil) throws(ModuleError) -> ModuleReference {
         let name = try ModuleName(validating: name)
         let label = configuration.tracksReferenceHolders ? holder : nil
-        let record = table.withLock { $0.modules[name.canonical] }
+        let record = table.read { $0.modules[name.canonical]?.takeUnretainedValue() }
         guard let record, record.state != .unformed else {
             throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
         }
         guard record.tryAcquire(holder: label) else {
             throw ModuleError(
                 .busy, module: name.canonical, state: record.state,
-                reason: "is being unloaded; no new references")
+                reason: record.state == .going || record.isUnloading
+                    ? "is being unloaded; no new references" : "its load failed; no new references")
         }
         return ModuleReference(record: record, holder: label)
     }
@@ -66,21 +67,18 @@ public final class ModuleHost: Sendable {
     /// The state of a module, or `nil` if no module of that name is in the table.
     public func state(of name: String) -> ModuleState? {
         guard let name = try? ModuleName(validating: name) else { return nil }
-        return table.withLock { $0.modules[name.canonical]?.state }
+        return table.read { $0.withModule(name.canonical) { $0.state } }
     }
 
     /// A snapshot of one module, or `nil` if it is not in the table (or still unformed).
     public func info(_ name: String) -> ModuleInfo? {
-        guard let name = try? ModuleName(validating: name),
-            let record = table.withLock({ $0.modules[name.canonical] })
-        else { return nil }
-        return Self.info(of: record)
+        guard let name = try? ModuleName(validating: name) else { return nil }
+        return table.read { $0.withModule(name.canonical, Self.info(of:)) } ?? nil
     }
 
     /// Snapshots of every module past `unformed`, sorted by name.
     public var modules: [ModuleInfo] {
-        table.withLock { Array($0.modules.values) }
-            .compactMap(Self.info(of:))
+        table.read { snapshot in snapshot.modules.values.compactMap { $0._withUnsafeGuaranteedRef(Self.info(of:)) } }
             .sorted { $0.name < $1.name }
     }
 
@@ -94,19 +92,25 @@ public final class ModuleHost: Sendable {
     /// - Throws: `invalidArgument` for a malformed name, `notFound` if it is not loaded.
     public func holders(of name: String) throws(ModuleError) -> HoldersReport {
         let name = try ModuleName(validating: name)
-        guard let record = table.withLock({ $0.modules[name.canonical] }), record.state != .unformed else {
+        guard let record = table.read({ $0.modules[name.canonical]?.takeUnretainedValue() }),
+            record.state != .unformed
+        else {
             throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
         }
         return holdersReport(of: record)
     }
 
     /// Per-name load statistics, keyed by canonical name.
-    public func statistics() -> [String: ModuleStatistics] { statisticsTable.snapshot() }
+    public func statistics() -> [String: ModuleStatistics] {
+        table.read { snapshot in
+            Dictionary(uniqueKeysWithValues: snapshot.statistics.map { ($0.key, $0.value.snapshot) })
+        }
+    }
 
     /// Load statistics for one name, or `nil` if the name was never asked for.
     public func statistics(for name: String) -> ModuleStatistics? {
         guard let name = try? ModuleName(validating: name) else { return nil }
-        return statisticsTable.snapshot(for: name.canonical)
+        return table.read { $0.statistics[name.canonical]?.snapshot }
     }
 
     /// Why this host can no longer be fully trusted; empty while it can.
@@ -153,7 +157,8 @@ public final class ModuleHost: Sendable {
         return ModuleInfo(
             name: record.name.canonical, version: definition.version,
             description: definition.description, license: definition.license,
-            size: definition.size, state: state, refcount: record.refs.reported, usedBy: [])
+            size: definition.size, state: state, isUnloading: record.isUnloading,
+            accounting: record.accounting, refcount: record.refs.reported, usedBy: [])
     }
 
     /// Who holds `record`. `references` overrides the count read now (a refusal reports the

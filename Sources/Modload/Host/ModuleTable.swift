@@ -1,25 +1,135 @@
-/// The host's table of modules and of loads in progress (the kernel's `modules` list and seed
-/// 000's `running_loads`).
+import HashTreeCollections
+import Synchronization
+
+/// The host's table of modules (the kernel's `modules` list), its per-name statistics, and the
+/// bookkeeping of loads in progress (seed 000's `running_loads`).
 ///
-/// Lock rules — the *table lock* ([T] in DESIGN §4) guards all of this:
-/// - it is held only to look up and edit these dictionaries and to change a record's state, for
-///   a few hundred nanoseconds; never across init, exit, observers, or any wait (seed 004);
-/// - nothing is taken inside it except a record's innermost side lock.
-struct ModuleTable {
-    /// Every module that is unformed, coming, live or going, by canonical name. A name is in here
-    /// from the moment a load wins it until the module is gone.
-    var modules: [String: ModuleRecord] = [:]
+/// **Readers never wait.** Modules and statistics live in an immutable ``ModuleSnapshot``
+/// published through one atomic pointer. A reader enters a read section (``Quiescence``), loads
+/// the pointer and looks things up — no lock, no reference counting: records are stored
+/// unmanaged, and what a reader finds stays valid until its section ends.
+///
+/// **Writers** hold the table lock ([T] in DESIGN §4) and edit ``Writer``. If the edit changed
+/// modules or statistics, a new snapshot (persistent hash trees: only the changed path is copied)
+/// is published before the lock is released, and the old snapshot — plus any record removed —
+/// is released after a grace period, when no reader can still see it.
+///
+/// Lock rules: the table lock is held only to look up and edit the writer state and to change a
+/// record's state, for a few hundred nanoseconds; never across init, exit, observers, or any
+/// wait (seed 004). Nothing is taken inside it except a record's innermost side lock.
+final class ModuleTable: Sendable {
+    /// What writers edit under the table lock.
+    struct Writer {
+        /// Every module that is unformed, coming, live or going, by canonical name; each entry
+        /// owns one retain of its record. A name is here from the moment a load wins it until
+        /// the module is gone.
+        fileprivate(set) var modules: TreeDictionary<String, Unmanaged<ModuleRecord>>
+        /// Statistics of every name ever asked for.
+        fileprivate(set) var statistics: TreeDictionary<String, NameStatistics>
+        /// Set when `modules` or `statistics` changed: publish a new snapshot.
+        fileprivate var changed = false
+        /// Records removed by this edit, released after a grace period.
+        fileprivate var removed: [Unmanaged<ModuleRecord>] = []
 
-    /// Loads in progress, by canonical name: where a same-name load finds the load to join.
-    /// A name is in here from the moment a load wins it until that load's outcome is decided.
-    var running: [String: RunningLoad] = [:]
+        /// Loads in progress, by canonical name: where a same-name load finds the load to join.
+        /// A name is here from the moment a load wins it until that load's outcome is delivered.
+        var running: [String: RunningLoad] = [:]
+        /// Recent failures remembered by the negative cache (empty unless it is configured).
+        /// Expired entries are dropped when the name is looked up or another failure is recorded.
+        var recentFailures: [String: (error: ModuleError, until: ContinuousClock.Instant)] = [:]
 
-    /// Names whose module was just restored to live by a refused drain and whose events are still
-    /// being delivered. Unloads of these names are refused (`busy`) until then, so no later
-    /// transition's events can overtake them. (A load's `live` is covered by its running record.)
-    var settling: Set<String> = []
+        func module(_ key: String) -> ModuleRecord? {
+            modules[key]?.takeUnretainedValue()
+        }
 
-    /// Recent failures remembered by the negative cache (empty unless it is configured). Expired
-    /// entries are dropped when the name is looked up or another failure is recorded.
-    var recentFailures: [String: (error: ModuleError, until: ContinuousClock.Instant)] = [:]
+        mutating func insert(_ record: ModuleRecord) {
+            modules[record.name.canonical] = .passRetained(record)
+            changed = true
+        }
+
+        mutating func remove(_ key: String) {
+            guard let record = modules.removeValue(forKey: key) else { return }
+            removed.append(record)
+            changed = true
+        }
+
+        /// The statistics of a name, created (and published) on first use.
+        mutating func statistics(for key: String) -> NameStatistics {
+            if let existing = statistics[key] { return existing }
+            let created = NameStatistics()
+            statistics[key] = created
+            changed = true
+            return created
+        }
+    }
+
+    private let writer: Locked<Writer>
+    private let current: Atomic<Unmanaged<ModuleSnapshot>>
+
+    init() {
+        let empty = ModuleSnapshot(modules: [:], statistics: [:])
+        writer = Locked(Writer(modules: [:], statistics: [:]))
+        current = Atomic(.passRetained(empty))
+    }
+
+    deinit {
+        // No reader can be using this table (nobody holds it); release at once.
+        let snapshot = current.load(ordering: .acquiring)
+        for record in snapshot.takeUnretainedValue().modules.values { record.release() }
+        snapshot.release()
+    }
+
+    /// Runs `body` on the current snapshot inside a read section. Whatever `body` finds is valid
+    /// until it returns; to keep a record beyond that, take a strong reference inside `body`.
+    @inline(__always)
+    func read<Value, Failure: Error>(_ body: (ModuleSnapshot) throws(Failure) -> Value) throws(Failure) -> Value {
+        try Quiescence.read { () throws(Failure) -> Value in
+            // `_withUnsafeGuaranteedRef` rethrows untyped; carry the typed error through a Result.
+            let outcome: Result<Value, Failure> = current.load(ordering: .acquiring)._withUnsafeGuaranteedRef { snapshot in
+                do throws(Failure) { return .success(try body(snapshot)) } catch { return .failure(error) }
+            }
+            return try outcome.get()
+        }
+    }
+
+    /// Runs `body` with the table lock held; publishes a new snapshot if it changed modules or
+    /// statistics, and retires the old snapshot and removed records after a grace period.
+    func write<Value, Failure: Error>(_ body: (inout Writer) throws(Failure) -> Value) throws(Failure) -> Value {
+        try writer.withLock { (w: inout Writer) throws(Failure) -> Value in
+            defer {
+                if w.changed {
+                    let next = Unmanaged.passRetained(ModuleSnapshot(modules: w.modules, statistics: w.statistics))
+                    let old = current.exchange(next, ordering: .acquiringAndReleasing)
+                    let removed = w.removed
+                    w.changed = false
+                    w.removed = []
+                    Quiescence.afterGracePeriod {
+                        old.release()
+                        for record in removed { record.release() }
+                    }
+                }
+            }
+            return try body(&w)
+        }
+    }
+}
+
+/// One published version of the table. Immutable; shared by every reader that loaded it.
+final class ModuleSnapshot: Sendable {
+    /// Modules by canonical name (unmanaged: the table owns one retain of each while listed, and
+    /// releases it only after a grace period once removed).
+    let modules: TreeDictionary<String, Unmanaged<ModuleRecord>>
+    /// Per-name statistics.
+    let statistics: TreeDictionary<String, NameStatistics>
+
+    init(modules: TreeDictionary<String, Unmanaged<ModuleRecord>>, statistics: TreeDictionary<String, NameStatistics>) {
+        self.modules = modules
+        self.statistics = statistics
+    }
+
+    /// The record of a module, valid for the enclosing read section.
+    @inline(__always)
+    func withModule<Value>(_ key: String, _ body: (ModuleRecord) -> Value) -> Value? {
+        modules[key]?._withUnsafeGuaranteedRef(body)
+    }
 }

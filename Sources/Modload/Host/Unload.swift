@@ -1,23 +1,29 @@
-/// Unloading (DESIGN §5.2, seeds 001 and 003).
+/// Unloading (DESIGN §5.2–5.3, seeds 001 and 003).
 ///
-/// The decision is made under the table lock with the base-count algorithm (``RefCount``): the
-/// module must be live; then, by mode, the count must freeze at zero now (fail-fast), is taken
-/// regardless (force), or is waited for with new references refused (drain). Once decided the
-/// module is `going` — no new references, same-name loads get `busy` — and its exit runs with no
-/// lock held. Then it is unlinked and gone.
+/// 1. **Decide** under the table lock with the base-count algorithm (``RefCount``): the module
+///    must be live and not loading or unloading; then, by mode, the count must freeze at zero now
+///    (fail-fast), is taken regardless (force), or will be waited for (drain). The record is
+///    marked *unloading*: no new references, call points unreachable, same-name loads and other
+///    unloads refused — while the module still reads `live`.
+/// 2. **Drain** (drain mode): wait, no lock held, for the held references to be released.
+/// 3. **Grace period** (noncounting modules): callers that entered before step 1 finish.
+/// 4. **Cleanup** (the module's own, may refuse). A refusal — or a drain timeout — clears the
+///    unloading mark and restores the count: the module is live and usable as before, and nobody
+///    saw a state change.
+/// 5. **Commit**: `going`, the module's exit (no lock), `gone`, unlinked; its record is released
+///    after a grace period.
 extension ModuleHost {
     /// How an unload treats holders.
     public enum UnloadMode: Sendable, Equatable {
         /// The kernel's default: if references are held, refuse with `wouldBlock` and the count.
         case failFast
-        /// Unload even if references are held (not if other modules depend on it). Taints the
-        /// host with ``TaintFlags/forcedUnload`` when it actually overrides references. Holders'
-        /// references stay memory-safe but see `gone`.
+        /// Unload even if references are held (not if other modules depend on it, and not if the
+        /// module's own cleanup refuses). Taints the host with ``TaintFlags/forcedUnload`` when it
+        /// actually overrides references. Holders' references stay memory-safe but see `gone`.
         case force
         /// Refuse new references and wait for the held ones to be released, up to `timeout`. On
-        /// timeout the module is restored to `live` and the unload fails with `timedOut` and a
-        /// report of who holds it. Cancelling the caller's task ends the drain the same way with
-        /// `cancelled`.
+        /// timeout the module stays live and the unload fails with `timedOut` and a report of who
+        /// holds it. Cancelling the caller's task ends the drain the same way with `cancelled`.
         case drain(timeout: Duration)
     }
 
@@ -35,10 +41,11 @@ extension ModuleHost {
 
     /// Unloads a live module.
     ///
-    /// - Throws: `invalidArgument` (bad name, negative drain timeout), `notFound` (not loaded), `busy` (still loading, or
-    ///   already being unloaded), `wouldBlock` (fail-fast with references held — the error's
-    ///   ``ModuleError/holders`` says who), `timedOut` (drain deadline passed; module restored),
-    ///   `cancelled` (drain caller cancelled; module restored).
+    /// - Throws: `invalidArgument` (bad name, negative drain timeout), `notFound` (not loaded),
+    ///   `busy` (still loading, or already being unloaded), `wouldBlock` (fail-fast with
+    ///   references held — the error's ``ModuleError/holders`` says who), `timedOut` (drain
+    ///   deadline passed), `cancelled` (drain caller cancelled), or the error the module's
+    ///   ``ModuleDefinition/cleanup(_:)`` refused with. After any error the module is as it was.
     @discardableResult
     public func unload(_ name: String, mode: UnloadMode = .failFast) async throws(ModuleError) -> UnloadOutcome {
         let name = try ModuleName(validating: name)
@@ -53,13 +60,14 @@ extension ModuleHost {
             }
         }
 
+        // 1. Decide.
         enum Decision {
             case proceed(ModuleRecord, overridden: Int)
             case refused(ModuleRecord, held: Int)
             case drain(ModuleRecord, Completion<Void>, held: Int, timeout: Duration)
         }
-        let decision = try table.withLock { (t: inout ModuleTable) throws(ModuleError) -> Decision in
-            guard let record = t.modules[key], record.state != .unformed else {
+        let decision = try table.write { (t: inout ModuleTable.Writer) throws(ModuleError) -> Decision in
+            guard let record = t.module(key), record.state != .unformed else {
                 throw ModuleError(.notFound, module: key, reason: "is not loaded")
             }
             switch record.state {
@@ -69,100 +77,116 @@ extension ModuleHost {
                 let reason = t.running[key] != nil ? "its load failed and it is being removed" : "is already being unloaded"
                 throw ModuleError(.busy, module: key, state: record.state, reason: reason)
             case .live:
-                // Live, but a load or a refused drain is still delivering its events.
                 if t.running[key] != nil {
+                    // Live, but its load is still delivering `live` to observers.
                     throw ModuleError(.busy, module: key, state: .live, reason: "is still loading")
                 }
-                if t.settling.contains(key) {
-                    throw ModuleError(.busy, module: key, state: .live, reason: "is returning to live after a refused unload")
+                if record.isUnloading {
+                    throw ModuleError(.busy, module: key, state: .live, reason: "is already being unloaded")
                 }
             }
             switch mode {
             case .failFast:
-                // Try-release (RefCount), keeping the count seen so a refusal reports it.
+                // Try-release, keeping the count seen so a refusal reports it.
                 let held = record.refs.removeBase()
                 guard held == 0 || !record.refs.restoreBase() else { return .refused(record, held: held) }
-                record.setState(.going)
+                record.beginUnloading()
                 return .proceed(record, overridden: 0)
             case .force:
-                let held = record.refs.removeBase()
-                record.setState(.going)
-                return .proceed(record, overridden: held)
+                record.beginUnloading()
+                return .proceed(record, overridden: record.refs.removeBase())
             case .drain(let timeout):
-                // Arm the signal before removing the base, so the put that freezes the count
-                // cannot be missed; go `going` first, so no new reference is taken meanwhile.
+                // Mark unloading first (no new references), and arm the signal before removing
+                // the base, so the put that freezes the count cannot be missed.
+                record.beginUnloading()
                 let signal = record.armDrainSignal()
-                record.setState(.going)
                 let held = record.refs.removeBase()
                 return held == 0
                     ? .proceed(record, overridden: 0) : .drain(record, signal, held: held, timeout: timeout)
             }
         }
 
+        let record: ModuleRecord
+        var overridden = 0
+        var drained = 0
         switch decision {
-        case .refused(let record, let held):
+        case .refused(let refused, let held):
             let error = ModuleError(
-                .wouldBlock, module: key, state: .live, holders: holdersReport(of: record, references: held),
+                .wouldBlock, module: key, state: .live, holders: holdersReport(of: refused, references: held),
                 reason: "is in use")
             eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
             throw error
-        case .proceed(let record, let overridden):
-            record.disarmDrainSignal()
-            if overridden > 0 {
-                taint(.forcedUnload)
-                logger.warning(
-                    "forced unload with references held; host tainted",
-                    metadata: ["module": "\(key)", "references": "\(overridden)"])
-            }
-            eventHub.emit(ModuleEvent(kind: .going, module: key))
-            await finishUnload(record)
-            return UnloadOutcome(module: key, mode: mode, overriddenReferences: overridden, drainedReferences: 0)
-        case .drain(let record, let signal, let held, let timeout):
-            eventHub.emit(ModuleEvent(kind: .going, module: key))
+        case .proceed(let decided, let forcedPast):
+            decided.disarmDrainSignal()
+            record = decided
+            overridden = forcedPast
+        case .drain(let decided, let signal, let held, let timeout):
+            // 2. Drain.
             let waited = await signal.wait(timeout: timeout)
-            record.disarmDrainSignal()
+            decided.disarmDrainSignal()
             let frozen: Bool
             switch waited {
             case .value: frozen = true
-            case .timedOut, .cancelled: frozen = !record.refs.restoreBase()  // a last put may have just frozen it
+            case .timedOut, .cancelled: frozen = !decided.refs.restoreBase()  // a last put may have just frozen it
             }
             guard frozen else {
-                // Refuse and restore the module to live. It accepts references again at once;
-                // `settling` keeps other unloads out until its events have been delivered.
-                table.withLock { t in
-                    record.setState(.live)
-                    t.settling.insert(key)
-                }
                 let timedOut = if case .timedOut = waited { true } else { false }
-                let error = ModuleError(
-                    timedOut ? .timedOut : .cancelled, module: key, state: .live,
-                    holders: holdersReport(of: record),
+                throw refuse(
+                    decided, code: timedOut ? .timedOut : .cancelled, baseRestored: true,
                     reason: timedOut
                         ? "drain gave up after \(timeout); the module stays live"
                         : "drain cancelled; the module stays live")
-                eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
-                eventHub.emit(ModuleEvent(kind: .live, module: key))
-                table.withLock { t in _ = t.settling.remove(key) }
-                throw error
             }
-            await finishUnload(record)
-            return UnloadOutcome(module: key, mode: mode, overriddenReferences: 0, drainedReferences: held)
+            record = decided
+            drained = held
         }
-    }
 
-    /// After the decision: exit (no lock), `gone` delivered, unlinked. `gone` goes out while the
-    /// record still holds the name, so a new load of it cannot emit `coming` first.
-    private func finishUnload(_ record: ModuleRecord) async {
-        let key = record.name.canonical
+        // 3. Grace period: noncounting callers that entered before the decision finish.
+        if record.accounting == .noncounting { await Quiescence.synchronize() }
+
+        // 4. The module's own cleanup, which may refuse.
+        do {
+            try await record.definition.cleanup(record.context)
+        } catch {
+            throw refuse(
+                record, code: (error as? ModuleError)?.code ?? .busy, baseRestored: false,
+                reason: "its cleanup refused to unload; the module stays live", underlying: error)
+        }
+
+        // 5. Commit.
+        if overridden > 0 {
+            taint(.forcedUnload)
+            logger.warning(
+                "forced unload with references held; host tainted",
+                metadata: ["module": "\(key)", "references": "\(overridden)"])
+        }
+        table.write { _ in record.setState(.going) }
+        eventHub.emit(ModuleEvent(kind: .going, module: key))
         await record.definition.exit(record.context)
-        statisticsTable.update(record.name) { $0.unloads += 1 }
+        record.statistics.unloads.add(1, ordering: .relaxed)
         logger.debug("module unloaded", metadata: ["module": "\(key)"])
+        // `gone` goes out while the record still holds the name, so a new load of it cannot
+        // emit `coming` first.
         eventHub.emit(ModuleEvent(kind: .gone, module: key))
-        table.withLock { t in
-            // Unlinking under the table lock is the grace period: every reader finds records
-            // under this lock, and what a reader found stays valid memory (ARC) after this.
-            t.modules[key] = nil
+        table.write { t in
+            t.remove(key)
             record.setState(.gone)
         }
+        return UnloadOutcome(module: key, mode: mode, overriddenReferences: overridden, drainedReferences: drained)
+    }
+
+    /// Undoes an unload that was decided but is refused (drain timeout or cancellation, or the
+    /// module's cleanup): count restored, unloading mark cleared — the module is live as before.
+    private func refuse(
+        _ record: ModuleRecord, code: ModuleError.Code, baseRestored: Bool, reason: String,
+        underlying: (any Error)? = nil
+    ) -> ModuleError {
+        if !baseRestored { record.refs.reinstateBase() }
+        table.write { _ in record.setState(.live) }
+        let error = ModuleError(
+            code, module: record.name.canonical, state: .live, holders: holdersReport(of: record),
+            reason: reason, underlying: underlying)
+        eventHub.emit(ModuleEvent(kind: .unloadRefused, module: record.name.canonical, error: error))
+        return error
     }
 }

@@ -12,6 +12,11 @@ public struct ModuleInfo: Sendable, Equatable {
     public let size: Int
     /// State when the snapshot was taken.
     public let state: ModuleState
+    /// `true` if an unload has begun but not committed (draining, waiting for a grace period, or
+    /// in a refusable cleanup): no new references; the state still reads `live`.
+    public let isUnloading: Bool
+    /// How callers account for their use of it.
+    public let accounting: ModuleAccounting
     /// References held (the count minus its base; −1 once frozen for unload).
     public let refcount: Int
     /// Modules that use this one (they import its symbols), sorted by name.

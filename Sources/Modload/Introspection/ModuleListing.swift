@@ -13,7 +13,7 @@ enum ModuleListing {
         for (info, usedBy) in zip(modules, usedByTexts) {
             lines.append(
                 pad(info.name, nameWidth) + pad("\(info.size)", 8, left: true) + "  "
-                    + pad(usedBy, usedByWidth) + info.state.procName)
+                    + pad(usedBy, usedByWidth) + (info.isUnloading ? ModuleState.going.procName : info.state.procName))
         }
         return lines.joined(separator: "\n") + "\n"
     }

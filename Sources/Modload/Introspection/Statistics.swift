@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Load and unload counters for one module name (the kernel's `kernel/module/stats.c`).
 ///
 /// Counters survive the module: they describe every attempt ever made for the name on this host.
@@ -24,15 +26,40 @@ public struct ModuleStatistics: Sendable, Equatable {
     public init() {}
 }
 
-/// Per-name statistics of one host. Lock rule: innermost, never held while calling out.
-final class StatisticsTable: Sendable {
-    private let table = Locked([String: ModuleStatistics]())
+/// The live counters behind ``ModuleStatistics`` for one name. Published in the table snapshot,
+/// so readers take no lock; writers bump atomics. Only the failures map, written once per failed
+/// load, has a lock of its own (innermost, never held while calling out).
+final class NameStatistics: Sendable {
+    let attempts = Atomic<Int>(0)
+    let mergedJoiners = Atomic<Int>(0)
+    let cachedFailures = Atomic<Int>(0)
+    let initCalls = Atomic<Int>(0)
+    let loads = Atomic<Int>(0)
+    let unloads = Atomic<Int>(0)
+    private let initNanoseconds = Atomic<Int64>(0)
+    private let failures = Locked([String: Int]())
 
-    func update(_ name: ModuleName, _ body: (inout ModuleStatistics) -> Void) {
-        table.withLock { t in body(&t[name.canonical, default: ModuleStatistics()]) }
+    func recordInit(took elapsed: Duration) {
+        initCalls.add(1, ordering: .relaxed)
+        let (seconds, attoseconds) = elapsed.components
+        initNanoseconds.add(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
     }
 
-    func snapshot() -> [String: ModuleStatistics] { table.withLock { $0 } }
+    func recordFailure(_ code: ModuleError.Code) {
+        failures.withLock { $0[code.name, default: 0] += 1 }
+    }
 
-    func snapshot(for name: String) -> ModuleStatistics? { table.withLock { $0[name] } }
+    /// A consistent-enough copy: each counter is read once (they may advance independently).
+    var snapshot: ModuleStatistics {
+        var s = ModuleStatistics()
+        s.attempts = attempts.load(ordering: .relaxed)
+        s.mergedJoiners = mergedJoiners.load(ordering: .relaxed)
+        s.cachedFailures = cachedFailures.load(ordering: .relaxed)
+        s.initCalls = initCalls.load(ordering: .relaxed)
+        s.loads = loads.load(ordering: .relaxed)
+        s.unloads = unloads.load(ordering: .relaxed)
+        s.failures = failures.withLock { $0 }
+        s.initTime = .nanoseconds(initNanoseconds.load(ordering: .relaxed))
+        return s
+    }
 }

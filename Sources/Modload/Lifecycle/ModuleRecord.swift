@@ -8,7 +8,8 @@ import Synchronization
 /// `gone`.
 ///
 /// Lock rules:
-/// - `state` is written only with the host's table lock held; it is read without a lock.
+/// - the state byte (state and the unloading bit) is written only with the host's table lock
+///   held (or after the record is unlinked); it is read without a lock.
 /// - `refs` is never locked (see ``RefCount``).
 /// - `side` (drain signal, holder labels) has its own lock, innermost: it is taken with the table
 ///   lock held or not, and nothing is taken inside it.
@@ -17,12 +18,22 @@ final class ModuleRecord: Sendable {
     let name: ModuleName
     /// The definition this load runs.
     let definition: any ModuleDefinition
+    /// The definition's accounting, read once.
+    let accounting: ModuleAccounting
     /// Handed to init and exit.
     let context: ModuleContext
     /// The reference count (base + references).
     let refs = RefCount()
+    /// The statistics of this module's name.
+    let statistics: NameStatistics
 
+    /// The state in the low bits, plus ``unloadingBit``: an unload has begun but is not yet
+    /// committed (draining, waiting for a grace period, or in a refusable cleanup). While set,
+    /// try-get fails, call points are unreachable, and same-name loads and other unloads are
+    /// refused — yet the module is still live and becomes fully so again if the unload is
+    /// refused, with no state change for anyone to see.
     private let rawState = Atomic<UInt8>(ModuleState.unformed.rawValue)
+    private static let unloadingBit: UInt8 = 0x80
 
     private struct Side {
         /// Set while a drain-mode unload waits for the count to freeze.
@@ -32,28 +43,46 @@ final class ModuleRecord: Sendable {
     }
     private let side = Locked(Side())
 
-    init(name: ModuleName, definition: any ModuleDefinition, context: ModuleContext) {
+    init(name: ModuleName, definition: any ModuleDefinition, context: ModuleContext, statistics: NameStatistics) {
         self.name = name
         self.definition = definition
+        self.accounting = definition.accounting
         self.context = context
+        self.statistics = statistics
     }
 
     var state: ModuleState {
-        ModuleState(rawValue: rawState.load(ordering: .acquiring))!
+        ModuleState(rawValue: rawState.load(ordering: .acquiring) & ~Self.unloadingBit)!
     }
 
-    /// Changes the state. The caller holds the table lock (or the record is already unlinked).
+    /// `true` between the start of an unload and its commit (or refusal).
+    var isUnloading: Bool { rawState.load(ordering: .acquiring) & Self.unloadingBit != 0 }
+
+    /// `true` if the module's call points are reachable: live, no unload begun.
+    @inline(__always)
+    var isCallable: Bool { rawState.load(ordering: .acquiring) == ModuleState.live.rawValue }
+
+    /// Changes the state (clearing the unloading bit). The caller holds the table lock (or the
+    /// record is already unlinked).
     func setState(_ new: ModuleState) {
         rawState.store(new.rawValue, ordering: .releasing)
     }
 
+    /// Marks an unload begun (a live module only). Table lock held.
+    func beginUnloading() {
+        rawState.store(ModuleState.live.rawValue | Self.unloadingBit, ordering: .releasing)
+    }
+
     // MARK: References
 
-    /// Try-get: succeeds only if the module is coming or live *and* the count is not frozen.
+    /// Try-get: succeeds only if the module is coming or live with no unload begun, *and* the
+    /// count is not frozen.
     @inline(__always)
     func tryAcquire(holder: String?) -> Bool {
-        let current = state
-        guard current == .coming || current == .live, refs.tryGet() else { return false }
+        let raw = rawState.load(ordering: .acquiring)
+        guard raw == ModuleState.coming.rawValue || raw == ModuleState.live.rawValue, refs.tryGet() else {
+            return false
+        }
         if let holder { side.withLock { $0.holders[holder, default: 0] += 1 } }
         return true
     }

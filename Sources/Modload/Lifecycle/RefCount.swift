@@ -61,6 +61,12 @@ struct RefCount: ~Copyable {
     /// restored (the module stays), `false` if it froze meanwhile (the unload may proceed).
     func restoreBase() -> Bool { addUnlessZero(Self.base) }
 
+    /// Puts the base back unconditionally: an unload that removed it is refused after all (its
+    /// refusable cleanup said no). Only the unloader that removed the base may call this.
+    func reinstateBase() {
+        count.wrappingAdd(Self.base, ordering: .acquiringAndReleasing)
+    }
+
     @inline(__always)
     private func addUnlessZero(_ amount: Int) -> Bool {
         var current = count.load(ordering: .relaxed)

@@ -1,0 +1,68 @@
+/// Calling into noncounting modules (DESIGN §5.3, seed 003).
+///
+/// A noncounting module's callers take no reference: they call in inside a read section, which
+/// costs nothing shared. An unload first makes the call points unreachable (the record's
+/// unloading mark, which ``withModule(_:_:)`` checks), then waits a grace period — so a call that
+/// found the module finishes before the module's cleanup and exit run — and a call that starts
+/// after the mark no longer finds the module.
+extension ModuleHost {
+    /// Calls into a live noncounting module without taking a reference.
+    ///
+    /// `body` runs inside a read section: it must not block for long, and cannot suspend. The
+    /// module is guaranteed not to be cleaned up or exited until `body` returns.
+    ///
+    /// - Throws: `invalidArgument` (bad name, or the module is counting — take a reference with
+    ///   ``acquire(_:holder:)`` instead), `notFound` (not loaded, or being unloaded: its call
+    ///   points are gone), `busy` (still loading).
+    public func withModule<Value>(
+        _ name: String, _ body: (any ModuleDefinition) -> Value
+    ) throws(ModuleError) -> Value {
+        let name = try ModuleName(validating: name)
+        let key = name.canonical
+        let outcome: Result<Value, ModuleError> = table.read { snapshot in
+            guard let found = snapshot.withModule(key, { record -> Result<Value, ModuleError> in
+                guard record.isCallable else { return .failure(Self.unreachable(record)) }
+                guard record.accounting == .noncounting else {
+                    return .failure(
+                        ModuleError(
+                            .invalidArgument, module: key, state: record.state,
+                            reason: "is a counting module: take a reference with acquire(_:) to call it"))
+                }
+                return .success(body(record.definition))
+            }) else {
+                return .failure(ModuleError(.notFound, module: key, reason: "is not loaded"))
+            }
+            return found
+        }
+        return try outcome.get()
+    }
+
+    /// ``withModule(_:_:)`` with the definition as its concrete type.
+    ///
+    /// - Throws: as ``withModule(_:_:)``, and `invalidArgument` if the module's definition is not
+    ///   a `Definition`.
+    public func withModule<Definition: ModuleDefinition, Value>(
+        _ name: String, as type: Definition.Type, _ body: (Definition) -> Value
+    ) throws(ModuleError) -> Value {
+        let outcome: Result<Value, ModuleError> = try withModule(name) { definition in
+            guard let typed = definition as? Definition else {
+                return .failure(
+                    ModuleError(
+                        .invalidArgument, module: definition.name,
+                        reason: "is a \(Swift.type(of: definition)), not a \(Definition.self)"))
+            }
+            return .success(body(typed))
+        }
+        return try outcome.get()
+    }
+
+    private static func unreachable(_ record: ModuleRecord) -> ModuleError {
+        let state = record.state
+        if state == .coming || state == .unformed {
+            return ModuleError(.busy, module: record.name.canonical, state: state, reason: "is still loading")
+        }
+        return ModuleError(
+            .notFound, module: record.name.canonical, state: state,
+            reason: "is being unloaded; its call points are gone")
+    }
+}
