@@ -356,4 +356,101 @@ struct StressTests {
         }
         #expect(violations.all == [])
     }
+
+    /// A module for the reader/writer stress: counts its releases, poisons itself on exit.
+    final class ChurnModule: ModuleDefinition {
+        let name: String
+        let accounting: ModuleAccounting
+        private let dead = Atomic<Bool>(false)
+        private let released: Counter
+
+        init(name: String, accounting: ModuleAccounting, released: Counter) {
+            self.name = name
+            self.accounting = accounting
+            self.released = released
+        }
+
+        var isDead: Bool { dead.load(ordering: .acquiring) }
+        func initialize(_ context: ModuleContext) async throws {}
+        func exit(_ context: ModuleContext) async { dead.store(true, ordering: .releasing) }
+        deinit { released.add() }
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func readersNeverTouchWhatWritersTookAway() async {
+        // Readers look modules up, list them, take references and call noncounting modules,
+        // hundreds of thousands of times, while writers load and unload the same names. A call
+        // or a held reference must never see a module whose exit ran; every definition is
+        // released exactly once in the end. (Under ASan, touching released memory also aborts.)
+        let host = ModuleHost(configuration: .testing())
+        let counting = ["c0", "c1", "c2"]
+        let noncounting = ["n0", "n1", "n2"]
+        let created = Counter()
+        let released = Counter()
+        let readerOps = Counter()
+        let calls = Counter()
+        let violations = Violations()
+        let target = 300_000 * Self.scale
+        let readers = 4
+        await onThreads(readers + 2) { index in
+            if index >= readers {
+                // Writers: churn until the readers are done.
+                while readerOps.count < target {
+                    let isCounting = Bool.random()
+                    let name = (isCounting ? counting : noncounting).randomElement()!
+                    if Bool.random() {
+                        created.add()
+                        let module = ChurnModule(
+                            name: name, accounting: isCounting ? .counting : .noncounting, released: released)
+                        _ = blocking { (try? await host.ensureLoaded(module)) != nil }
+                    } else {
+                        let mode: ModuleHost.UnloadMode = Bool.random() ? .failFast : .drain(timeout: .microseconds(200))
+                        _ = blocking { (try? await host.unload(name, mode: mode)) != nil }
+                    }
+                }
+                return
+            }
+            while readerOps.count < target {
+                readerOps.add()
+                switch Int.random(in: 0..<10) {
+                case 0..<4:
+                    let name = noncounting.randomElement()!
+                    _ = try? host.withModule(name, as: ChurnModule.self) { module in
+                        calls.add()
+                        if module.isDead { violations.add("\(name): called after exit") }
+                        spin(Int.random(in: 0..<50))
+                        if module.isDead { violations.add("\(name): exit ran during a call") }
+                    }
+                case 4..<7:
+                    let name = counting.randomElement()!
+                    if let ref = try? host.acquire(name) {
+                        if ref.definition(as: ChurnModule.self)?.isDead == true {
+                            violations.add("\(name): reference to an exited module")
+                        }
+                        ref.release()
+                    }
+                case 7, 8:
+                    let name = (counting + noncounting).randomElement()!
+                    if let info = host.info(name), info.name != name || info.refcount < -1 {
+                        violations.add("\(name): inconsistent info \(info)")
+                    }
+                    _ = host.state(of: name)
+                default:
+                    for info in host.modules where info.state == .unformed {
+                        violations.add("\(info.name): unformed module listed")
+                    }
+                    _ = host.statistics()
+                }
+            }
+        }
+        // Unload what is left, then every definition must have been released exactly once.
+        for info in host.modules {
+            _ = try? await host.unload(info.name, mode: .drain(timeout: .seconds(10)))
+        }
+        await Quiescence.barrier()
+        #expect(host.modules.isEmpty)
+        #expect(violations.all == [])
+        #expect(calls.count > 0)
+        #expect(released.count == created.count)
+    }
 }
