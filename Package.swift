@@ -31,12 +31,18 @@ let package = Package(
             name: "ModloadDemo",
             dependencies: ["Modload"]
         ),
+        // Benchmark scenarios and their baselines (never in the library).
+        .target(
+            name: "ModloadBench",
+            dependencies: ["Modload"]
+        ),
         // The command-line tool: a thin layer over the library.
         .executableTarget(
             name: "modload",
             dependencies: [
                 "Modload",
                 "ModloadDemo",
+                "ModloadBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

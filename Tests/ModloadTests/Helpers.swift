@@ -68,6 +68,13 @@ final class TestModule: ModuleDefinition {
     }
 }
 
+/// Table keys from literals in tests that look inside the table (`t.running["m"]`).
+extension ModuleName: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) {
+        try! self.init(validating: value)
+    }
+}
+
 /// A shareable atomic counter (an `Atomic` itself cannot go in arrays or be copied).
 final class Counter: Sendable {
     private let value = Atomic<Int>(0)

@@ -9,6 +9,17 @@ struct ModuleNameTests {
         #expect(try ModuleName(validating: "Snd-HDA_1").canonical == "Snd_HDA_1")
     }
 
+    @Test func equalNamesHashEquallyAndTheHashSpreads() throws {
+        #expect(try ModuleName(validating: "acpi-cpufreq").hash == ModuleName(validating: "acpi_cpufreq").hash)
+        // 10,000 similar names: no two share a hash (a 64-bit hash colliding here would mean it
+        // ignores bytes).
+        let hashes = Set(try (0..<10_000).map { try ModuleName(validating: "module_\($0)").hash })
+        #expect(hashes.count == 10_000)
+        // The trie uses the hash five bits at a time from the low end: the low bits must spread.
+        let buckets = Set(hashes.map { $0 & 0x3ff })
+        #expect(buckets.count > 900)
+    }
+
     @Test func fiftyFiveBytesIsTheLimit() throws {
         let longest = String(repeating: "a", count: 55)
         #expect(try ModuleName(validating: longest).canonical == longest)

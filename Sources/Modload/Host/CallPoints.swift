@@ -20,7 +20,7 @@ extension ModuleHost {
         let name = try ModuleName(validating: name)
         let key = name.canonical
         let outcome: Result<Value, ModuleError> = table.read { snapshot in
-            guard let found = snapshot.withModule(key, { record -> Result<Value, ModuleError> in
+            guard let found = snapshot.withModule(name, { record -> Result<Value, ModuleError> in
                 guard record.isCallable else { return .failure(Self.unreachable(record)) }
                 guard record.accounting == .noncounting else {
                     return .failure(

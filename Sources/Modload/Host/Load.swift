@@ -81,13 +81,12 @@ extension ModuleHost {
 
     /// Step 2 of DESIGN §4, all under the table lock.
     private func admit(_ name: ModuleName, definition: any ModuleDefinition) -> (Admission, NameStatistics) {
-        let key = name.canonical
         let cacheEnabled = configuration.failedLoadCacheDuration != nil
         let now = cacheEnabled ? ContinuousClock.now : nil
         return table.write { t in
-            let statistics = t.statistics(for: key)
-            if let running = t.running[key] { return (.join(running), statistics) }
-            if let existing = t.module(key) {
+            let statistics = t.statistics(for: name)
+            if let running = t.running[name] { return (.join(running), statistics) }
+            if let existing = t.module(name) {
                 // Any load in progress has a running record (found above), so this module is
                 // live or an older one going away.
                 let state = existing.state
@@ -95,15 +94,15 @@ extension ModuleHost {
                 let reason = state == .live ? "is being unloaded; try again once it is gone" : "is going away; try again later"
                 return (.busy(state, reason: reason), statistics)
             }
-            if let now, let failure = t.recentFailures[key] {
+            if let now, let failure = t.recentFailures[name] {
                 if now < failure.until { return (.recentlyFailed(failure.error), statistics) }
-                t.recentFailures[key] = nil
+                t.recentFailures[name] = nil
             }
             let record = ModuleRecord(
                 name: name, definition: definition, context: context(for: name), statistics: statistics)
             let running = RunningLoad(record: record)
             t.insert(record)
-            t.running[key] = running
+            t.running[name] = running
             return (.run(running), statistics)
         }
     }
@@ -181,7 +180,7 @@ extension ModuleHost {
         record.statistics.loads.add(1, ordering: .relaxed)
         logger.debug("module live", metadata: ["module": "\(name)"])
         eventHub.emit(ModuleEvent(kind: .live, module: name.canonical))
-        table.write { t in t.running[name.canonical] = nil }
+        table.write { t in t.running[name] = nil }
         running.outcome.complete(.success(()))
     }
 
@@ -203,11 +202,11 @@ extension ModuleHost {
         table.write { t in
             // Unlinked: readers that still see it in an older snapshot keep it valid until their
             // read sections end; the table releases it after a grace period.
-            t.remove(key)
-            t.running[key] = nil
+            t.remove(record.name)
+            t.running[record.name] = nil
             if let cacheTTL, let now {
                 t.recentFailures = t.recentFailures.filter { $0.value.until > now }
-                t.recentFailures[key] = (error, now + cacheTTL)
+                t.recentFailures[record.name] = (error, now + cacheTTL)
             }
             record.setState(.gone)
         }

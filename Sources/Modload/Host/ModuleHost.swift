@@ -49,7 +49,7 @@ public final class ModuleHost: Sendable {
     public func acquire(_ name: String, holder: String? = nil) throws(ModuleError) -> ModuleReference {
         let name = try ModuleName(validating: name)
         let label = configuration.tracksReferenceHolders ? holder : nil
-        let record = table.read { $0.modules[name.canonical]?.takeUnretainedValue() }
+        let record = table.read { $0.modules[name]?.takeUnretainedValue() }
         guard let record, record.state != .unformed else {
             throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
         }
@@ -67,13 +67,13 @@ public final class ModuleHost: Sendable {
     /// The state of a module, or `nil` if no module of that name is in the table.
     public func state(of name: String) -> ModuleState? {
         guard let name = try? ModuleName(validating: name) else { return nil }
-        return table.read { $0.withModule(name.canonical) { $0.state } }
+        return table.read { $0.withModule(name) { $0.state } }
     }
 
     /// A snapshot of one module, or `nil` if it is not in the table (or still unformed).
     public func info(_ name: String) -> ModuleInfo? {
         guard let name = try? ModuleName(validating: name) else { return nil }
-        return table.read { $0.withModule(name.canonical, Self.info(of:)) } ?? nil
+        return table.read { $0.withModule(name, Self.info(of:)) } ?? nil
     }
 
     /// Snapshots of every module past `unformed`, sorted by name.
@@ -92,7 +92,7 @@ public final class ModuleHost: Sendable {
     /// - Throws: `invalidArgument` for a malformed name, `notFound` if it is not loaded.
     public func holders(of name: String) throws(ModuleError) -> HoldersReport {
         let name = try ModuleName(validating: name)
-        guard let record = table.read({ $0.modules[name.canonical]?.takeUnretainedValue() }),
+        guard let record = table.read({ $0.modules[name]?.takeUnretainedValue() }),
             record.state != .unformed
         else {
             throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
@@ -103,14 +103,14 @@ public final class ModuleHost: Sendable {
     /// Per-name load statistics, keyed by canonical name.
     public func statistics() -> [String: ModuleStatistics] {
         table.read { snapshot in
-            Dictionary(uniqueKeysWithValues: snapshot.statistics.map { ($0.key, $0.value.snapshot) })
+            Dictionary(uniqueKeysWithValues: snapshot.statistics.map { ($0.key.canonical, $0.value.snapshot) })
         }
     }
 
     /// Load statistics for one name, or `nil` if the name was never asked for.
     public func statistics(for name: String) -> ModuleStatistics? {
         guard let name = try? ModuleName(validating: name) else { return nil }
-        return table.read { $0.statistics[name.canonical]?.snapshot }
+        return table.read { $0.statistics[name]?.snapshot }
     }
 
     /// Why this host can no longer be fully trusted; empty while it can.

@@ -23,9 +23,9 @@ final class ModuleTable: Sendable {
         /// Every module that is unformed, coming, live or going, by canonical name; each entry
         /// owns one retain of its record. A name is here from the moment a load wins it until
         /// the module is gone.
-        fileprivate(set) var modules: TreeDictionary<String, Unmanaged<ModuleRecord>>
+        fileprivate(set) var modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>
         /// Statistics of every name ever asked for.
-        fileprivate(set) var statistics: TreeDictionary<String, NameStatistics>
+        fileprivate(set) var statistics: TreeDictionary<ModuleName, NameStatistics>
         /// Set when `modules` or `statistics` changed: publish a new snapshot.
         fileprivate var changed = false
         /// Records removed by this edit, released after a grace period.
@@ -33,31 +33,31 @@ final class ModuleTable: Sendable {
 
         /// Loads in progress, by canonical name: where a same-name load finds the load to join.
         /// A name is here from the moment a load wins it until that load's outcome is delivered.
-        var running: [String: RunningLoad] = [:]
+        var running: [ModuleName: RunningLoad] = [:]
         /// Recent failures remembered by the negative cache (empty unless it is configured).
         /// Expired entries are dropped when the name is looked up or another failure is recorded.
-        var recentFailures: [String: (error: ModuleError, until: ContinuousClock.Instant)] = [:]
+        var recentFailures: [ModuleName: (error: ModuleError, until: ContinuousClock.Instant)] = [:]
 
-        func module(_ key: String) -> ModuleRecord? {
-            modules[key]?.takeUnretainedValue()
+        func module(_ name: ModuleName) -> ModuleRecord? {
+            modules[name]?.takeUnretainedValue()
         }
 
         mutating func insert(_ record: ModuleRecord) {
-            modules[record.name.canonical] = .passRetained(record)
+            modules[record.name] = .passRetained(record)
             changed = true
         }
 
-        mutating func remove(_ key: String) {
-            guard let record = modules.removeValue(forKey: key) else { return }
+        mutating func remove(_ name: ModuleName) {
+            guard let record = modules.removeValue(forKey: name) else { return }
             removed.append(record)
             changed = true
         }
 
         /// The statistics of a name, created (and published) on first use.
-        mutating func statistics(for key: String) -> NameStatistics {
-            if let existing = statistics[key] { return existing }
+        mutating func statistics(for name: ModuleName) -> NameStatistics {
+            if let existing = statistics[name] { return existing }
             let created = NameStatistics()
-            statistics[key] = created
+            statistics[name] = created
             changed = true
             return created
         }
@@ -118,18 +118,18 @@ final class ModuleTable: Sendable {
 final class ModuleSnapshot: Sendable {
     /// Modules by canonical name (unmanaged: the table owns one retain of each while listed, and
     /// releases it only after a grace period once removed).
-    let modules: TreeDictionary<String, Unmanaged<ModuleRecord>>
+    let modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>
     /// Per-name statistics.
-    let statistics: TreeDictionary<String, NameStatistics>
+    let statistics: TreeDictionary<ModuleName, NameStatistics>
 
-    init(modules: TreeDictionary<String, Unmanaged<ModuleRecord>>, statistics: TreeDictionary<String, NameStatistics>) {
+    init(modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>, statistics: TreeDictionary<ModuleName, NameStatistics>) {
         self.modules = modules
         self.statistics = statistics
     }
 
     /// The record of a module, valid for the enclosing read section.
     @inline(__always)
-    func withModule<Value>(_ key: String, _ body: (ModuleRecord) -> Value) -> Value? {
-        modules[key]?._withUnsafeGuaranteedRef(body)
+    func withModule<Value>(_ name: ModuleName, _ body: (ModuleRecord) -> Value) -> Value? {
+        modules[name]?._withUnsafeGuaranteedRef(body)
     }
 }

@@ -67,17 +67,17 @@ extension ModuleHost {
             case drain(ModuleRecord, Completion<Void>, held: Int, timeout: Duration)
         }
         let decision = try table.write { (t: inout ModuleTable.Writer) throws(ModuleError) -> Decision in
-            guard let record = t.module(key), record.state != .unformed else {
+            guard let record = t.module(name), record.state != .unformed else {
                 throw ModuleError(.notFound, module: key, reason: "is not loaded")
             }
             switch record.state {
             case .unformed, .coming:
                 throw ModuleError(.busy, module: key, state: record.state, reason: "is still loading; init is running")
             case .going, .gone:
-                let reason = t.running[key] != nil ? "its load failed and it is being removed" : "is already being unloaded"
+                let reason = t.running[name] != nil ? "its load failed and it is being removed" : "is already being unloaded"
                 throw ModuleError(.busy, module: key, state: record.state, reason: reason)
             case .live:
-                if t.running[key] != nil {
+                if t.running[name] != nil {
                     // Live, but its load is still delivering `live` to observers.
                     throw ModuleError(.busy, module: key, state: .live, reason: "is still loading")
                 }
@@ -169,7 +169,7 @@ extension ModuleHost {
         // emit `coming` first.
         eventHub.emit(ModuleEvent(kind: .gone, module: key))
         table.write { t in
-            t.remove(key)
+            t.remove(name)
             record.setState(.gone)
         }
         return UnloadOutcome(module: key, mode: mode, overriddenReferences: overridden, drainedReferences: drained)

@@ -51,6 +51,7 @@ final class ModuleRecord: Sendable {
         self.statistics = statistics
     }
 
+    @inline(__always)
     var state: ModuleState {
         ModuleState(rawValue: rawState.load(ordering: .acquiring) & ~Self.unloadingBit)!
     }

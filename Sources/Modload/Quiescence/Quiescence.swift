@@ -51,7 +51,7 @@ public enum Quiescence {
     /// Concurrent callers share grace periods (the reclaimer runs one for all of them).
     public static func synchronize() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Reclaimer.shared.enqueue { continuation.resume() }
+            Reclaimer.shared.enqueue({ continuation.resume() }, urgent: true)
         }
     }
 
@@ -63,7 +63,8 @@ public enum Quiescence {
 
     /// Runs `action` on the reclaimer thread after a grace period. Actions run in the order they
     /// were handed over; they must not block for long (they delay every later release) and must
-    /// not call ``barrierBlocking()``.
+    /// not call ``barrierBlocking()``. Deferred work is batched: it may wait about a millisecond
+    /// for more to gather, so that one grace period serves many releases.
     public static func afterGracePeriod(_ action: @escaping @Sendable () -> Void) {
         Reclaimer.shared.enqueue(action)
     }

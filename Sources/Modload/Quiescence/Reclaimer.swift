@@ -12,17 +12,29 @@ import CModloadRCU
 /// later never runs before work handed over earlier. The thread starts with the first work and
 /// sleeps on a condition variable when there is none.
 ///
-/// Lock rule: `mutex` guards `queue`, `started`, `completedBatches` and `takenBatches`; it is never
-/// held while work runs or while waiting for a grace period.
+/// Batching: a grace period costs every reader CPU an interrupt (membarrier), so when only
+/// deferred releases are queued the thread lets them gather for up to ``lazyDelay`` (or until
+/// ``maximumBatch`` are queued) before starting one. Someone *waiting* — `synchronize()`,
+/// `barrier()` — makes the queue urgent and the grace period starts at once.
+///
+/// Lock rule: `mutex` guards `queue`, `urgent`, `started`, `completedBatches` and `takenBatches`;
+/// it is never held while work runs or while waiting for a grace period.
 final class Reclaimer: @unchecked Sendable {
     static let shared = Reclaimer()
 
     typealias Work = @Sendable () -> Void
 
+    /// How long deferred releases may gather before a grace period is started for them.
+    static let lazyDelay: Duration = .milliseconds(1)
+    /// A batch this large starts a grace period without waiting.
+    static let maximumBatch = 4_096
+
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let workAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let batchDone = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var queue: [Work] = []
+    /// Someone is waiting for queued work: don't gather, start the grace period.
+    private var urgent = false
     private var started = false
     /// Batches taken from the queue / batches whose work has run.
     private var takenBatches: UInt64 = 0
@@ -30,14 +42,19 @@ final class Reclaimer: @unchecked Sendable {
 
     private init() {
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(workAvailable, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(workAvailable, &attributes)
+        pthread_condattr_destroy(&attributes)
         pthread_cond_init(batchDone, nil)
     }
 
-    /// Queues `work` to run after a grace period.
-    func enqueue(_ work: @escaping Work) {
+    /// Queues `work` to run after a grace period. `urgent`: a caller is waiting for it.
+    func enqueue(_ work: @escaping Work, urgent: Bool = false) {
         pthread_mutex_lock(mutex)
         queue.append(work)
+        if urgent { self.urgent = true }
         let start = !started
         started = true
         pthread_cond_signal(workAvailable)
@@ -50,6 +67,10 @@ final class Reclaimer: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         // Work queued now is in the batch after the last one taken.
         let target = queue.isEmpty ? takenBatches : takenBatches + 1
+        if !queue.isEmpty {
+            urgent = true
+            pthread_cond_signal(workAvailable)
+        }
         while completedBatches < target { pthread_cond_wait(batchDone, mutex) }
         pthread_mutex_unlock(mutex)
     }
@@ -65,6 +86,21 @@ final class Reclaimer: @unchecked Sendable {
         while true {
             pthread_mutex_lock(mutex)
             while queue.isEmpty { pthread_cond_wait(workAvailable, mutex) }
+            if !urgent && queue.count < Self.maximumBatch {
+                var deadline = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &deadline)
+                let (seconds, attoseconds) = Self.lazyDelay.components
+                deadline.tv_sec += Int(seconds)
+                deadline.tv_nsec += Int(attoseconds / 1_000_000_000)
+                if deadline.tv_nsec >= 1_000_000_000 {
+                    deadline.tv_sec += 1
+                    deadline.tv_nsec -= 1_000_000_000
+                }
+                while !urgent && queue.count < Self.maximumBatch
+                    && pthread_cond_timedwait(workAvailable, mutex, &deadline) != ETIMEDOUT
+                {}
+            }
+            urgent = false
             let batch = queue
             queue.removeAll(keepingCapacity: true)
             takenBatches += 1
