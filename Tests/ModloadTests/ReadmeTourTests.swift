@@ -22,6 +22,14 @@ struct ReadmeTourTests {
 
     struct PolicyError: Error {}
 
+    final class Filter: ModuleDefinition {
+        let name = "netfilter"
+        let accounting = ModuleAccounting.noncounting
+        func initialize(_ context: ModuleContext) async throws {}
+        func cleanup(_ context: ModuleContext) async throws {}
+        func check(_ packet: Int) -> Bool { packet != 0 }
+    }
+
     @Test func tourRunsAsWritten() async throws {
         let host = ModuleHost(configuration: .testing())
         try await host.ensureLoaded(Journal())
@@ -41,6 +49,13 @@ struct ReadmeTourTests {
             #expect(error.description == "jbd2: is not loaded")
             #expect(error.errno == ENOENT)
         }
+        try await host.insert(Filter())
+        let ok = try host.withModule("netfilter", as: Filter.self) { $0.check(42) }
+        #expect(ok)
+        try await host.unload("netfilter")
+        Quiescence.read {}
+        Quiescence.afterGracePeriod {}
+        await Quiescence.synchronize()
         host.addObserver(named: "policy") { event in
             if event.kind == .coming, event.module == "forbidden" { throw PolicyError() }
         }
