@@ -4,6 +4,7 @@
 
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -73,7 +74,13 @@ static inline void cpu_relax(void) {
 
 static void barrier_all_threads(void) {
     if (use_membarrier) {
-        syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+        // Readers rely on this barrier instead of fencing themselves: if it ever failed, grace
+        // periods would be silently unsafe. It cannot fail once registered; stop loudly if it does.
+        if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
+            fprintf(stderr, "modload: membarrier(PRIVATE_EXPEDITED) failed after registration; "
+                            "grace periods would be unsafe\n");
+            abort();
+        }
     } else {
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     }

@@ -241,3 +241,43 @@ struct QuiescenceTests {
         }
     }
 }
+
+@Suite("Quiescence: barriers see releases done")
+struct QuiescenceBarrierTests {
+    /// An object whose release takes a while, to widen any window between "ran" and "released".
+    final class SlowToRelease: Sendable {
+        let released: Counter
+        init(released: Counter) { self.released = released }
+        deinit {
+            spin(20_000)
+            released.add()
+        }
+    }
+
+    @Test func barrierReturnsOnlyAfterEveryEarlierReleaseFreedItsObject() async {
+        for _ in 0..<50 {
+            let released = Counter()
+            for _ in 0..<20 { Quiescence.release(afterGracePeriod: SlowToRelease(released: released)) }
+            await Quiescence.barrier()
+            #expect(released.count == 20)
+        }
+    }
+
+    @Test func blockingBarrierReturnsOnlyAfterEveryEarlierReleaseFreedItsObject() async {
+        await onThreads(1) { _ in
+            for _ in 0..<50 {
+                let released = Counter()
+                for _ in 0..<20 { Quiescence.release(afterGracePeriod: SlowToRelease(released: released)) }
+                Quiescence.barrierBlocking()
+                #expect(released.count == 20)
+            }
+        }
+    }
+
+    @Test func blockingBarrierOnTheReclaimerThreadStopsTheProcess() async {
+        await #expect(processExitsWith: .failure) {
+            Quiescence.afterGracePeriod { Quiescence.barrierBlocking() }
+            await Quiescence.barrier()
+        }
+    }
+}

@@ -56,8 +56,7 @@ public final class ModuleHost: Sendable {
         guard record.tryAcquire(holder: label) else {
             throw ModuleError(
                 .busy, module: name.canonical, state: record.state,
-                reason: record.state == .going || record.isUnloading
-                    ? "is being unloaded; no new references" : "its load failed; no new references")
+                reason: "is going away (being unloaded, or its load failed); no new references")
         }
         return ModuleReference(record: record, holder: label)
     }

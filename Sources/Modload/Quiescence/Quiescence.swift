@@ -58,12 +58,17 @@ public enum Quiescence {
     /// Releases `object` after a grace period: readers that may still hold it unretained (found
     /// through a pointer that has since been replaced) are done with it by then.
     public static func release(afterGracePeriod object: AnyObject & Sendable) {
-        Reclaimer.shared.enqueue { withExtendedLifetime(object) {} }
+        // An explicit retain, dropped by the work itself: the object is freed when the work runs,
+        // not whenever the closure happens to be destroyed.
+        let retained = Unmanaged.passRetained(object)
+        Reclaimer.shared.enqueue { retained.release() }
     }
 
     /// Runs `action` on the reclaimer thread after a grace period. Actions run in the order they
-    /// were handed over; they must not block for long (they delay every later release) and must
-    /// not call ``barrierBlocking()``. Deferred work is batched: it may wait about a millisecond
+    /// were handed over, and each is destroyed (releasing what it captured) right after it runs;
+    /// they must not block for long (they delay every later release) and must not call
+    /// ``barrierBlocking()``. Objects released by deferred work — module definitions among them —
+    /// run their `deinit` on the reclaimer thread. Deferred work is batched: it may wait about a millisecond
     /// for more to gather, so that one grace period serves many releases.
     public static func afterGracePeriod(_ action: @escaping @Sendable () -> Void) {
         Reclaimer.shared.enqueue(action)
@@ -74,10 +79,14 @@ public enum Quiescence {
         await synchronize()  // the reclaimer runs work in order: this runs after all earlier work
     }
 
-    /// ``barrier()`` for code that is not async. Must not be called inside a read section or from
-    /// a deferred action.
+    /// ``barrier()`` for code that is not async. Calling it inside a read section, or on the
+    /// reclaimer thread (from a deferred action, or a `deinit` that deferred release triggered),
+    /// would wait for itself and stops the process with a message.
     public static func barrierBlocking() {
         precondition(!isInReadSection, "Quiescence.barrierBlocking() called inside a read section")
+        precondition(
+            !Reclaimer.shared.isCurrentThread,
+            "Quiescence.barrierBlocking() called on the reclaimer thread (a deferred action or a deinit it ran): it would wait for itself")
         Reclaimer.shared.waitForAllQueued()
     }
 

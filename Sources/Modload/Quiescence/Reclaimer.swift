@@ -39,6 +39,8 @@ final class Reclaimer: @unchecked Sendable {
     /// Batches taken from the queue / batches whose work has run.
     private var takenBatches: UInt64 = 0
     private var completedBatches: UInt64 = 0
+    /// The reclaimer thread, once started (set before it runs any work).
+    private var thread: pthread_t?
 
     private init() {
         pthread_mutex_init(mutex, nil)
@@ -62,6 +64,14 @@ final class Reclaimer: @unchecked Sendable {
         if start { startThread() }
     }
 
+    /// `true` on the reclaimer thread itself.
+    var isCurrentThread: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        guard let thread else { return false }
+        return pthread_equal(thread, pthread_self()) != 0
+    }
+
     /// Blocks until everything queued before this call has run.
     func waitForAllQueued() {
         pthread_mutex_lock(mutex)
@@ -83,6 +93,9 @@ final class Reclaimer: @unchecked Sendable {
     }
 
     private func run() -> Never {
+        pthread_mutex_lock(mutex)
+        thread = pthread_self()
+        pthread_mutex_unlock(mutex)
         while true {
             pthread_mutex_lock(mutex)
             while queue.isEmpty { pthread_cond_wait(workAvailable, mutex) }
@@ -101,13 +114,16 @@ final class Reclaimer: @unchecked Sendable {
                 {}
             }
             urgent = false
-            let batch = queue
+            var batch = queue
             queue.removeAll(keepingCapacity: true)
             takenBatches += 1
             pthread_mutex_unlock(mutex)
 
             ml_rcu_synchronize()
-            for work in batch { work() }
+            // Run in order, destroying each item (and what it captured) right after it runs, so
+            // "has run" includes "has released": a barrier later in the batch sees it done.
+            batch.reverse()
+            while let work = batch.popLast() { work() }
 
             pthread_mutex_lock(mutex)
             completedBatches += 1
