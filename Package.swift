@@ -24,6 +24,7 @@ let package = Package(
                 "CModloadRCU",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
         // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).

@@ -75,6 +75,13 @@ extension ModuleName: ExpressibleByStringLiteral {
     }
 }
 
+extension ModuleHost {
+    /// A context for records tests build by hand.
+    func testContext(for name: ModuleName) -> ModuleContext {
+        ModuleContext(name: name.canonical, logger: moduleLogger(for: name), imports: .none, parameters: .none, host: self)
+    }
+}
+
 /// A shareable atomic counter (an `Atomic` itself cannot go in arrays or be copied).
 final class Counter: Sendable {
     private let value = Atomic<Int>(0)

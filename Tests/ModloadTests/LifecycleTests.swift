@@ -72,7 +72,7 @@ struct LifecycleTests {
         let host = ModuleHost(configuration: .testing())
         let name = try ModuleName(validating: "ghost")
         let record = ModuleRecord(
-            name: name, definition: TestModule("ghost"), context: host.context(for: name), statistics: NameStatistics())
+            name: name, definition: TestModule("ghost"), context: host.testContext(for: name), statistics: NameStatistics())
         host.table.write { $0.insert(record) }
         #expect(host.info("ghost") == nil)
         #expect(host.modules.isEmpty)

@@ -16,7 +16,7 @@ struct MergeTests {
             for module in modules {
                 group.addTask {
                     do throws(ModuleError) {
-                        try await host.load(module, for: caller)
+                        try await host.load(module, parameters: "", for: caller)
                         return nil
                     } catch {
                         return error

@@ -144,7 +144,8 @@ struct ObservabilityTests {
             BuiltinModule(name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096))
         #expect(host.info("jbd2") == ModuleInfo(
             name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096,
-            state: .live, isUnloading: false, accounting: .counting, refcount: 0, usedBy: []))
+            state: .live, isUnloading: false, accounting: .counting, refcount: 0, usedBy: [], uses: [],
+            parameters: .none))
     }
 
     @Test func errnoMapping() {

@@ -167,7 +167,8 @@ struct StressTests {
                 .live: [.coming],
                 .going: [.coming, .live],
                 .gone: [.going],
-                .loadFailed: [.gone],
+                // A load that failed before formation was never visible: only `loadFailed`.
+                .loadFailed: [nil, .gone, .loadFailed],
             ]
             guard let allowed = allowedAfter[event.kind] else { return }  // attempt events
             last.withLock { last in

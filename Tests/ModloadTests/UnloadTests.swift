@@ -160,7 +160,7 @@ struct UnloadTests {
         let host = ModuleHost(configuration: .testing())
         let name = try ModuleName(validating: "half")
         let record = ModuleRecord(
-            name: name, definition: TestModule("half"), context: host.context(for: name), statistics: NameStatistics())
+            name: name, definition: TestModule("half"), context: host.testContext(for: name), statistics: NameStatistics())
         record.setState(.going)
         host.table.write { t in
             t.insert(record)

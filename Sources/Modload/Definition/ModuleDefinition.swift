@@ -33,6 +33,16 @@ public protocol ModuleDefinition: Sendable {
     var size: Int { get }
     /// How callers account for their use of the module (seed 003). Default: ``ModuleAccounting/counting``.
     var accounting: ModuleAccounting { get }
+    /// Other names the module is requested by (the kernel's `MODULE_ALIAS`, e.g. a device's
+    /// modalias `pci:v00008086d000015B8*`); `*` and `?` are wildcards. Default: none.
+    var aliases: [String] { get }
+    /// Symbols the module exports to other modules. Default: none.
+    var exports: [ExportedSymbol] { get }
+    /// Symbols the module needs from other modules; bound before init, readable through
+    /// ``ModuleContext/imports``. Default: none.
+    var imports: [ImportedSymbol] { get }
+    /// Parameters the module accepts at load time. Default: none.
+    var parameters: [ModuleParameter] { get }
 
     /// Brings the module up. Runs once per successful load, with no host lock held; other modules'
     /// inits run at the same time. Throwing fails the load: the error reaches every caller merged
@@ -63,6 +73,14 @@ extension ModuleDefinition {
     public var size: Int { MemoryLayout<Self>.size }
     /// Default: ``ModuleAccounting/counting``.
     public var accounting: ModuleAccounting { .counting }
+    /// Default: none.
+    public var aliases: [String] { [] }
+    /// Default: none.
+    public var exports: [ExportedSymbol] { [] }
+    /// Default: none.
+    public var imports: [ImportedSymbol] { [] }
+    /// Default: none.
+    public var parameters: [ModuleParameter] { [] }
     /// Default: accepts every unload.
     public func cleanup(_ context: ModuleContext) async throws {}
     /// Default: does nothing.
@@ -87,4 +105,47 @@ public struct ModuleContext: Sendable {
     public let name: String
     /// A logger labelled with the host's logger and carrying the module name as metadata.
     public let logger: Logger
+    /// The symbols this load imported, bound before init.
+    public let imports: BoundImports
+    /// The parameter values of this load (given, or defaults).
+    public let parameters: ModuleParameters
+    private let hostLink: HostLink
+
+    init(name: String, logger: Logger, imports: BoundImports, parameters: ModuleParameters, host: ModuleHost) {
+        self.name = name
+        self.logger = logger
+        self.imports = imports
+        self.parameters = parameters
+        self.hostLink = HostLink(host)
+    }
+
+    /// The host loading the module — for requesting other modules from init. `nil` only if the
+    /// host is gone (it is not, while init or exit runs).
+    public var host: ModuleHost? { hostLink.host }
+
+    /// A copy with the imports bound.
+    func with(imports: BoundImports) -> ModuleContext {
+        ModuleContext(name: name, logger: logger, imports: imports, parameters: parameters, hostLink: hostLink)
+    }
+
+    private init(name: String, logger: Logger, imports: BoundImports, parameters: ModuleParameters, hostLink: HostLink) {
+        self.name = name
+        self.logger = logger
+        self.imports = imports
+        self.parameters = parameters
+        self.hostLink = hostLink
+    }
+}
+
+/// The context's weak link to its host (a record holds its context, and the host holds its
+/// records: a strong link would be a cycle).
+private final class HostLink: Sendable {
+    private let box: WeakBox
+    init(_ host: ModuleHost) { box = WeakBox(host) }
+    var host: ModuleHost? { box.host }
+
+    private final class WeakBox: @unchecked Sendable {
+        weak var host: ModuleHost?  // written once, in init
+        init(_ host: ModuleHost) { self.host = host }
+    }
 }

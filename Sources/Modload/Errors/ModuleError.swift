@@ -50,6 +50,14 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         /// The hardware or resource a module drives is absent — what a module's init throws when
         /// it has nothing to do (the kernel's `-ENODEV`).
         public static let noDevice = Code(name: "noDevice", errno: ENODEV)
+        /// Loads wait on each other in a ring; the error names every module in it.
+        public static let deadlock = Code(name: "deadlock", errno: EDEADLK)
+        /// A module exports a symbol another module already exports (the later loader fails).
+        public static let duplicateSymbol = Code(name: "duplicateSymbol", errno: ENOEXEC)
+        /// An import's expected signature differs from the export's.
+        public static let symbolMismatch = Code(name: "symbolMismatch", errno: EINVAL)
+        /// A request needs a resolver and the host has none (the kernel's disabled modprobe).
+        public static let autoloadDisabled = Code(name: "autoloadDisabled", errno: ENOENT)
 
         public var description: String { name }
     }

@@ -17,15 +17,39 @@ extension ModuleHost {
         /// acquire and release of labelled references; off by default, which keeps both lock-free.
         public var tracksReferenceHolders: Bool
 
+        /// Where ``ModuleHost/request(_:parameters:)`` finds modules and the providers of missing
+        /// symbols. `nil` (the default) disables autoload: requests fail with `autoloadDisabled`.
+        public var resolver: (any ModuleResolver)?
+
+        /// The most top-level requests that run at once (the kernel's `kmod_concurrent_max`).
+        /// Default 50.
+        public var maxConcurrentRequests: Int
+
+        /// How long a request waits for a free slot before failing `timedOut`. Default 5 s.
+        public var requestSlotTimeout: Duration
+
+        /// How long binding waits for the init of a `coming` exporter before failing `busy`.
+        /// Default 30 s (the kernel's `resolve_symbol_wait`).
+        public var symbolWaitTimeout: Duration
+
         /// Makes a configuration; see each property for what the defaults mean.
         public init(
             logger: Logger = Logger(label: "modload"),
             failedLoadCacheDuration: Duration? = nil,
-            tracksReferenceHolders: Bool = false
+            tracksReferenceHolders: Bool = false,
+            resolver: (any ModuleResolver)? = nil,
+            maxConcurrentRequests: Int = 50,
+            requestSlotTimeout: Duration = .seconds(5),
+            symbolWaitTimeout: Duration = .seconds(30)
         ) {
+            precondition(maxConcurrentRequests >= 1, "maxConcurrentRequests must be at least 1")
             self.logger = logger
             self.failedLoadCacheDuration = failedLoadCacheDuration
             self.tracksReferenceHolders = tracksReferenceHolders
+            self.resolver = resolver
+            self.maxConcurrentRequests = maxConcurrentRequests
+            self.requestSlotTimeout = requestSlotTimeout
+            self.symbolWaitTimeout = symbolWaitTimeout
         }
     }
 }

@@ -19,12 +19,16 @@ public final class ModuleHost: Sendable {
     /// The module table, statistics and running-load records; see ``ModuleTable`` for the rules.
     let table = ModuleTable()
     let eventHub: EventHub
+    /// The cap on concurrent requests.
+    let requestSlots: RequestSlots
     private let taintBits = Atomic<UInt32>(0)
 
     /// Makes an empty host.
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.eventHub = EventHub(logger: configuration.logger)
+        self.requestSlots = RequestSlots(
+            capacity: configuration.maxConcurrentRequests, timeout: configuration.requestSlotTimeout)
     }
 
     deinit { eventHub.finishStreams() }
@@ -72,13 +76,28 @@ public final class ModuleHost: Sendable {
     /// A snapshot of one module, or `nil` if it is not in the table (or still unformed).
     public func info(_ name: String) -> ModuleInfo? {
         guard let name = try? ModuleName(validating: name) else { return nil }
-        return table.read { $0.withModule(name, Self.info(of:)) } ?? nil
+        return table.read { snapshot in snapshot.withModule(name) { Self.info(of: $0, in: snapshot) } } ?? nil
     }
 
     /// Snapshots of every module past `unformed`, sorted by name.
     public var modules: [ModuleInfo] {
-        table.read { snapshot in snapshot.modules.values.compactMap { $0._withUnsafeGuaranteedRef(Self.info(of:)) } }
-            .sorted { $0.name < $1.name }
+        table.read { snapshot in
+            snapshot.modules.values.compactMap { $0._withUnsafeGuaranteedRef { Self.info(of: $0, in: snapshot) } }
+        }
+        .sorted { $0.name < $1.name }
+    }
+
+    /// The module exporting `symbol`, its signature and the exporter's state; `nil` if no formed
+    /// module exports it.
+    public func symbol(named symbol: String) -> SymbolInfo? {
+        table.read { snapshot in
+            guard let entry = snapshot.symbols[symbol] else { return nil }
+            return snapshot.withModule(entry.exporter) { exporter in
+                SymbolInfo(
+                    name: symbol, signature: entry.signature, exporter: exporter.name.canonical,
+                    exporterState: exporter.state)
+            }
+        }
     }
 
     /// The `lsmod`-style listing: `Module Size Used-by State`, one line per module.
@@ -149,7 +168,7 @@ public final class ModuleHost: Sendable {
 
     // MARK: Shared helpers
 
-    static func info(of record: ModuleRecord) -> ModuleInfo? {
+    static func info(of record: ModuleRecord, in snapshot: ModuleSnapshot) -> ModuleInfo? {
         let state = record.state
         guard state != .unformed else { return nil }
         let definition = record.definition
@@ -157,20 +176,24 @@ public final class ModuleHost: Sendable {
             name: record.name.canonical, version: definition.version,
             description: definition.description, license: definition.license,
             size: definition.size, state: state, isUnloading: record.isUnloading,
-            accounting: record.accounting, refcount: record.refs.reported, usedBy: [])
+            accounting: record.accounting, refcount: record.refs.reported,
+            usedBy: snapshot.dependents(of: record.name), uses: record.targetNames.map(\.canonical).sorted(),
+            parameters: record.parameters)
     }
 
     /// Who holds `record`. `references` overrides the count read now (a refusal reports the
     /// count its decision saw).
     func holdersReport(of record: ModuleRecord, references: Int? = nil) -> HoldersReport {
         HoldersReport(
-            module: record.name.canonical, state: record.state, dependents: [],
+            module: record.name.canonical, state: record.state,
+            dependents: table.read { $0.dependents(of: record.name) },
             references: references ?? max(record.refs.reported, 0), referenceHolders: record.holderLabels)
     }
 
-    func context(for name: ModuleName) -> ModuleContext {
+    /// The logger a module gets: the host's, with the module's name as metadata.
+    func moduleLogger(for name: ModuleName) -> Logger {
         var logger = configuration.logger
         logger[metadataKey: "module"] = "\(name.canonical)"
-        return ModuleContext(name: name.canonical, logger: logger)
+        return logger
     }
 }

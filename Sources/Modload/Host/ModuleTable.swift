@@ -26,6 +26,10 @@ final class ModuleTable: Sendable {
         fileprivate(set) var modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>
         /// Statistics of every name ever asked for.
         fileprivate(set) var statistics: TreeDictionary<ModuleName, NameStatistics>
+        /// Exported symbols of every formed module, by symbol name.
+        fileprivate(set) var symbols: TreeDictionary<String, SymbolEntry> = [:]
+        /// Use links: exporter → the modules using it (its dependents).
+        fileprivate(set) var dependents: TreeDictionary<ModuleName, Set<ModuleName>> = [:]
         /// Set when `modules` or `statistics` changed: publish a new snapshot.
         fileprivate var changed = false
         /// Records removed by this edit, released after a grace period.
@@ -34,6 +38,8 @@ final class ModuleTable: Sendable {
         /// Loads in progress, by canonical name: where a same-name load finds the load to join.
         /// A name is here from the moment a load wins it until that load's outcome is delivered.
         var running: [ModuleName: RunningLoad] = [:]
+        /// Which loads wait for which (dependency cycles are refused here).
+        var waits = WaitGraph()
         /// Recent failures remembered by the negative cache (empty unless it is configured).
         /// Expired entries are dropped when the name is looked up or another failure is recorded.
         var recentFailures: [ModuleName: (error: ModuleError, until: ContinuousClock.Instant)] = [:]
@@ -53,6 +59,45 @@ final class ModuleTable: Sendable {
             changed = true
         }
 
+        /// Publishes `record`'s exports, or returns the first one another module already exports
+        /// (with its owner) and publishes nothing.
+        mutating func publishExports(of record: ModuleRecord) -> (symbol: String, owner: ModuleName)? {
+            let exports = record.definition.exports
+            var seen = Set<String>()
+            for export in exports {
+                if let owner = symbols[export.name]?.exporter { return (export.name, owner) }
+                if !seen.insert(export.name).inserted { return (export.name, record.name) }
+            }
+            for export in exports {
+                symbols[export.name] = SymbolEntry(exporter: record.name, signature: export.signature, value: export.value)
+            }
+            if !exports.isEmpty { changed = true }
+            return nil
+        }
+
+        /// Withdraws `record`'s exports (those it owns).
+        mutating func withdrawExports(of record: ModuleRecord) {
+            for export in record.definition.exports where symbols[export.name]?.exporter == record.name {
+                symbols[export.name] = nil
+                changed = true
+            }
+        }
+
+        /// Records that `importer` uses `exporter`.
+        mutating func link(_ importer: ModuleName, uses exporter: ModuleName) {
+            dependents[exporter, default: []].insert(importer)
+            changed = true
+        }
+
+        /// Removes every use link from `importer`.
+        mutating func unlink(_ importer: ModuleName, from exporters: [ModuleName]) {
+            for exporter in exporters {
+                dependents[exporter]?.remove(importer)
+                if dependents[exporter]?.isEmpty == true { dependents[exporter] = nil }
+                changed = true
+            }
+        }
+
         /// The statistics of a name, created (and published) on first use.
         mutating func statistics(for name: ModuleName) -> NameStatistics {
             if let existing = statistics[name] { return existing }
@@ -67,7 +112,7 @@ final class ModuleTable: Sendable {
     private let current: Atomic<Unmanaged<ModuleSnapshot>>
 
     init() {
-        let empty = ModuleSnapshot(modules: [:], statistics: [:])
+        let empty = ModuleSnapshot(modules: [:], statistics: [:], symbols: [:], dependents: [:])
         writer = Locked(Writer(modules: [:], statistics: [:]))
         current = Atomic(.passRetained(empty))
     }
@@ -98,7 +143,9 @@ final class ModuleTable: Sendable {
         try writer.withLock { (w: inout Writer) throws(Failure) -> Value in
             defer {
                 if w.changed {
-                    let next = Unmanaged.passRetained(ModuleSnapshot(modules: w.modules, statistics: w.statistics))
+                    let next = Unmanaged.passRetained(
+                        ModuleSnapshot(
+                            modules: w.modules, statistics: w.statistics, symbols: w.symbols, dependents: w.dependents))
                     let old = current.exchange(next, ordering: .acquiringAndReleasing)
                     let removed = w.removed
                     w.changed = false
@@ -121,10 +168,26 @@ final class ModuleSnapshot: Sendable {
     let modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>
     /// Per-name statistics.
     let statistics: TreeDictionary<ModuleName, NameStatistics>
+    /// Exported symbols by name.
+    let symbols: TreeDictionary<String, SymbolEntry>
+    /// Use links: exporter → its dependents.
+    let dependents: TreeDictionary<ModuleName, Set<ModuleName>>
 
-    init(modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>, statistics: TreeDictionary<ModuleName, NameStatistics>) {
+    init(
+        modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>,
+        statistics: TreeDictionary<ModuleName, NameStatistics>,
+        symbols: TreeDictionary<String, SymbolEntry>,
+        dependents: TreeDictionary<ModuleName, Set<ModuleName>>
+    ) {
         self.modules = modules
         self.statistics = statistics
+        self.symbols = symbols
+        self.dependents = dependents
+    }
+
+    /// The modules that use `name`, sorted.
+    func dependents(of name: ModuleName) -> [String] {
+        (dependents[name] ?? []).map(\.canonical).sorted()
     }
 
     /// The record of a module, valid for the enclosing read section.

@@ -10,7 +10,8 @@
 /// 4. **Cleanup** (the module's own, may refuse). A refusal — or a drain timeout — clears the
 ///    unloading mark and restores the count: the module is live and usable as before, and nobody
 ///    saw a state change.
-/// 5. **Commit**: `going`, the module's exit (no lock), `gone`, unlinked; its record is released
+/// 5. **Commit**: `going`, the module's exit (no lock), `gone`, unlinked (exports withdrawn, use
+///    links removed, references on the modules it used released last); its record is released
 ///    after a grace period.
 extension ModuleHost {
     /// How an unload treats holders.
@@ -42,8 +43,9 @@ extension ModuleHost {
     /// Unloads a live module.
     ///
     /// - Throws: `invalidArgument` (bad name, negative drain timeout), `notFound` (not loaded),
-    ///   `busy` (still loading, or already being unloaded), `wouldBlock` (fail-fast with
-    ///   references held — the error's ``ModuleError/holders`` says who), `timedOut` (drain
+    ///   `busy` (still loading, or already being unloaded), `wouldBlock` (other modules use it —
+    ///   in every mode, force included — or, fail-fast, references are held; the error's
+    ///   ``ModuleError/holders`` says who), `timedOut` (drain
     ///   deadline passed), `cancelled` (drain caller cancelled), or the error the module's
     ///   ``ModuleDefinition/cleanup(_:)`` refused with. After any error the module is as it was.
     @discardableResult
@@ -64,6 +66,7 @@ extension ModuleHost {
         enum Decision {
             case proceed(ModuleRecord, overridden: Int)
             case refused(ModuleRecord, held: Int)
+            case dependents(ModuleRecord, [String])
             case drain(ModuleRecord, Completion<Void>, held: Int, timeout: Duration)
         }
         let decision = try table.write { (t: inout ModuleTable.Writer) throws(ModuleError) -> Decision in
@@ -84,6 +87,10 @@ extension ModuleHost {
                 if record.isUnloading {
                     throw ModuleError(.busy, module: key, state: .live, reason: "is already being unloaded")
                 }
+            }
+            // Dependents block every mode, force included (DESIGN §5.2).
+            if let dependents = t.dependents[name], !dependents.isEmpty {
+                return .dependents(record, dependents.map(\.canonical).sorted())
             }
             switch mode {
             case .failFast:
@@ -110,6 +117,12 @@ extension ModuleHost {
         var overridden = 0
         var drained = 0
         switch decision {
+        case .dependents(let used, let dependents):
+            let error = ModuleError(
+                .wouldBlock, module: key, state: .live, holders: holdersReport(of: used),
+                reason: "is used by \(dependents.joined(separator: ", ")); unload them first")
+            eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
+            throw error
         case .refused(let refused, let held):
             let error = ModuleError(
                 .wouldBlock, module: key, state: .live, holders: holdersReport(of: refused, references: held),
@@ -168,10 +181,7 @@ extension ModuleHost {
         // `gone` goes out while the record still holds the name, so a new load of it cannot
         // emit `coming` first.
         eventHub.emit(ModuleEvent(kind: .gone, module: key))
-        table.write { t in
-            t.remove(name)
-            record.setState(.gone)
-        }
+        unlink(record)
         return UnloadOutcome(module: key, mode: mode, overriddenReferences: overridden, drainedReferences: drained)
     }
 

@@ -21,6 +21,10 @@ public struct ModuleInfo: Sendable, Equatable {
     public let refcount: Int
     /// Modules that use this one (they import its symbols), sorted by name.
     public let usedBy: [String]
+    /// Modules this one uses (it holds a reference on each), sorted by name.
+    public let uses: [String]
+    /// The parameter values of its load.
+    public let parameters: ModuleParameters
 }
 
 /// "Why can't I unload X?" — who holds a module (DESIGN §9).
@@ -31,7 +35,7 @@ public struct HoldersReport: Sendable, Equatable {
     public let state: ModuleState
     /// Modules that depend on it (use links), sorted by name. They block every unload mode.
     public let dependents: [String]
-    /// References held.
+    /// References held (each dependent holds one).
     public let references: Int
     /// Who holds those references, when known: holder label → count. Filled only if the host was
     /// configured with `tracksReferenceHolders` and the references were taken with a holder label.

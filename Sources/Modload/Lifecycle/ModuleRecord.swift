@@ -20,8 +20,8 @@ final class ModuleRecord: Sendable {
     let definition: any ModuleDefinition
     /// The definition's accounting, read once.
     let accounting: ModuleAccounting
-    /// Handed to init and exit.
-    let context: ModuleContext
+    /// The context before imports are bound (name, logger, parameters, host).
+    private let baseContext: ModuleContext
     /// The reference count (base + references).
     let refs = RefCount()
     /// The statistics of this module's name.
@@ -40,6 +40,11 @@ final class ModuleRecord: Sendable {
         var drainSignal: Completion<Void>?
         /// Labels of references taken with a holder name (only when the host tracks holders).
         var holders: [String: Int] = [:]
+        /// The imports bound at formation.
+        var imports = BoundImports.none
+        /// The exporters this module uses, one reference held on each (set at formation,
+        /// released when this module is gone).
+        var targets: [ModuleRecord] = []
     }
     private let side = Locked(Side())
 
@@ -47,9 +52,35 @@ final class ModuleRecord: Sendable {
         self.name = name
         self.definition = definition
         self.accounting = definition.accounting
-        self.context = context
+        self.baseContext = context
         self.statistics = statistics
     }
+
+    /// What init and exit get: the base context with the bound imports.
+    var context: ModuleContext { baseContext.with(imports: side.withLock { $0.imports }) }
+
+    /// The load's parameter values.
+    var parameters: ModuleParameters { baseContext.parameters }
+
+    /// Records the bound imports and the exporters referenced (formation, table lock held).
+    func bind(_ imports: BoundImports, targets: [ModuleRecord]) {
+        side.withLock { s in
+            s.imports = imports
+            s.targets = targets
+        }
+    }
+
+    /// The exporters this module holds references on; empties the list (the caller releases
+    /// them).
+    func takeTargets() -> [ModuleRecord] {
+        side.withLock { s in
+            defer { s.targets = [] }
+            return s.targets
+        }
+    }
+
+    /// The exporters this module uses, by name.
+    var targetNames: [ModuleName] { side.withLock { $0.targets.map(\.name) } }
 
     @inline(__always)
     var state: ModuleState {

@@ -11,8 +11,14 @@ final class RunningLoad: Sendable {
     let record: ModuleRecord
     /// The winner's result: success, or the error every merged caller is answered with.
     let outcome = Completion<Result<Void, ModuleError>>()
+    /// The winner was a request: missing imports are requested from the resolver.
+    let autoload: Bool
+    /// The winner was a top-level request: the pipeline holds one of the host's request slots.
+    let takesSlot: Bool
 
-    init(record: ModuleRecord) {
+    init(record: ModuleRecord, autoload: Bool = false, takesSlot: Bool = false) {
         self.record = record
+        self.autoload = autoload
+        self.takesSlot = takesSlot
     }
 }

@@ -1,0 +1,171 @@
+/// Binding a load's imports (DESIGN §6, step 3 of §4) and forming the module (step 4).
+///
+/// Binding reads the published symbol table (lock-free) until every import is exported by a
+/// live module with the expected signature:
+/// - an exporter that is `coming` is waited for — on its running-load record, through the wait
+///   graph, up to `symbolWaitTimeout` — then binding looks again;
+/// - a missing symbol is requested from the resolver when the load is a request (the providers
+///   of all missing symbols in parallel); otherwise it is `notFound`;
+/// - an exporter that is going away is `notFound`; a signature mismatch is `symbolMismatch`,
+///   naming both modules and both signatures.
+///
+/// Formation then re-checks the exporters under the table lock and takes one reference on each
+/// distinct exporter, recording the use link, in the same critical section that publishes the
+/// module's exports — so an unload of an exporter either sees the dependent or happened first.
+extension ModuleHost {
+    /// One bound import.
+    struct ResolvedImport {
+        let symbol: ImportedSymbol
+        let exporter: ModuleRecord
+        let value: any Sendable
+    }
+
+    func bindImports(of record: ModuleRecord, autoload: Bool) async throws(ModuleError) -> [ResolvedImport] {
+        let imports = record.definition.imports
+        guard !imports.isEmpty else { return [] }
+        let importer = record.name
+        var requested = Set<String>()
+        while true {
+            var resolved: [ResolvedImport] = []
+            var missing: [ImportedSymbol] = []
+            var coming: [ModuleName: ModuleRecord] = [:]
+            try table.read { (snapshot: ModuleSnapshot) throws(ModuleError) in
+                for symbol in imports {
+                    guard let entry = snapshot.symbols[symbol.name],
+                        let exporter = snapshot.modules[entry.exporter]?.takeUnretainedValue()
+                    else {
+                        missing.append(symbol)
+                        continue
+                    }
+                    guard entry.signature == symbol.signature else {
+                        throw ModuleError(
+                            .symbolMismatch, module: importer.canonical,
+                            reason: "imports \(symbol.name) as \(symbol.signature), but \(exporter.name) exports it as \(entry.signature)")
+                    }
+                    switch exporter.state {
+                    case .live where !exporter.isUnloading:
+                        resolved.append(ResolvedImport(symbol: symbol, exporter: exporter, value: entry.value))
+                    case .coming:
+                        coming[exporter.name] = exporter
+                    default:
+                        throw ModuleError(
+                            .notFound, module: importer.canonical,
+                            reason: "needs \(symbol.name) from \(exporter.name), which is going away")
+                    }
+                }
+            }
+            if missing.isEmpty && coming.isEmpty { return resolved }
+            if !missing.isEmpty {
+                try await requestProviders(of: missing, for: importer, autoload: autoload, alreadyRequested: &requested)
+            }
+            if !coming.isEmpty { try await waitForInit(of: Array(coming.values), importer: importer) }
+        }
+    }
+
+    /// Requests the modules that provide `missing` (in parallel), or fails naming the first
+    /// symbol nothing provides.
+    private func requestProviders(
+        of missing: [ImportedSymbol], for importer: ModuleName, autoload: Bool, alreadyRequested: inout Set<String>
+    ) async throws(ModuleError) {
+        guard autoload, let resolver = configuration.resolver else {
+            throw ModuleError(
+                .notFound, module: importer.canonical,
+                reason: "needs unknown symbol \(missing[0].name)"
+                    + (autoload ? " (no resolver to find its module)" : " (no loaded module exports it)"))
+        }
+        var providers: [String] = []
+        for symbol in missing {
+            guard let provider = resolver.provider(ofSymbol: symbol.name) else {
+                throw ModuleError(
+                    .notFound, module: importer.canonical,
+                    reason: "needs unknown symbol \(symbol.name) (no module in the resolver provides it)")
+            }
+            guard !alreadyRequested.contains(provider) else {
+                throw ModuleError(
+                    .notFound, module: importer.canonical,
+                    reason: "needs \(symbol.name), which \(provider) was loaded to provide but does not export")
+            }
+            if !providers.contains(provider) { providers.append(provider) }
+        }
+        alreadyRequested.formUnion(providers)
+        // Independent dependencies load in parallel; each child inherits this load's scope.
+        let failures = await withTaskGroup(of: (String, ModuleError)?.self) { group in
+            for provider in providers {
+                group.addTask {
+                    do throws(ModuleError) {
+                        try await self.request(provider)
+                        return nil
+                    } catch {
+                        return (provider, error)
+                    }
+                }
+            }
+            var failures: [(String, ModuleError)] = []
+            for await failure in group { if let failure { failures.append(failure) } }
+            return failures
+        }
+        if let (provider, error) = failures.min(by: { $0.0 < $1.0 }) {
+            throw ModuleError(
+                error.code == .deadlock ? .deadlock : .notFound, module: importer.canonical,
+                reason: "needs \(provider), which could not be loaded", underlying: error)
+        }
+    }
+
+    /// Waits for the init of each `coming` exporter (its running load), up to `symbolWaitTimeout`.
+    private func waitForInit(of exporters: [ModuleRecord], importer: ModuleName) async throws(ModuleError) {
+        for exporter in exporters {
+            guard let running = table.write({ $0.running[exporter.name] }) else { continue }  // already decided
+            try addWait(from: importer, to: exporter.name)
+            defer { removeWait(from: importer, to: exporter.name) }
+            switch await running.outcome.wait(timeout: configuration.symbolWaitTimeout) {
+            case .value(.success):
+                continue
+            case .value(.failure(let error)):
+                throw ModuleError(
+                    .notFound, module: importer.canonical,
+                    reason: "needs symbols from \(exporter.name), whose load failed", underlying: error)
+            case .timedOut:
+                throw ModuleError(
+                    .busy, module: importer.canonical,
+                    reason: "gave up waiting for init of \(exporter.name) after \(configuration.symbolWaitTimeout)")
+            case .cancelled:
+                throw ModuleError(.cancelled, module: importer.canonical, reason: "cancelled while waiting for \(exporter.name)")
+            }
+        }
+    }
+
+    /// Step 4 (table lock held): re-check and reference the exporters, publish the exports, link,
+    /// go `coming`. Returns the error instead, with nothing changed.
+    func form(_ record: ModuleRecord, with bindings: [ResolvedImport], in t: inout ModuleTable.Writer) -> ModuleError? {
+        var targets: [ModuleRecord] = []
+        func undo() { for target in targets { target.release(holder: nil) } }
+        for binding in bindings where !targets.contains(where: { $0 === binding.exporter }) {
+            let exporter = binding.exporter
+            // Unloads decide under this lock, so a live exporter that is not unloading now cannot
+            // start unloading before this module is linked as its dependent.
+            guard t.module(exporter.name) === exporter, exporter.tryAcquire(holder: nil) else {
+                undo()
+                return ModuleError(
+                    .notFound, module: record.name.canonical,
+                    reason: "needs \(binding.symbol.name) from \(exporter.name), which went away while binding")
+            }
+            targets.append(exporter)
+        }
+        if let (symbol, owner) = t.publishExports(of: record) {
+            undo()
+            return ModuleError(
+                .duplicateSymbol, module: record.name.canonical,
+                reason: owner == record.name
+                    ? "exports \(symbol) twice" : "exports \(symbol), which \(owner) already exports")
+        }
+        for target in targets { t.link(record.name, uses: target.name) }
+        var bound: [String: BoundImports.Binding] = [:]
+        for binding in bindings {
+            bound[binding.symbol.name] = BoundImports.Binding(
+                signature: binding.symbol.signature, value: binding.value, exporter: binding.exporter.name.canonical)
+        }
+        record.bind(BoundImports(bindings: bound), targets: targets)
+        record.setState(.coming)
+        return nil
+    }
+}
