@@ -9,12 +9,16 @@ import Testing
 extension ModuleHost.Configuration {
     /// A host configuration for tests: logs go nowhere (refusals and forced unloads are expected).
     static func testing(
-        failedLoadCacheDuration: Duration? = nil, tracksReferenceHolders: Bool = false
+        failedLoadCacheDuration: Duration? = nil, tracksReferenceHolders: Bool = false,
+        resolver: (any ModuleResolver)? = nil, maxConcurrentRequests: Int = 50,
+        requestSlotTimeout: Duration = .seconds(5), symbolWaitTimeout: Duration = .seconds(30)
     ) -> Self {
         .init(
             logger: Logger(label: "modload-test", factory: { _ in SwiftLogNoOpLogHandler() }),
             failedLoadCacheDuration: failedLoadCacheDuration,
-            tracksReferenceHolders: tracksReferenceHolders)
+            tracksReferenceHolders: tracksReferenceHolders,
+            resolver: resolver, maxConcurrentRequests: maxConcurrentRequests,
+            requestSlotTimeout: requestSlotTimeout, symbolWaitTimeout: symbolWaitTimeout)
     }
 }
 

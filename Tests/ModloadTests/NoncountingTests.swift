@@ -147,7 +147,8 @@ struct NoncountingTests {
 /// A counting module whose cleanup runs a closure.
 struct BuiltinModuleWithCleanup: ModuleDefinition {
     let name: String
-    let body: @Sendable () throws -> Void
+    var exports: [ExportedSymbol] = []
+    let body: @Sendable () async throws -> Void
     func initialize(_ context: ModuleContext) async throws {}
-    func cleanup(_ context: ModuleContext) async throws { try body() }
+    func cleanup(_ context: ModuleContext) async throws { try await body() }
 }

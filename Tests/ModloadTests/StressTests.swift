@@ -454,4 +454,90 @@ struct StressTests {
         #expect(calls.count > 0)
         #expect(released.count == created.count)
     }
+
+    @Test(.timeLimit(.minutes(5)))
+    func requestsAndUnloadsKeepTheDependencyGraphSound() async throws {
+        // A catalog with chains and a diamond; threads request by name and alias, unload random
+        // modules (fail-fast and drain), and look around. Invariants: a live or coming module's
+        // dependencies are in the table and not gone; an exporter's count covers its dependents;
+        // at the end nothing waits, nothing is in flight, and everything unloads leaf-first.
+        let modules: [Linked] = [
+            Linked("crc", exports: [ExportedSymbol("crc", 1)]),
+            Linked("journal", exports: [ExportedSymbol("journal", 2)], imports: [ImportedSymbol("crc", as: Int.self)]),
+            Linked("fs", imports: [ImportedSymbol("journal", as: Int.self), ImportedSymbol("crc", as: Int.self)], aliases: ["fs-*"]),
+            Linked("clock", exports: [ExportedSymbol("clock", 3)]),
+            Linked("nic", imports: [ImportedSymbol("clock", as: Int.self)], aliases: ["pci:v8086*"]),
+            Linked("bridge", imports: [ImportedSymbol("clock", as: Int.self), ImportedSymbol("journal", as: Int.self)]),
+        ]
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 3))
+        let names = modules.map(\.name)
+        let requests = ["fs", "fs-ext4", "nic", "pci:v8086d15b8", "bridge", "crc", "journal", "clock"]
+        let violations = Violations()
+        let operations = Counter()
+        let outcomes = Locked([String: Int]())
+        await onThreads(6) { _ in
+            for _ in 0..<(400 * Self.scale) {
+                operations.add()
+                switch Int.random(in: 0..<10) {
+                case 0..<5:
+                    let target = requests.randomElement()!
+                    let error = blocking { () -> ModuleError? in
+                        do throws(ModuleError) { try await host.request(target) } catch { return error }
+                        return nil
+                    }
+                    outcomes.withLock { $0["request \(error?.code.name ?? "ok")", default: 0] += 1 }
+                    // Requests race unloads of their dependencies: a dependency may be going away.
+                    if let error, !["busy", "notFound", "timedOut"].contains(error.code.name) {
+                        violations.add("request \(target): \(error)")
+                    }
+                case 5..<8:
+                    let name = names.randomElement()!
+                    let mode: ModuleHost.UnloadMode = Bool.random() ? .failFast : .drain(timeout: .microseconds(300))
+                    let error = blocking { () -> ModuleError? in
+                        do throws(ModuleError) { try await host.unload(name, mode: mode) } catch { return error }
+                        return nil
+                    }
+                    outcomes.withLock { $0["unload \(error?.code.name ?? "ok")", default: 0] += 1 }
+                    if let error, !["busy", "notFound", "wouldBlock", "timedOut"].contains(error.code.name) {
+                        violations.add("unload \(name): \(error)")
+                    }
+                default:
+                    let infos = host.modules
+                    let present = Dictionary(uniqueKeysWithValues: infos.map { ($0.name, $0) })
+                    for info in infos where info.state == .live || info.state == .coming {
+                        for dependency in info.uses {
+                            guard let used = present[dependency] else {
+                                // The listing is not one atomic picture across modules; re-check.
+                                if host.info(info.name)?.uses.contains(dependency) == true && host.info(dependency) == nil {
+                                    violations.add("\(info.name) uses \(dependency), which is not loaded")
+                                }
+                                continue
+                            }
+                            if used.state == .gone { violations.add("\(info.name) uses gone \(dependency)") }
+                        }
+                    }
+                    for info in infos where info.state == .live && !info.isUnloading && info.refcount < info.usedBy.count {
+                        if let again = host.info(info.name), again.refcount < again.usedBy.count, again.state == .live {
+                            violations.add("\(info.name): refcount \(again.refcount) < \(again.usedBy.count) dependents")
+                        }
+                    }
+                }
+            }
+        }
+        #expect(violations.all == [])
+        let seen = outcomes.withLock { $0 }
+        for path in ["request ok", "unload ok", "unload wouldBlock"] {
+            #expect(seen[path, default: 0] > 0, "never reached: \(path)")
+        }
+        #expect(host.table.write { $0.waits.isEmpty && $0.running.isEmpty })
+        #expect(host.requestStatistics.inFlight == 0)
+        #expect(host.requestStatistics.peak <= 3)
+        // Everything unloads, leaves first.
+        while !host.modules.isEmpty {
+            for info in host.modules where info.usedBy.isEmpty {
+                _ = try? await host.unload(info.name, mode: .drain(timeout: .seconds(5)))
+            }
+        }
+        for module in modules { #expect(module.inits.count == module.exits.count, "\(module.name)") }
+    }
 }

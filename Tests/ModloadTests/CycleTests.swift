@@ -1,0 +1,81 @@
+import Testing
+@testable import Modload
+
+/// Dependency cycles fail at once, naming every module in the ring (DESIGN §6).
+@Suite("Cycle detection", .timeLimit(.minutes(1)))
+struct CycleTests {
+    private func catalogHost(_ definitions: [any ModuleDefinition]) throws -> ModuleHost {
+        ModuleHost(configuration: .testing(resolver: try ModuleCatalog(definitions)))
+    }
+
+    private func assertNothingLeft(_ host: ModuleHost, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(host.modules.isEmpty, sourceLocation: sourceLocation)
+        #expect(host.table.write { $0.waits.isEmpty && $0.running.isEmpty }, sourceLocation: sourceLocation)
+        #expect(host.requestStatistics.inFlight == 0, sourceLocation: sourceLocation)
+    }
+
+    @Test func aModuleWhoseInitRequestsItselfFailsAtOnce() async throws {
+        let selfish = Linked("selfish") { context in
+            try await context.host!.request("selfish")
+        }
+        let host = try catalogHost([selfish])
+        let error = await expectError(.initFailed) { try await host.request("selfish") }
+        let cause = try #require(error?.underlying as? ModuleError)
+        #expect(cause.code == .deadlock)
+        #expect(cause.reason == "dependency cycle: selfish → selfish (each waits for the next one's load)")
+        #expect(selfish.inits.count == 1)
+        assertNothingLeft(host)
+    }
+
+    @Test func twoModulesImportingFromEachOtherFailAtOnce() async throws {
+        let a = Linked("mod_a", exports: [ExportedSymbol("a_sym", 1)], imports: [ImportedSymbol("b_sym", as: Int.self)])
+        let b = Linked("mod_b", exports: [ExportedSymbol("b_sym", 2)], imports: [ImportedSymbol("a_sym", as: Int.self)])
+        let host = try catalogHost([a, b])
+        let error = await expectError(.deadlock) { try await host.request("mod_a") }
+        let text = "\(error!)"
+        #expect(text.contains("mod_a → mod_b → mod_a") || text.contains("mod_b → mod_a → mod_b"), "\(text)")
+        #expect(a.inits.count == 0 && b.inits.count == 0)
+        assertNothingLeft(host)
+    }
+
+    @Test func aRingOfThreeFailsNamingAllThree() async throws {
+        let a = Linked("ring_a", exports: [ExportedSymbol("a", 1)], imports: [ImportedSymbol("b", as: Int.self)])
+        let b = Linked("ring_b", exports: [ExportedSymbol("b", 2)], imports: [ImportedSymbol("c", as: Int.self)])
+        let c = Linked("ring_c", exports: [ExportedSymbol("c", 3)], imports: [ImportedSymbol("a", as: Int.self)])
+        let host = try catalogHost([a, b, c])
+        let error = await expectError(.deadlock) { try await host.request("ring_b") }
+        let text = "\(error!)"
+        for name in ["ring_a", "ring_b", "ring_c"] { #expect(text.contains(name), "\(text)") }
+        #expect(a.inits.count + b.inits.count + c.inits.count == 0)
+        assertNothingLeft(host)
+    }
+
+    @Test func anInitWaitingForItsOwnImporterFailsAtOnce() async throws {
+        // `clock` is coming; its init requests `ptp`, which imports from `clock` and so waits for
+        // clock's init: a ring through an init, found the moment it closes.
+        let ptp = Linked("ptp", imports: [ImportedSymbol("ticks", as: Int.self)])
+        let clock = Linked("clock", exports: [ExportedSymbol("ticks", 7)]) { context in
+            try await context.host!.request("ptp")
+        }
+        let host = try catalogHost([clock, ptp])
+        let error = await expectError(.initFailed) { try await host.request("clock") }
+        let cause = try #require(error?.underlying as? ModuleError)
+        #expect(cause.code == .deadlock || (cause.underlying as? ModuleError)?.code == .deadlock, "\(cause)")
+        #expect("\(cause)".contains("clock") && "\(cause)".contains("ptp"))
+        #expect(ptp.inits.count == 0)
+        assertNothingLeft(host)
+    }
+
+    @Test func aDiamondIsNotACycle() async throws {
+        let base = Linked("base", exports: [ExportedSymbol("base", 0)])
+        let left = Linked("left", exports: [ExportedSymbol("left", 1)], imports: [ImportedSymbol("base", as: Int.self)])
+        let right = Linked("right", exports: [ExportedSymbol("right", 2)], imports: [ImportedSymbol("base", as: Int.self)])
+        let top = Linked("top", imports: [ImportedSymbol("left", as: Int.self), ImportedSymbol("right", as: Int.self)])
+        let host = try catalogHost([base, left, right, top])
+        try await host.request("top")
+        #expect(base.inits.count == 1)
+        #expect(host.info("base")?.usedBy == ["left", "right"])
+        #expect(host.info("top")?.uses == ["left", "right"])
+        #expect(host.table.write { $0.waits.isEmpty })
+    }
+}

@@ -1,0 +1,81 @@
+import Testing
+@testable import Modload
+
+@Suite("Parameters")
+struct ParameterTests {
+    let spec = [
+        ModuleParameter("debug", .int, default: .int(0)),
+        ModuleParameter("verbose", .bool, default: .bool(false)),
+        ModuleParameter("mode", .string),
+        ModuleParameter("ports", .list),
+        ModuleParameter("max_cpus", .int),
+    ]
+
+    func parse(_ text: String) -> ParameterParser.Result { ParameterParser.parse(text, specification: spec) }
+
+    @Test func valuesAndDefaults() {
+        let r = parse("debug=0x10 verbose mode=fast ports=80,443 max-cpus=-4")
+        #expect(r.errors == [] && r.warnings == [])
+        #expect(r.parameters.int("debug") == 16)
+        #expect(r.parameters.bool("verbose") == true)
+        #expect(r.parameters.string("mode") == "fast")
+        #expect(r.parameters.list("ports") == ["80", "443"])
+        #expect(r.parameters.int("max_cpus") == -4)
+        #expect(parse("").parameters.values == ["debug": .int(0), "verbose": .bool(false)])
+    }
+
+    @Test func quotesGroupSpaces() {
+        #expect(parse(#"mode="two words" debug=1"#).parameters.string("mode") == "two words")
+        #expect(parse(#""mode=two words""#).parameters.string("mode") == "two words")
+        #expect(parse(#"mode="""#).parameters.string("mode") == "")
+    }
+
+    @Test func aBareDoubleDashEndsParsing() {
+        let r = parse("debug=2 -- debug=3 nonsense")
+        #expect(r.parameters.int("debug") == 2)
+        #expect(r.errors == [] && r.warnings == [])
+    }
+
+    @Test func boolSpellings() {
+        for (text, value) in [("y", true), ("Y", true), ("1", true), ("on", true), ("true", true), ("n", false), ("0", false), ("off", false), ("N", false)] {
+            #expect(parse("verbose=\(text)").parameters.bool("verbose") == value, "\(text)")
+        }
+    }
+
+    @Test func everyErrorIsReportedAndParsingGoesOn() {
+        let r = parse("debug mode ports=1 max_cpus=many verbose=maybe unknown=1 mode=ok")
+        #expect(r.errors == [
+            "parameter 'debug': needs a value (int)",
+            "parameter 'mode': needs a value (string)",
+            "parameter 'max_cpus': 'many' is not an integer",
+            "parameter 'verbose': 'maybe' is not a bool (y/n, 1/0, on/off, true/false)",
+        ])
+        #expect(r.warnings == ["unknown parameter 'unknown' ignored"])
+        #expect(r.parameters.string("mode") == "ok")
+        #expect(r.parameters.list("ports") == ["1"])
+    }
+
+    @Test func aLoadWithBadParametersLoadsNothing() async {
+        let host = ModuleHost(configuration: .testing())
+        let module = Linked("tunable", parameters: spec)
+        let error = await expectError(.invalidArgument) { try await host.insert(module, parameters: "debug=x verbose=perhaps") }
+        #expect(error?.description == "tunable: bad parameters: parameter 'debug': 'x' is not an integer; parameter 'verbose': 'perhaps' is not a bool (y/n, 1/0, on/off, true/false)")
+        #expect(module.inits.count == 0)
+        #expect(host.state(of: "tunable") == nil)
+        #expect(host.statistics(for: "tunable") == nil)
+    }
+
+    @Test func initAndInfoSeeTheValues() async throws {
+        let host = ModuleHost(configuration: .testing())
+        let seen = Counter()
+        let module = Linked("tunable", parameters: spec) { context in
+            seen.store(context.parameters.int("debug") ?? -1)
+        }
+        try await host.insert(module, parameters: "debug=7 unknown=1")
+        #expect(seen.count == 7)
+        let info = try #require(host.info("tunable"))
+        #expect(info.parameters.int("debug") == 7)
+        #expect(info.parameters.bool("verbose") == false)
+        #expect(info.parameters["max-cpus"] == nil)
+    }
+}

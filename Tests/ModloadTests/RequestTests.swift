@@ -1,0 +1,147 @@
+import Synchronization
+import Testing
+@testable import Modload
+
+@Suite("Requests", .timeLimit(.minutes(1)))
+struct RequestTests {
+    static func filesystem() -> [Linked] {
+        [
+            Linked("crc32c_generic", exports: [ExportedSymbol("crc32c", 32)]),
+            Linked("jbd2", exports: [ExportedSymbol("jbd2_journal", 2)], imports: [ImportedSymbol("crc32c", as: Int.self)]),
+            Linked(
+                "ext4", imports: [ImportedSymbol("jbd2_journal", as: Int.self), ImportedSymbol("crc32c", as: Int.self)],
+                aliases: ["fs-ext4", "block:ext?"]),
+        ]
+    }
+
+    @Test func aRequestLoadsTheDependencyChainFirst() async throws {
+        let modules = Self.filesystem()
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules)))
+        try await host.request("ext4")
+        #expect(host.modules.map(\.name) == ["crc32c_generic", "ext4", "jbd2"])
+        #expect(host.info("crc32c_generic")?.usedBy == ["ext4", "jbd2"])
+        #expect(host.info("jbd2")?.usedBy == ["ext4"])
+        #expect(modules.allSatisfy { $0.inits.count == 1 })
+        #expect(host.requestStatistics.inFlight == 0)
+    }
+
+    @Test func aRequestFindsModulesByAlias() async throws {
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(Self.filesystem())))
+        try await host.request("block:ext4")
+        #expect(host.state(of: "ext4") == .live)
+        try await host.request("fs-ext4")
+    }
+
+    @Test func badRequestsAreRefusedBeforeTakingASlot() async throws {
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(Self.filesystem())))
+        await expectError(.invalidArgument) { try await host.request("") }
+        await expectError(.invalidArgument) { try await host.request(String(repeating: "x", count: 256)) }
+        await expectError(.invalidArgument) { try await host.request("ext4 jbd2") }
+        let unknown = await expectError(.notFound) { try await host.request("zfs") }
+        #expect(unknown?.description == "zfs: no module has this name or alias")
+        #expect(host.requestStatistics == .init(capacity: 50, inFlight: 0, peak: 0, waiting: 0, timeouts: 0))
+        #expect(host.modules.isEmpty)
+        let noResolver = ModuleHost(configuration: .testing())
+        let disabled = await expectError(.autoloadDisabled) { try await noResolver.request("ext4") }
+        #expect(disabled?.reason == "cannot be requested: autoload is disabled (the host has no resolver)")
+    }
+
+    @Test func aMissingProviderIsNotFound() async throws {
+        let orphan = Linked("orphan", imports: [ImportedSymbol("nowhere", as: Int.self)])
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog([orphan])))
+        let error = await expectError(.notFound) { try await host.request("orphan") }
+        #expect(error?.reason == "needs unknown symbol nowhere (no module in the resolver provides it)")
+    }
+
+    @Test func aCatalogRefusesAmbiguity() {
+        #expect(throws: ModuleError.self) { try ModuleCatalog([Linked("a"), Linked("a")]) }
+        #expect(throws: ModuleError.self) {
+            try ModuleCatalog([Linked("a", exports: [ExportedSymbol("x", 1)]), Linked("b", exports: [ExportedSymbol("x", 2)])])
+        }
+        #expect(throws: ModuleError.self) { try ModuleCatalog([Linked("bad name")]) }
+    }
+
+    @Test func manyThreadsRequestingOneModuleRunOneInit() async throws {
+        let modules = Self.filesystem()
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules)))
+        let failures = Counter()
+        await onThreads(16) { _ in
+            for _ in 0..<20 {
+                if blocking({ () -> Bool in (try? await host.request("ext4")) == nil }) { failures.add() }
+            }
+        }
+        #expect(failures.count == 0)
+        #expect(modules.allSatisfy { $0.inits.count == 1 })
+    }
+
+    @Test func moreRequestsThanTheCapAllSucceedAndNeverExceedIt() async throws {
+        // 40 distinct modules whose init takes a while, requested at once with a cap of 8.
+        let modules = (0..<40).map { index in
+            Linked("capped_\(index)") { _ in try await Task.sleep(for: .milliseconds(5)) }
+        }
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 8))
+        let failures = Counter()
+        await onThreads(40) { index in
+            if blocking({ () -> Bool in (try? await host.request("capped_\(index)")) == nil }) { failures.add() }
+        }
+        #expect(failures.count == 0)
+        let stats = host.requestStatistics
+        #expect(stats.peak == 8)
+        #expect(stats.inFlight == 0 && stats.waiting == 0 && stats.timeouts == 0)
+        #expect(host.modules.count == 40)
+    }
+
+    @Test func aRequestGivesUpWaitingForASlot() async throws {
+        let gate = Completion<Void>()
+        let hog = Linked("hog", gate: gate)
+        let host = ModuleHost(
+            configuration: .testing(
+                resolver: try ModuleCatalog([hog, Linked("late")]), maxConcurrentRequests: 1,
+                requestSlotTimeout: .milliseconds(20)))
+        let first = Task { try await host.request("hog") }
+        _ = await hog.initStarted.wait()
+        let error = await expectError(.timedOut) { try await host.request("late") }
+        #expect(error?.reason == "no request slot free after 0.02 seconds (1 requests in flight)")
+        #expect(host.state(of: "late") == nil)
+        gate.complete(())
+        try await first.value
+        // Slots came back: a new request runs.
+        try await host.request("late")
+        #expect(host.requestStatistics.inFlight == 0)
+        #expect(host.requestStatistics.timeouts == 1)
+    }
+
+    @Test func requestsFromInsideInitWork() async throws {
+        let helper = Linked("helper")
+        let parent = Linked("parent") { context in
+            try await context.host!.request("helper")
+            #expect(context.host!.state(of: "helper") == .live)
+        }
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog([parent, helper]), maxConcurrentRequests: 1))
+        // With one slot, the nested request must not need another (it runs on the parent's).
+        try await host.request("parent")
+        #expect(helper.inits.count == 1)
+    }
+
+    @Test func independentDependenciesLoadInParallel() async throws {
+        let started = Counter()
+        let rendezvous: @Sendable (ModuleContext) async throws -> Void = { _ in
+            started.add()
+            _ = await eventually { started.count >= 2 }
+        }
+        let left = Linked("left", exports: [ExportedSymbol("l", 1)], onInit: rendezvous)
+        let right = Linked("right", exports: [ExportedSymbol("r", 2)], onInit: rendezvous)
+        let top = Linked("top", imports: [ImportedSymbol("l", as: Int.self), ImportedSymbol("r", as: Int.self)])
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog([top, left, right])))
+        try await host.request("top")
+        #expect(started.count == 2)
+        #expect(host.info("top")?.uses == ["left", "right"])
+    }
+
+    @Test func parametersAreGivenToTheRequestedModule() async throws {
+        let tunable = Linked("tunable", parameters: [ModuleParameter("debug", .int, default: .int(0))])
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog([tunable])))
+        try await host.request("tunable", parameters: "debug=3")
+        #expect(host.info("tunable")?.parameters.int("debug") == 3)
+    }
+}
