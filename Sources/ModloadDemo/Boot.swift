@@ -3,9 +3,10 @@ import Modload
 /// `modload boot`: a machine booting the way Linux does with udev (seed 002).
 ///
 /// Early boot loads `intel_pstate`. Then coldplug fires every device's module request at once —
-/// one `pcc_cpufreq` and two `acpi_cpufreq` per CPU plus the ordinary drivers — each an
-/// ensure-loaded (modprobe semantics) running concurrently. Modload merges the duplicates: each
-/// module's init runs once, and every merged request gets that init's answer.
+/// one `pcc_cpufreq` and two `acpi_cpufreq` per CPU, a modalias per device, the root
+/// filesystem — each a request (modprobe: by name or alias, dependencies first) running
+/// concurrently. Modload merges the duplicates: each module's init runs once, and every merged
+/// request gets that init's answer.
 public enum Boot {
     /// What to boot.
     public struct Options: Sendable {
@@ -31,7 +32,7 @@ public enum Boot {
 
     /// What a boot did. Encodes to the JSON `modload boot --json` prints.
     public struct Report: Codable, Sendable {
-        /// Module requests made (early boot + coldplug).
+        /// Module requests made (early boot + coldplug), by name or alias.
         public let requests: Int
         /// Requests answered by joining a load already running.
         public let mergedJoiners: Int
@@ -39,7 +40,8 @@ public enum Boot {
         public let cachedFailures: Int
         /// Wall time of the whole boot, first request to last answer, in milliseconds.
         public let wallMs: Double
-        /// Init calls per requested module, as counted by the modules themselves.
+        /// Init calls per module that was asked for (directly or as a dependency), as counted by
+        /// the modules themselves.
         public let inits: [String: Int]
         /// Modules whose requests failed → the error code they failed with.
         public let failed: [String: String]
@@ -53,13 +55,17 @@ public enum Boot {
         public let taints: String
     }
 
-    /// The host configuration boot uses: failed loads are remembered for 60 s (as the kernel's
-    /// duplicate-request tracking does), so a request arriving just after a driver's init failed
-    /// gets that failure instead of running the init again.
+    /// The host configuration boot uses by default: failed loads are remembered for 60 s (as the
+    /// kernel's duplicate-request tracking does), so a request arriving just after a driver's
+    /// init failed gets that failure instead of running the init again. Boot adds the demo
+    /// catalog as the resolver.
     public static let hostConfiguration = ModuleHost.Configuration(failedLoadCacheDuration: .seconds(60))
 
-    /// Boots the demo system into `host` (normally one made with ``hostConfiguration``) and reports.
-    public static func run(_ options: Options, on host: ModuleHost) async throws -> Report {
+    /// Boots the demo system into a new host configured with `configuration` (plus the demo
+    /// catalog as its resolver) and returns the report and the host.
+    public static func run(
+        _ options: Options, configuration: ModuleHost.Configuration = hostConfiguration
+    ) async throws -> (report: Report, host: ModuleHost) {
         guard options.cpus >= 1 else {
             throw ModuleError(.invalidArgument, reason: "--cpus must be at least 1 (got \(options.cpus))")
         }
@@ -67,6 +73,9 @@ public enum Boot {
             throw ModuleError(.invalidArgument, reason: "--init-ms must not be negative")
         }
         let system = DemoSystem(initDelay: options.initDelay)
+        var configuration = configuration
+        configuration.resolver = system.resolver
+        let host = ModuleHost(configuration: configuration)
         let requests = ["intel_pstate"] + system.coldplugRequests(cpus: options.cpus)
 
         let clock = ContinuousClock()
@@ -78,33 +87,33 @@ public enum Boot {
             failures[name] = (failures[name]?.error ?? error, (failures[name]?.count ?? 0) + 1)
         }
         do throws(ModuleError) {
-            try await host.ensureLoaded(system.catalog["intel_pstate"]!)
+            try await host.request("intel_pstate")
         } catch {
             record(error, for: "intel_pstate")
         }
         // Coldplug: every device request at once.
         let coldplug = requests.dropFirst()
         await withTaskGroup(of: (String, ModuleError?).self) { group in
-            for name in coldplug {
-                let module = system.catalog[name]!
+            for request in coldplug {
                 group.addTask {
+                    let module = system.resolver.definition(for: request)?.name ?? request
                     do throws(ModuleError) {
-                        try await host.ensureLoaded(module)
-                        return (name, nil)
+                        try await host.request(request)
+                        return (module, nil)
                     } catch {
-                        return (name, error)
+                        return (module, error)
                     }
                 }
             }
-            for await (name, error) in group {
-                if let error { record(error, for: name) }
+            for await (module, error) in group {
+                if let error { record(error, for: module) }
             }
         }
         let wall = started.duration(to: clock.now)
 
-        let requested = Set(requests)
         let statistics = host.statistics()
-        return Report(
+        let requested = Set(statistics.keys)
+        let report = Report(
             requests: requests.count,
             mergedJoiners: requested.reduce(0) { $0 + (statistics[$1]?.mergedJoiners ?? 0) },
             cachedFailures: requested.reduce(0) { $0 + (statistics[$1]?.cachedFailures ?? 0) },
@@ -117,5 +126,6 @@ public enum Boot {
                 ModuleEntry(name: $0.name, state: $0.state.description, refcount: $0.refcount, usedBy: $0.usedBy, size: $0.size)
             },
             taints: host.taints.description)
+        return (report, host)
     }
 }

@@ -21,6 +21,9 @@ public final class DemoModule: ModuleDefinition {
     public let description: String
     public let license = "GPL"
     public let size: Int
+    public let aliases: [String]
+    public let exports: [ExportedSymbol]
+    public let imports: [ImportedSymbol]
     let role: Role
     let initDelay: Duration
 
@@ -28,12 +31,19 @@ public final class DemoModule: ModuleDefinition {
     private let exitCount = Atomic<Int>(0)
 
     /// Makes a demo module.
-    public init(name: String, version: String = "1.0", description: String, size: Int, role: Role, initDelay: Duration) {
+    public init(
+        name: String, version: String = "1.0", description: String, size: Int, role: Role = .driver,
+        aliases: [String] = [], exports: [String] = [], imports: [String] = [], initDelay: Duration
+    ) {
         self.name = name
         self.version = version
         self.description = description
         self.size = size
         self.role = role
+        self.aliases = aliases
+        // Demo symbols are service handles: a number standing for the function table behind them.
+        self.exports = exports.enumerated().map { ExportedSymbol($1, $0 + 1) }
+        self.imports = imports.map { ImportedSymbol($0, as: Int.self) }
         self.initDelay = initDelay
     }
 

@@ -9,8 +9,10 @@ struct BootCommand: AsyncParsableCommand {
         abstract: "Boot the demo system: every CPU asks for its frequency drivers at once (seed 002).",
         discussion: """
             intel_pstate loads first. Then udev coldplug requests pcc_cpufreq once and acpi_cpufreq \
-            twice per CPU, plus ordinary drivers, all concurrently. Both contended frequency drivers \
-            fail in init ("no device"); Modload merges the duplicate requests so each init runs once.
+            twice per CPU, every device's driver by modalias, and the root filesystem (ext4, which \
+            pulls in jbd2, mbcache and crc32c_generic), all concurrently. Both contended frequency \
+            drivers fail in init ("no device"); Modload merges the duplicate requests so each init \
+            runs once.
             """
     )
 
@@ -39,9 +41,8 @@ struct BootCommand: AsyncParsableCommand {
         global.bootstrapLogging()
         var configuration = Boot.hostConfiguration
         if noFailureCache { configuration.failedLoadCacheDuration = nil }
-        let host = ModuleHost(configuration: configuration)
         let options = Boot.Options(cpus: cpus, initDelay: .microseconds(Int64((initMs * 1000).rounded())))
-        let report = try await Boot.run(options, on: host)
+        let (report, host) = try await Boot.run(options, configuration: configuration)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
