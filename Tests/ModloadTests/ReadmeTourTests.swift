@@ -39,6 +39,22 @@ struct ReadmeTourTests {
             #expect(ref.definition(as: Journal.self) != nil)
             ref.definition(as: Journal.self)?.commit()
         }
+        typealias Checksum = @Sendable (Int) -> Int
+        let crc = BuiltinModule(name: "crc32c_generic", exports: [ExportedSymbol("crc32c", { $0 &* 31 } as Checksum)])
+        let seen = Counter()
+        let fs = BuiltinModule(name: "minix", imports: [ImportedSymbol("crc32c", as: Checksum.self)]) { context in
+            seen.store(context.imports.symbol("crc32c", as: Checksum.self)?(42) ?? -1)
+        }
+        try await host.insert(crc)
+        try await host.insert(fs)
+        #expect(seen.count == 42 * 31)
+        #expect(host.info("crc32c_generic")?.usedBy == ["minix"])
+        let catalogHost = ModuleHost(configuration: .init(resolver: try ModuleCatalog([crc, fs])))
+        try await catalogHost.request("minix")
+        #expect(catalogHost.info("crc32c_generic")?.usedBy == ["minix"])
+        let tunable = BuiltinModule(name: "tunable", parameters: [ModuleParameter("debug", .int, default: .int(0))])
+        try await host.insert(tunable, parameters: "debug=3")
+        #expect(host.info("tunable")?.parameters.int("debug") == 3)
         try await host.insert(BuiltinModule(name: "probe") { _ in })
         try await host.unload("probe")
         try await host.unload("jbd2", mode: .drain(timeout: .seconds(5)))

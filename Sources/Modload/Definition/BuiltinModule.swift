@@ -17,16 +17,28 @@ public struct BuiltinModule: ModuleDefinition {
     public let license: String
     /// Bytes the module occupies, as the listing shows it.
     public let size: Int
+    /// Other names it is requested by.
+    public let aliases: [String]
+    /// Symbols it exports.
+    public let exports: [ExportedSymbol]
+    /// Symbols it imports.
+    public let imports: [ImportedSymbol]
+    /// Parameters it accepts.
+    public let parameters: [ModuleParameter]
     private let initBody: @Sendable (ModuleContext) async throws -> Void
     private let exitBody: @Sendable (ModuleContext) async -> Void
 
-    /// Makes a definition from metadata and init/exit closures.
+    /// Makes a definition from metadata, symbols, parameters and init/exit closures.
     public init(
         name: String,
         version: String = "",
         description: String = "",
         license: String = "unspecified",
         size: Int = 0,
+        aliases: [String] = [],
+        exports: [ExportedSymbol] = [],
+        imports: [ImportedSymbol] = [],
+        parameters: [ModuleParameter] = [],
         initialize: @escaping @Sendable (ModuleContext) async throws -> Void = { _ in },
         exit: @escaping @Sendable (ModuleContext) async -> Void = { _ in }
     ) {
@@ -35,6 +47,10 @@ public struct BuiltinModule: ModuleDefinition {
         self.description = description
         self.license = license
         self.size = size
+        self.aliases = aliases
+        self.exports = exports
+        self.imports = imports
+        self.parameters = parameters
         self.initBody = initialize
         self.exitBody = exit
     }
