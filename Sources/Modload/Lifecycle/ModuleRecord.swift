@@ -79,6 +79,9 @@ final class ModuleRecord: Sendable {
         }
     }
 
+    /// The exporters this module uses (holds a reference on).
+    var targets: [ModuleRecord] { side.withLock { $0.targets } }
+
     /// The exporters this module uses, by name.
     var targetNames: [ModuleName] { side.withLock { $0.targets.map(\.name) } }
 
