@@ -78,4 +78,43 @@ struct CycleTests {
         #expect(host.info("top")?.uses == ["left", "right"])
         #expect(host.table.write { $0.waits.isEmpty })
     }
+
+    @Test func aTaskAnInitStartsButDoesNotAwaitIsNotPartOfItsLoad() async throws {
+        // A bus driver's init starts a probe of a device driver that imports from the bus driver,
+        // and goes on without awaiting it. No cycle: the probe waits for the bus's init to end.
+        let probed = Completion<Result<Void, ModuleError>>()
+        let device = Linked("device", imports: [ImportedSymbol("bus_register", as: Int.self)])
+        let bus = Linked("bus", exports: [ExportedSymbol("bus_register", 1)]) { context in
+            let host = context.host!
+            Task {
+                do throws(ModuleError) {
+                    try await host.request("device")
+                    probed.complete(.success(()))
+                } catch {
+                    probed.complete(.failure(error))
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let host = try catalogHost([bus, device])
+        try await host.request("bus")
+        guard case .value(let result) = await probed.wait() else { Issue.record("probe never answered"); return }
+        #expect(throws: Never.self) { try result.get() }
+        #expect(host.info("bus")?.usedBy == ["device"])
+        #expect(host.table.write { $0.waits.isEmpty })
+    }
+
+    @Test func aRingThroughAnUnstructuredTaskEndsInsteadOfHanging() async throws {
+        // The ring goes through a task the init starts and then awaits: invisible to the wait
+        // graph, so it is bounded by symbolWaitTimeout instead.
+        let selfish = Linked("selfish") { context in
+            let host = context.host!
+            try await Task { try await host.request("selfish") }.value
+        }
+        let host = ModuleHost(
+            configuration: .testing(resolver: try ModuleCatalog([selfish]), symbolWaitTimeout: .milliseconds(50)))
+        let error = await expectError(.initFailed) { try await host.request("selfish") }
+        #expect((error?.underlying as? ModuleError)?.code == .busy)
+        assertNothingLeft(host)
+    }
 }

@@ -33,12 +33,38 @@ struct ParameterTests {
     @Test func aBareDoubleDashEndsParsing() {
         let r = parse("debug=2 -- debug=3 nonsense")
         #expect(r.parameters.int("debug") == 2)
-        #expect(r.errors == [] && r.warnings == [])
+        #expect(r.errors == [])
+        #expect(r.warnings == ["parameters 'debug=3 nonsense' after '--' ignored"])
+        #expect(parse(#"debug=2 "--" debug=3"#).parameters.int("debug") == 2)  // quoted, as the kernel
+        #expect(parse("debug=2 --").warnings == [])
     }
 
-    @Test func boolSpellings() {
-        for (text, value) in [("y", true), ("Y", true), ("1", true), ("on", true), ("true", true), ("n", false), ("0", false), ("off", false), ("N", false)] {
+    @Test func everyBlankSeparates() {
+        let r = parse("mode=x\r\ndebug=3\u{0B}max_cpus=4\u{0C}verbose")
+        #expect(r.parameters.string("mode") == "x")
+        #expect(r.parameters.int("debug") == 3)
+        #expect(r.parameters.int("max_cpus") == 4)
+        #expect(r.parameters.bool("verbose") == true)
+    }
+
+    @Test func integersAsKstrtoint() {
+        for (text, value) in [("010", 8), ("0x1F", 31), ("-0x10", -16), ("+7", 7), ("0", 0), ("-9223372036854775808", Int.min)] {
+            #expect(parse("debug=\(text)").parameters.int("debug") == value, "\(text)")
+        }
+        for bad in ["--5", "+-5", "0x-5", "09", "0o7", "1e3", "", " 1"] {
+            #expect(parse("debug=\"\(bad)\"").errors.count == 1, "\(bad)")
+        }
+    }
+
+    @Test func boolSpellingsAsKstrtobool() {
+        for (text, value) in [
+            ("y", true), ("Y", true), ("1", true), ("on", true), ("true", true), ("t", true), ("enable", true),
+            ("yellow", true), ("n", false), ("0", false), ("off", false), ("N", false), ("false", false), ("d", false),
+        ] {
             #expect(parse("verbose=\(text)").parameters.bool("verbose") == value, "\(text)")
+        }
+        for bad in ["maybe", "o", "2", ""] {
+            #expect(parse("verbose=\"\(bad)\"").errors.count == 1, "\(bad)")
         }
     }
 

@@ -144,4 +144,93 @@ struct RequestTests {
         try await host.request("tunable", parameters: "debug=3")
         #expect(host.info("tunable")?.parameters.int("debug") == 3)
     }
+
+    @Test func anInitRequestingAQueuedModuleTakesItOverInsteadOfWaitingForItsSlot() async throws {
+        // Cap 1: `first` holds the slot; a top-level request for `second` queues for it; then
+        // first's init requests `second`. The queued load becomes part of first's and runs on
+        // its slot — instead of both waiting until the slot timeout.
+        let queued = Counter()
+        let second = Linked("second")
+        let first = Linked("first") { context in
+            _ = await eventually { queued.count == 1 }
+            try await context.host!.request("second")
+        }
+        let host = ModuleHost(
+            configuration: .testing(resolver: try ModuleCatalog([first, second]), maxConcurrentRequests: 1,
+                requestSlotTimeout: .seconds(30)))
+        let top = Task { try await host.request("first") }
+        _ = await first.initStarted.wait()
+        let other = Task { try await host.request("second") }
+        #expect(await eventually { host.requestStatistics.waiting == 1 })
+        queued.store(1)
+        try await top.value
+        try await other.value
+        #expect(second.inits.count == 1)
+        #expect(host.requestStatistics.timeouts == 0)
+    }
+
+    @Test func bindingAQueuedDependencyTakesItOverToo() async throws {
+        // Cap 1: `holder` holds the slot; `app` (imports from `lib`) and then `lib` queue. When
+        // holder finishes, app gets the slot and its binding requests lib — still queued behind
+        // app's own slot. The binding takes lib over.
+        let gate = Completion<Void>()
+        let holder = Linked("holder", gate: gate)
+        let lib = Linked("lib", exports: [ExportedSymbol("lib_call", 1)])
+        let app = Linked("app", imports: [ImportedSymbol("lib_call", as: Int.self)])
+        let host = ModuleHost(
+            configuration: .testing(resolver: try ModuleCatalog([holder, lib, app]), maxConcurrentRequests: 1,
+                requestSlotTimeout: .seconds(30)))
+        let h = Task { try await host.request("holder") }
+        _ = await holder.initStarted.wait()
+        let a = Task { try await host.request("app") }
+        #expect(await eventually { host.requestStatistics.waiting == 1 })
+        let l = Task { try await host.request("lib") }
+        #expect(await eventually { host.requestStatistics.waiting == 2 })
+        gate.complete(())
+        try await h.value
+        try await a.value
+        try await l.value
+        #expect(host.info("lib")?.usedBy == ["app"])
+        #expect(host.requestStatistics.timeouts == 0)
+    }
+
+    @Test func theSlotIsReturnedBeforeTheCallerIsAnswered() async throws {
+        let modules = (0..<100).map { Linked("quick_\($0)") }
+        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 1))
+        for index in 0..<100 {
+            try await host.request("quick_\(index)")
+            #expect(host.requestStatistics.inFlight == 0)
+        }
+    }
+
+    @Test func requestsFromTasksAnInitStartsStillCountAgainstTheCap() async throws {
+        // Cap 2: the spawner holds one slot while its background task requests five workers, so
+        // at most one worker init may run at a time (a background task is not the spawner's
+        // own work, so its requests take slots like any top-level request).
+        let running = Counter()
+        let mostAtOnce = Locked(0)
+        let workers = (0..<5).map { index in
+            Linked("worker_\(index)") { _ in
+                running.add()
+                mostAtOnce.withLock { $0 = max($0, running.count) }
+                try await Task.sleep(for: .milliseconds(5))
+                running.add(-1)
+            }
+        }
+        let spawner = Linked("spawner") { context in
+            let host = context.host!
+            let background = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for index in 0..<5 { group.addTask { try? await host.request("worker_\(index)") } }
+                }
+            }
+            await background.value
+        }
+        let host = ModuleHost(
+            configuration: .testing(resolver: try ModuleCatalog([spawner] + workers), maxConcurrentRequests: 2))
+        try await host.request("spawner")
+        #expect(workers.allSatisfy { $0.inits.count == 1 })
+        #expect(mostAtOnce.withLock { $0 } == 1)
+        #expect(host.requestStatistics.peak == 2)
+    }
 }

@@ -13,8 +13,8 @@
 /// 5. observers (may veto), 6. init, 7. outcome: `live`, or `going` → `gone`.
 ///
 /// Every caller, winner included, then waits on the running-load record's outcome. A caller that
-/// is itself part of another load (binding it, requesting its dependencies, running its init)
-/// waits through the host's wait graph, which refuses a wait that would close a cycle.
+/// is the task doing another load's work (binding it, requesting its dependencies, running its
+/// init) waits through the host's wait graph, which refuses a wait that would close a cycle.
 extension ModuleHost {
     /// Loads a module with `insmod` semantics: the caller that actually loads it gets its own
     /// result; a caller merged into a load already running gets `exists` if that load succeeded
@@ -74,11 +74,12 @@ extension ModuleHost {
         }
         for warning in parsed.warnings { logger.warning("\(warning)", metadata: ["module": "\(name)"]) }
 
-        // 2. Admit.
-        let waiter = Self.currentLoad(in: self)
+        // 2. Admit. A request takes a slot unless it is made by the task doing another load's
+        // work (that load's root already holds one).
+        let waiter = Waiter.current(in: self)
         let (admission, statistics) = admit(
             name, definition: definition, parameters: parsed.parameters,
-            autoload: caller == .request, takesSlot: caller == .request && waiter == nil)
+            autoload: caller == .request, takesSlot: caller == .request && waiter.load == nil)
         statistics.attempts.add(1, ordering: .relaxed)
         switch admission {
         case .join: statistics.mergedJoiners.add(1, ordering: .relaxed)
@@ -95,6 +96,9 @@ extension ModuleHost {
         case .recentlyFailed(let failure):
             throw Self.joinerError(for: caller, after: failure, name: name, cached: true)
         case .join(let running):
+            // A load's own work joining a load still queued for a request slot: that load now
+            // runs as part of this one, on its slot (or the two would wait for each other).
+            if waiter.load != nil { requestSlots.waive(running) }
             eventHub.emit(ModuleEvent(kind: .mergedJoin, module: name.canonical))
             if case .failure(let failure) = try await outcome(of: running, waiter: waiter) {
                 throw Self.joinerError(for: caller, after: failure, name: name, cached: false)
@@ -143,17 +147,33 @@ extension ModuleHost {
         }
     }
 
-    /// Waits for a running load's outcome. A cancelled caller stops waiting (only it). If the
-    /// caller is part of another load, the wait is an edge of the wait graph; one that would
-    /// close a cycle fails at once with `deadlock`, naming the cycle.
-    func outcome(of running: RunningLoad, waiter: ModuleName?) async throws(ModuleError) -> Result<Void, ModuleError> {
+    /// Waits for a running load's outcome. A cancelled caller stops waiting (only it).
+    ///
+    /// - The task doing another load's work waits through the wait graph: a wait that would
+    ///   close a cycle fails at once with `deadlock`, naming the cycle.
+    /// - A task that only inherited a load's scope (an unstructured task started by an init or
+    ///   an observer) cannot be placed in the graph — the load may not be waiting for it — so it
+    ///   waits at most `symbolWaitTimeout`: a cycle through it ends in `busy` instead of a hang.
+    /// - Anyone else (a top-level caller) waits until the outcome or cancellation.
+    func outcome(of running: RunningLoad, waiter: Waiter) async throws(ModuleError) -> Result<Void, ModuleError> {
         let target = running.record.name
-        try addWait(from: waiter, to: target)
-        defer { removeWait(from: waiter, to: target) }
-        switch await running.outcome.wait() {
+        let result: Completion<Result<Void, ModuleError>>.WaitResult
+        if let load = waiter.load {
+            try addWait(from: load, to: running)
+            defer { removeWait(from: load, to: running) }
+            result = await running.outcome.wait()
+        } else {
+            result = await running.outcome.wait(timeout: waiter.inherited ? configuration.symbolWaitTimeout : nil)
+        }
+        switch result {
         case .value(let result):
             return result
-        case .cancelled, .timedOut:
+        case .timedOut:
+            throw ModuleError(
+                .busy, module: target.canonical,
+                reason: "gave up waiting for its load after \(configuration.symbolWaitTimeout) "
+                    + "(waited from a task started by a module's init, where cycles cannot be seen)")
+        case .cancelled:
             throw ModuleError(
                 .cancelled, module: target.canonical,
                 reason: "stopped waiting for its load (cancelled); the load goes on for others")
@@ -161,18 +181,16 @@ extension ModuleHost {
     }
 
     /// Adds `waiter → target` to the wait graph, or throws the cycle it would close.
-    func addWait(from waiter: ModuleName?, to target: ModuleName) throws(ModuleError) {
-        guard let waiter else { return }
+    func addWait(from waiter: RunningLoad, to target: RunningLoad) throws(ModuleError) {
         if let cycle = table.write({ $0.waits.addEdge(from: waiter, to: target) }) {
             throw ModuleError(
-                .deadlock, module: waiter.canonical,
+                .deadlock, module: waiter.record.name.canonical,
                 reason: "dependency cycle: " + cycle.map(\.canonical).joined(separator: " → ")
                     + " (each waits for the next one's load)")
         }
     }
 
-    func removeWait(from waiter: ModuleName?, to target: ModuleName) {
-        guard let waiter else { return }
+    func removeWait(from waiter: RunningLoad, to target: RunningLoad) {
         table.write { $0.waits.removeEdge(from: waiter, to: target) }
     }
 
@@ -193,34 +211,24 @@ extension ModuleHost {
 
     // MARK: The winner's pipeline
 
-    /// The load the current task works for, if it belongs to `host` (set for the whole winner's
-    /// pipeline, including init and what init starts).
-    static func currentLoad(in host: ModuleHost) -> ModuleName? {
-        guard let current = LoadScope.current, current.host == ObjectIdentifier(host) else { return nil }
-        return current.name
-    }
-
-    /// Steps 3–8 of DESIGN §4. Runs in its own task, as the load of its module.
+    /// Steps 3–8 of DESIGN §4. Runs in its own task, as the task doing the load's work.
     private func runLoad(_ running: RunningLoad) async {
         let record = running.record
-        await LoadScope.$current.withValue(LoadScope(host: ObjectIdentifier(self), name: record.name)) {
-            // A top-level request holds one of the host's request slots while it works.
-            var slot = false
+        await LoadScope.$current.withValue(LoadScope(host: ObjectIdentifier(self), load: running)) {
+            // A top-level request holds one of the host's request slots while it works (returned
+            // before its callers are answered) — unless a load it is part of waived it.
             if running.takesSlot {
                 do throws(ModuleError) {
-                    try await requestSlots.acquire(for: record.name)
-                    slot = true
+                    try await requestSlots.acquire(for: running)
                 } catch {
                     failLoad(running, error)
                     return
                 }
             }
-            defer { if slot { requestSlots.release() } }
-
             // 3. Imports.
             let bindings: [ResolvedImport]
             do throws(ModuleError) {
-                bindings = try await bindImports(of: record, autoload: running.autoload)
+                bindings = try await bindImports(of: running)
             } catch {
                 failLoad(running, error)
                 return
@@ -276,6 +284,7 @@ extension ModuleHost {
         logger.debug("module live", metadata: ["module": "\(name)"])
         eventHub.emit(ModuleEvent(kind: .live, module: name.canonical))
         table.write { t in t.running[name] = nil }
+        requestSlots.finish(running)
         running.outcome.complete(.success(()))
     }
 
@@ -303,31 +312,67 @@ extension ModuleHost {
                 t.recentFailures[record.name] = (error, now + ttl)
             }
         }
+        requestSlots.finish(running)
         running.outcome.complete(.failure(error))
     }
 
-    /// The last step of every module: withdraws its exports and use links and removes it from the
-    /// table (its record is released after a grace period, when no reader can still see it), then
-    /// releases its references on the modules it used — last, as the kernel does.
+    /// The last step of every module: withdraws its exports, removes it from the table (its record
+    /// is released after a grace period, when no reader can still see it), removes its use links
+    /// and releases its references on the modules it used — last, as the kernel does, and in the
+    /// same critical section as the links, so an unload of an exporter never sees the links gone
+    /// but the references still held.
     func unlink(_ record: ModuleRecord, also: (inout ModuleTable.Writer) -> Void = { _ in }) {
-        let targets = record.takeTargets()
         table.write { t in
             t.withdrawExports(of: record)
-            t.unlink(record.name, from: targets.map(\.name))
             t.remove(record.name)
             record.setState(.gone)
             also(&t)
+            let targets = record.takeTargets()
+            t.unlink(record.name, from: targets.map(\.name))
+            for target in targets { target.release(holder: nil) }
         }
-        for target in targets { target.release(holder: nil) }
     }
 }
 
-/// The load a task works for (task-local): set for a winner's whole pipeline, so that a wait
-/// started by it — binding, a dependency request, or a request from its init — is known to be on
-/// that load's behalf.
+/// The load a task works for (task-local), set for a winner's pipeline: binding, dependency
+/// requests, and the init — including what init awaits.
+///
+/// Task-locals are also copied into unstructured tasks (`Task {}`) that an init or an observer
+/// starts, though the load may never wait for those. So the scope remembers *which task* does
+/// the load's work: only that task — and the dependency-request tasks the pipeline starts for
+/// itself, which re-scope to their own task — counts as the load waiting.
 struct LoadScope: Sendable {
     let host: ObjectIdentifier
-    let name: ModuleName
+    let load: RunningLoad
+    /// The identity of the task doing the load's work.
+    let task: Int?
+
+    init(host: ObjectIdentifier, load: RunningLoad) {
+        self.host = host
+        self.load = load
+        self.task = LoadScope.currentTask
+    }
+
+    /// This scope, for the current task (a task the pipeline started to do part of its work).
+    func forCurrentTask() -> LoadScope { LoadScope(host: host, load: load) }
+
+    static var currentTask: Int? { withUnsafeCurrentTask { $0?.hashValue } }
 
     @TaskLocal static var current: LoadScope?
+}
+
+/// How the current task relates to the loads of a host (see ``LoadScope``).
+struct Waiter {
+    /// The load whose work the current task does, if it does one.
+    let load: RunningLoad?
+    /// `true` if the task only inherited a load's scope.
+    let inherited: Bool
+
+    static func current(in host: ModuleHost) -> Waiter {
+        guard let scope = LoadScope.current, scope.host == ObjectIdentifier(host) else {
+            return Waiter(load: nil, inherited: false)
+        }
+        if scope.task != nil, scope.task == LoadScope.currentTask { return Waiter(load: scope.load, inherited: false) }
+        return Waiter(load: nil, inherited: true)
+    }
 }

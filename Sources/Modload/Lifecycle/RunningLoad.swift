@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The record of a load in progress, shared by every caller that asked for the same name while it
 /// runs (seed 000's `shared_load_info`, DESIGN §4.1).
 ///
@@ -15,6 +17,11 @@ final class RunningLoad: Sendable {
     let autoload: Bool
     /// The winner was a top-level request: the pipeline holds one of the host's request slots.
     let takesSlot: Bool
+    /// Answered once while the pipeline waits for a slot: `true` the slot is handed over, `false`
+    /// the wait was waived (the load runs as part of a load that holds one). See ``RequestSlots``.
+    let slotTicket = Completion<Bool>()
+    /// `true` while the pipeline holds a slot (returned exactly once).
+    let holdsSlot = Atomic<Bool>(false)
 
     init(record: ModuleRecord, autoload: Bool = false, takesSlot: Bool = false) {
         self.record = record

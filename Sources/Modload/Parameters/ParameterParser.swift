@@ -1,9 +1,12 @@
 /// Parses a module's parameter string with the kernel's rules (`kernel/params.c`, DESIGN §8):
 ///
-/// - space-separated `name[=value]`; double quotes group spaces (`name="a b"`, `"name=a b"`);
+/// - blank-separated `name[=value]` (blanks as C's `isspace`); double quotes group blanks
+///   (`name="a b"`, `"name=a b"`);
 /// - `-` and `_` are the same in names;
-/// - a bare `--` ends parsing (the rest is ignored);
+/// - a bare `--` ends parsing (what follows is ignored, with a warning);
 /// - a missing value is an error, except for bools (a bare name means true);
+/// - integers as `kstrtoint` with base 0 (`0x` hexadecimal, a leading `0` octal), bools as
+///   `kstrtobool` (by first letter: `y`/`t`/`e`/`1` true, `n`/`f`/`d`/`0` false, `on`/`off`);
 /// - unknown names are warned about and ignored;
 /// - parsing goes on after an error, and every error is reported — each naming its parameter.
 public enum ParameterParser {
@@ -27,7 +30,8 @@ public enum ParameterParser {
         }
         var errors: [String] = []
         var warnings: [String] = []
-        for (name, value) in tokens(text) {
+        let (arguments, ignored) = tokens(text)
+        for (name, value) in arguments {
             let key = canonical(name)
             guard let parameter = byName[key] else {
                 warnings.append("unknown parameter '\(name)' ignored")
@@ -38,6 +42,7 @@ public enum ParameterParser {
             case .failure(let problem): errors.append("parameter '\(name)': \(problem)")
             }
         }
+        if let ignored { warnings.append("parameters '\(ignored)' after '--' ignored") }
         return Result(parameters: ModuleParameters(values: values), errors: errors, warnings: warnings)
     }
 
@@ -46,46 +51,51 @@ public enum ParameterParser {
         name.contains("-") ? String(name.map { $0 == "-" ? "_" : $0 }) : name
     }
 
-    /// Splits into `(name, value?)` pairs, as the kernel's `next_arg` does.
-    static func tokens(_ text: String) -> [(name: String, value: String?)] {
+    /// Splits into `(name, value?)` pairs as the kernel's `next_arg` does, byte by byte; also
+    /// returns what followed a `--`, if anything did.
+    static func tokens(_ text: String) -> (arguments: [(name: String, value: String?)], ignored: String?) {
+        let bytes = Array(text.utf8)
+        func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0d).contains(byte) }  // isspace
+        func string(_ slice: ArraySlice<UInt8>) -> String { String(decoding: slice, as: UTF8.self) }
         var result: [(String, String?)] = []
-        var rest = Substring(text)
+        var index = 0
         while true {
-            rest = rest.drop(while: { $0 == " " || $0 == "\t" || $0 == "\n" })
-            guard !rest.isEmpty else { break }
-            // One argument: up to the first blank outside double quotes.
+            while index < bytes.count && isBlank(bytes[index]) { index += 1 }
+            guard index < bytes.count else { return (result, nil) }
+            // One argument: up to the first blank outside double quotes; `=` splits at its first.
+            var start = index
             var inQuote = false
-            var end = rest.startIndex
-            var equals: String.Index?
-            while end < rest.endIndex {
-                let character = rest[end]
-                if character == "\"" { inQuote.toggle() }
-                if !inQuote && (character == " " || character == "\t" || character == "\n") { break }
-                if equals == nil && character == "=" { equals = end }
-                end = rest.index(after: end)
+            var equals: Int?
+            while index < bytes.count && (inQuote || !isBlank(bytes[index])) {
+                if bytes[index] == UInt8(ascii: "\"") { inQuote.toggle() }
+                if equals == nil && bytes[index] == UInt8(ascii: "=") { equals = index }
+                index += 1
             }
-            var argument = rest[rest.startIndex..<end]
-            rest = rest[end...]
-            if argument == "--" { break }
-            // A quote around the whole argument ("name=a b") is dropped like one around the value.
-            if argument.first == "\"" {
-                argument = argument.dropFirst()
-                if argument.last == "\"" { argument = argument.dropLast() }
-                equals = argument.firstIndex(of: "=")
+            var end = index
+            // A quote around the whole argument ("name=a b") is dropped like one around a value.
+            if bytes[start] == UInt8(ascii: "\"") {
+                start += 1
+                if end > start && bytes[end - 1] == UInt8(ascii: "\"") { end -= 1 }
+                if let at = equals, at < start { equals = nil }
+                if let at = equals, at >= end { equals = nil }
             }
             guard let equals else {
-                result.append((String(argument), nil))
+                let name = string(bytes[start..<end])
+                if name == "--" {
+                    let rest = string(bytes[index...]).trimmingBlanks()
+                    return (result, rest.isEmpty ? nil : rest)
+                }
+                result.append((name, nil))
                 continue
             }
-            let name = String(argument[argument.startIndex..<equals])
-            var value = argument[argument.index(after: equals)...]
-            if value.first == "\"" {
-                value = value.dropFirst()
-                if value.last == "\"" { value = value.dropLast() }
+            var valueStart = equals + 1
+            var valueEnd = end
+            if valueStart < valueEnd && bytes[valueStart] == UInt8(ascii: "\"") {
+                valueStart += 1
+                if valueEnd > valueStart && bytes[valueEnd - 1] == UInt8(ascii: "\"") { valueEnd -= 1 }
             }
-            result.append((name, String(value)))
+            result.append((string(bytes[start..<equals]), string(bytes[valueStart..<valueEnd])))
         }
-        return result
     }
 
     private static func convert(_ value: String?, to kind: ModuleParameter.Kind) -> Swift.Result<ParameterValue, Problem> {
@@ -94,9 +104,13 @@ public enum ParameterParser {
         }
         switch kind {
         case .bool:
-            switch value.lowercased() {
-            case "y", "yes", "1", "on", "true": return .success(.bool(true))
-            case "n", "no", "0", "off", "false": return .success(.bool(false))
+            // kstrtobool: the first letter decides; "on"/"off" by the second.
+            let letters = Array(value.lowercased().utf8)
+            switch letters.first {
+            case UInt8(ascii: "y"), UInt8(ascii: "t"), UInt8(ascii: "e"), UInt8(ascii: "1"): return .success(.bool(true))
+            case UInt8(ascii: "n"), UInt8(ascii: "f"), UInt8(ascii: "d"), UInt8(ascii: "0"): return .success(.bool(false))
+            case UInt8(ascii: "o") where letters.count > 1 && letters[1] == UInt8(ascii: "n"): return .success(.bool(true))
+            case UInt8(ascii: "o") where letters.count > 1 && letters[1] == UInt8(ascii: "f"): return .success(.bool(false))
             default: return .failure(Problem("'\(value)' is not a bool (y/n, 1/0, on/off, true/false)"))
             }
         case .int:
@@ -109,27 +123,40 @@ public enum ParameterParser {
         }
     }
 
+    /// `kstrtoint` with base 0: an optional sign, then `0x` hexadecimal, a leading `0` octal, or
+    /// decimal; nothing else (no second sign, no blanks).
     private static func integer(_ text: String) -> Int? {
         var digits = Substring(text)
-        var negative = false
+        var sign = ""
         if digits.first == "-" || digits.first == "+" {
-            negative = digits.first == "-"
+            if digits.first == "-" { sign = "-" }
             digits = digits.dropFirst()
         }
         var radix = 10
         if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
             radix = 16
             digits = digits.dropFirst(2)
-        } else if digits.hasPrefix("0o") {
+        } else if digits.count > 1 && digits.first == "0" {
             radix = 8
-            digits = digits.dropFirst(2)
+            digits = digits.dropFirst()
         }
-        guard !digits.isEmpty, let magnitude = Int(digits, radix: radix) else { return nil }
-        return negative ? -magnitude : magnitude
+        guard let first = digits.first, first != "-" && first != "+" else { return nil }
+        return Int(sign + digits, radix: radix)
     }
 
     struct Problem: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }
+    }
+}
+
+extension String {
+    /// Without leading and trailing blanks (`isspace`).
+    fileprivate func trimmingBlanks() -> String {
+        let blank: (Character) -> Bool = { $0 == " " || $0.isNewline || $0 == "\t" }
+        var trimmed = Substring(self)
+        while let first = trimmed.first, blank(first) { trimmed = trimmed.dropFirst() }
+        while let last = trimmed.last, blank(last) { trimmed = trimmed.dropLast() }
+        return String(trimmed)
     }
 }

@@ -2,17 +2,19 @@ import DequeModule
 
 /// The cap on requests running at once (the kernel's `kmod_concurrent_max`, DESIGN §6).
 ///
-/// A top-level request that wins its load takes a slot for its whole pipeline and returns it at
-/// the end, whatever happened. Requests made on behalf of a load already holding a slot (its
-/// dependencies, requests from its init) take none — as modprobe loads dependencies inside one
-/// process — so a deep dependency tree cannot exhaust the slots and deadlock. A request that
-/// finds every slot taken waits, first come first served, up to `requestSlotTimeout`.
+/// A top-level request that wins its load takes a slot for its whole pipeline and returns it just
+/// before its callers are answered, whatever happened. Requests made by the task doing a load's
+/// work (its dependencies, requests its init awaits) take none — as modprobe loads dependencies
+/// inside one process — so a deep dependency tree cannot exhaust the slots and deadlock. For the
+/// same reason, when such a task joins a load still queued for a slot, that wait is *waived*: the
+/// queued load now runs as part of the joiner's. A request that finds every slot taken waits,
+/// first come first served, up to `requestSlotTimeout`.
 ///
 /// Lock rule: innermost; never held while waiting.
 final class RequestSlots: Sendable {
     private struct State {
         var available: Int
-        var waiting: Deque<Completion<Void>> = []
+        var waiting: Deque<RunningLoad> = []
         var inFlight = 0
         var peak = 0
         var timeouts = 0
@@ -27,45 +29,65 @@ final class RequestSlots: Sendable {
         state = Locked(State(available: capacity))
     }
 
-    /// Takes a slot, waiting up to the timeout. Throws `timedOut` naming `module`.
-    func acquire(for module: ModuleName) async throws(ModuleError) {
-        let ticket: Completion<Void>? = state.withLock { s in
+    /// Takes a slot for `load`'s pipeline, waiting up to the timeout; returns at once if the wait
+    /// is waived. Throws `timedOut` naming the module.
+    func acquire(for load: RunningLoad) async throws(ModuleError) {
+        let queued: Bool = state.withLock { s in
             if s.available > 0 {
                 s.available -= 1
                 s.inFlight += 1
                 s.peak = max(s.peak, s.inFlight)
-                return nil
+                load.holdsSlot.store(true, ordering: .releasing)
+                return false
             }
-            let ticket = Completion<Void>()
-            s.waiting.append(ticket)
-            return ticket
+            s.waiting.append(load)
+            return true
         }
-        guard let ticket else { return }
-        if case .value = await ticket.wait(timeout: timeout) { return }
-        // Timed out (the pipeline task is never cancelled). If the slot was handed over at the
-        // same moment, keep it; otherwise leave the queue.
+        guard queued else { return }
+        switch await load.slotTicket.wait(timeout: timeout) {
+        case .value(let handedOver):
+            if handedOver { load.holdsSlot.store(true, ordering: .releasing) }
+            return
+        case .timedOut, .cancelled:
+            break
+        }
+        // Timed out (the pipeline task is never cancelled). If the slot was handed over or the
+        // wait waived at the same moment, take that; otherwise leave the queue.
         let gaveUp = state.withLock { s in
-            guard let index = s.waiting.firstIndex(where: { $0 === ticket }) else { return false }
+            guard let index = s.waiting.firstIndex(where: { $0 === load }) else { return false }
             s.waiting.remove(at: index)
             s.timeouts += 1
             return true
         }
         if gaveUp {
             throw ModuleError(
-                .timedOut, module: module.canonical,
+                .timedOut, module: load.record.name.canonical,
                 reason: "no request slot free after \(timeout) (\(capacity) requests in flight)")
         }
+        // Whoever took the ticket out of the queue completes it right after: wait for that.
+        if case .value(true) = await load.slotTicket.wait() { load.holdsSlot.store(true, ordering: .releasing) }
     }
 
-    /// Returns a slot: to the longest waiter if there is one.
-    func release() {
-        let next: Completion<Void>? = state.withLock { s in
+    /// Lets a queued `load` run without a slot of its own (it became part of a load holding one).
+    func waive(_ load: RunningLoad) {
+        let waived = state.withLock { s in
+            guard let index = s.waiting.firstIndex(where: { $0 === load }) else { return false }
+            s.waiting.remove(at: index)
+            return true
+        }
+        if waived { load.slotTicket.complete(false) }
+    }
+
+    /// Returns `load`'s slot if it holds one (once): to the longest waiter if there is one.
+    func finish(_ load: RunningLoad) {
+        guard load.holdsSlot.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        let next: RunningLoad? = state.withLock { s in
             if let next = s.waiting.popFirst() { return next }  // handed over: in flight unchanged
             s.available += 1
             s.inFlight -= 1
             return nil
         }
-        next?.complete(())
+        next?.slotTicket.complete(true)
     }
 
     var statistics: ModuleHost.RequestStatistics {

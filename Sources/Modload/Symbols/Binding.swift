@@ -20,7 +20,8 @@ extension ModuleHost {
         let value: any Sendable
     }
 
-    func bindImports(of record: ModuleRecord, autoload: Bool) async throws(ModuleError) -> [ResolvedImport] {
+    func bindImports(of running: RunningLoad) async throws(ModuleError) -> [ResolvedImport] {
+        let record = running.record
         let imports = record.definition.imports
         guard !imports.isEmpty else { return [] }
         let importer = record.name
@@ -56,9 +57,9 @@ extension ModuleHost {
             }
             if missing.isEmpty && coming.isEmpty { return resolved }
             if !missing.isEmpty {
-                try await requestProviders(of: missing, for: importer, autoload: autoload, alreadyRequested: &requested)
+                try await requestProviders(of: missing, for: importer, autoload: running.autoload, alreadyRequested: &requested)
             }
-            if !coming.isEmpty { try await waitForInit(of: Array(coming.values), importer: importer) }
+            if !coming.isEmpty { try await waitForInit(of: Array(coming.values), importer: running) }
         }
     }
 
@@ -88,15 +89,19 @@ extension ModuleHost {
             if !providers.contains(provider) { providers.append(provider) }
         }
         alreadyRequested.formUnion(providers)
-        // Independent dependencies load in parallel; each child inherits this load's scope.
+        // Independent dependencies load in parallel. Each child does part of this load's work:
+        // it re-scopes to its own task, so its waits are this load's edges.
+        let scope = LoadScope.current
         let failures = await withTaskGroup(of: (String, ModuleError)?.self) { group in
             for provider in providers {
                 group.addTask {
-                    do throws(ModuleError) {
-                        try await self.request(provider)
-                        return nil
-                    } catch {
-                        return (provider, error)
+                    await LoadScope.$current.withValue(scope?.forCurrentTask()) {
+                        do throws(ModuleError) {
+                            try await self.request(provider)
+                            return nil
+                        } catch {
+                            return (provider, error)
+                        }
                     }
                 }
             }
@@ -106,17 +111,18 @@ extension ModuleHost {
         }
         if let (provider, error) = failures.min(by: { $0.0 < $1.0 }) {
             throw ModuleError(
-                error.code == .deadlock ? .deadlock : .notFound, module: importer.canonical,
+                error.code, module: importer.canonical,
                 reason: "needs \(provider), which could not be loaded", underlying: error)
         }
     }
 
     /// Waits for the init of each `coming` exporter (its running load), up to `symbolWaitTimeout`.
-    private func waitForInit(of exporters: [ModuleRecord], importer: ModuleName) async throws(ModuleError) {
+    private func waitForInit(of exporters: [ModuleRecord], importer load: RunningLoad) async throws(ModuleError) {
+        let importer = load.record.name
         for exporter in exporters {
             guard let running = table.write({ $0.running[exporter.name] }) else { continue }  // already decided
-            try addWait(from: importer, to: exporter.name)
-            defer { removeWait(from: importer, to: exporter.name) }
+            try addWait(from: load, to: running)
+            defer { removeWait(from: load, to: running) }
             switch await running.outcome.wait(timeout: configuration.symbolWaitTimeout) {
             case .value(.success):
                 continue
