@@ -117,4 +117,20 @@ struct CycleTests {
         #expect((error?.underlying as? ModuleError)?.code == .busy)
         assertNothingLeft(host)
     }
+
+    @Test func aRingAcrossTwoHostsEndsInsteadOfHanging() async throws {
+        // Each host has its own wait graph, so a ring through two hosts is not seen; the waits
+        // made for another host's load are bounded by symbolWaitTimeout.
+        let hosts = Locked<(ModuleHost?, ModuleHost?)>((nil, nil))
+        let a = Linked("cross_a") { _ in try await hosts.withLock { $0.1 }!.request("cross_b") }
+        let b = Linked("cross_b") { _ in try await hosts.withLock { $0.0 }!.request("cross_a") }
+        let first = ModuleHost(
+            configuration: .testing(resolver: try ModuleCatalog([a]), symbolWaitTimeout: .milliseconds(50)))
+        let second = ModuleHost(
+            configuration: .testing(resolver: try ModuleCatalog([b]), symbolWaitTimeout: .milliseconds(50)))
+        hosts.withLock { $0 = (first, second) }
+        await expectError(.initFailed) { try await first.request("cross_a") }
+        assertNothingLeft(first)
+        assertNothingLeft(second)
+    }
 }

@@ -369,10 +369,13 @@ struct Waiter {
     let inherited: Bool
 
     static func current(in host: ModuleHost) -> Waiter {
-        guard let scope = LoadScope.current, scope.host == ObjectIdentifier(host) else {
-            return Waiter(load: nil, inherited: false)
+        guard let scope = LoadScope.current else { return Waiter(load: nil, inherited: false) }
+        // The task doing a load's work on this host: its waits are edges of this host's graph.
+        if scope.host == ObjectIdentifier(host), scope.task != nil, scope.task == LoadScope.currentTask {
+            return Waiter(load: scope.load, inherited: false)
         }
-        if scope.task != nil, scope.task == LoadScope.currentTask { return Waiter(load: scope.load, inherited: false) }
+        // A task that inherited a scope, or works for a load of *another* host (each host has its
+        // own graph): a ring through it cannot be seen, so its waits are bounded.
         return Waiter(load: nil, inherited: true)
     }
 }

@@ -9,6 +9,12 @@ extension ModuleHost {
     /// loads) merge; at most ``Configuration/maxConcurrentRequests`` top-level requests run at
     /// once. Requests may be made from inside a module's init (``ModuleContext/host``).
     ///
+    /// Cycles: a request that would wait, on behalf of a load, for a load that waits for it —
+    /// through imports, dependency requests, or a request the init awaits — fails at once with
+    /// `deadlock`. A ring through a task the init *starts* (or through another host) cannot be
+    /// seen; those waits are bounded by ``Configuration/symbolWaitTimeout`` instead, and a
+    /// `Task.detached` leaves the host no trace of the load at all.
+    ///
     /// - Throws: `invalidArgument` (empty, over-long or blank-containing name, or bad parameters
     ///   — before a slot is taken), `autoloadDisabled` (no resolver configured), `notFound` (no
     ///   module has that name or alias, or a dependency is missing), `timedOut` (no request slot
