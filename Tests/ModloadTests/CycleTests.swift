@@ -131,6 +131,8 @@ struct CycleTests {
         hosts.withLock { $0 = (first, second) }
         await expectError(.initFailed) { try await first.request("cross_a") }
         assertNothingLeft(first)
+        // The other host's side of the ring ends on its own bounded wait, moments later.
+        #expect(await eventually { second.modules.isEmpty && second.requestStatistics.inFlight == 0 })
         assertNothingLeft(second)
     }
 }
