@@ -1,6 +1,26 @@
 import Testing
 @testable import Modload
 
+/// A module whose init fails after a gate, counting its own release.
+final class FailingTracked: ModuleDefinition {
+    let name: String
+    let released: Counter
+    let gate: Completion<Void>
+    let started: Completion<Void>
+    init(name: String, released: Counter, gate: Completion<Void>, started: Completion<Void>) {
+        self.name = name
+        self.released = released
+        self.gate = gate
+        self.started = started
+    }
+    func initialize(_ context: ModuleContext) async throws {
+        started.complete(())
+        _ = await gate.wait()
+        throw noDevice
+    }
+    deinit { released.add() }
+}
+
 @Suite("References and the base-count algorithm")
 struct ReferenceTests {
     // RefCount is ~Copyable, which #expect cannot capture: read values into locals first.
@@ -16,7 +36,7 @@ struct ReferenceTests {
         let afterInit = refs.put()
         let settled = refs.reported
         #expect(atLoad == 1)
-        #expect(afterInit == RefCount.base)
+        #expect(afterInit == .held)
         #expect(settled == 0)
     }
 
@@ -60,7 +80,7 @@ struct ReferenceTests {
         let reported = refs.reported
         let got = refs.tryGet()
         #expect(held == 1)
-        #expect(afterPut == 0)
+        #expect(afterPut == .frozen)
         #expect(!restored)
         #expect(reported == -1)
         #expect(!got)
@@ -72,8 +92,39 @@ struct ReferenceTests {
         _ = tryRelease(refs)
         let underflow = refs.put()
         let reported = refs.reported
-        #expect(underflow == nil)
+        #expect(underflow == .underflow)
         #expect(reported == -1)
+    }
+
+    @Test func anUnreferencedCountIsNotOrphaned() {
+        let refs = RefCount()
+        _ = refs.put()
+        _ = refs.removeBase()
+        let orphaned = refs.orphan()
+        let got = refs.tryGet()
+        let reported = refs.reported
+        #expect(!orphaned)
+        #expect(!got)
+        #expect(reported == -1)
+    }
+
+    @Test func anOrphanedCountFreezesAndItsLastPutSaysSo() {
+        let refs = RefCount()
+        _ = refs.put()
+        _ = refs.tryGet()
+        _ = refs.tryGet()
+        _ = refs.removeBase()  // forced: two references remain
+        let orphaned = refs.orphan()
+        let got = refs.tryGet()  // an orphan counts as frozen for try-get
+        refs.getHeld()  // a holder can still duplicate
+        let first = refs.put()
+        let second = refs.put()
+        let last = refs.put()
+        #expect(orphaned)
+        #expect(!got)
+        #expect(first == .held)
+        #expect(second == .held)
+        #expect(last == .lastOfOrphan)
     }
 
     @Test func referenceEndReleasesIt() async throws {
@@ -117,6 +168,57 @@ struct ReferenceTests {
         exitGate.complete(())
         _ = try await unload.value
         await expectError(.notFound) { _ = try host.acquire("leaving") }
+    }
+
+    @Test func referencesOutlivingAForcedUnloadKeepTheRecordUntilTheLastOne() async throws {
+        let host = ModuleHost(configuration: .testing())
+        let released = Counter()
+        try await host.insert(ReleaseTracking(name: "forced", released: released))
+        let a = try host.acquire("forced")
+        let b = a.duplicate()
+        try await host.unload("forced", mode: .force)
+        await Quiescence.barrier()  // the table's own hold on the record is gone by now
+        #expect(released.count == 0)
+        #expect(a.state == .gone)
+        #expect(a.definition.name == "forced")
+        a.release()
+        #expect(released.count == 0)
+        b.release()  // the last reference frees the record
+        #expect(released.count == 1)
+    }
+
+    @Test func aReferenceTakenWhileComingOutlivesAFailedInit() async throws {
+        let host = ModuleHost(configuration: .testing())
+        let released = Counter()
+        let gate = Completion<Void>()
+        let started = Completion<Void>()
+        let load = Task { try await host.insert(FailingTracked(name: "doomed", released: released, gate: gate, started: started)) }
+        _ = await started.wait()
+        let ref = try host.acquire("doomed")
+        gate.complete(())
+        await expectError(.initFailed) { try await load.value }
+        await Quiescence.barrier()
+        #expect(ref.state == .gone)
+        #expect(released.count == 0)
+        ref.release()
+        #expect(released.count == 1)
+    }
+
+    @Test func aHandleAcquiresWithoutALookupAndKnowsWhenItsModuleIsGone() async throws {
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(TestModule("disk"))
+        let handle = try host.handle(for: "disk")
+        let ref = try handle.acquire()
+        #expect(ref.handle == handle)
+        #expect(host.info("disk")?.refcount == 1)
+        ref.release()
+        try await host.unload("disk")
+        #expect(handle.state == .gone)
+        await expectError(.busy) { _ = try handle.acquire() }
+        try await host.insert(TestModule("disk"))  // a new module of the name is not this handle's
+        await expectError(.busy) { _ = try handle.acquire() }
+        #expect(try host.handle(for: "disk") != handle)
+        await expectError(.notFound) { _ = try host.handle(for: "absent") }
     }
 
     @Test func holderLabelsAreTrackedWhenConfigured() async throws {

@@ -139,7 +139,9 @@ extension ModuleHost {
             let context = ModuleContext(
                 name: name.canonical, logger: moduleLogger(for: name), imports: .none, parameters: parameters,
                 host: self)
-            let record = ModuleRecord(name: name, definition: definition, context: context, statistics: statistics)
+            let record = ModuleRecord(
+                name: name, definition: definition, context: context, statistics: statistics,
+                tracksHolders: configuration.tracksReferenceHolders)
             let running = RunningLoad(record: record, autoload: autoload, takesSlot: takesSlot)
             t.insert(record)
             t.running[name] = running
@@ -278,7 +280,7 @@ extension ModuleHost {
         // holder), then go live. The running record stays until `live` has been delivered: until
         // then an unload gets `busy` and a same-name load joins, so observers see `live` before
         // any later event of this module.
-        record.release(holder: nil)
+        record.releaseHostReference()
         table.write { _ in record.setState(.live) }
         record.statistics.loads.add(1, ordering: .relaxed)
         logger.debug("module live", metadata: ["module": "\(name)"])
@@ -297,6 +299,8 @@ extension ModuleHost {
         let key = record.name.canonical
         let formed = record.state != .unformed
         table.write { _ in record.setState(.going) }
+        // The base and the init reference go; references taken while coming may remain.
+        _ = record.refs.removeBaseAndInitReference()
         record.statistics.recordFailure(error.code)
         logger.debug("module load failed", metadata: ["module": "\(key)", "error": "\(error)"])
         if formed {
@@ -329,8 +333,11 @@ extension ModuleHost {
             also(&t)
             let targets = record.takeTargets()
             t.unlink(record.name, from: targets.map(\.name))
-            for target in targets { target.release(holder: nil) }
+            for target in targets { target.releaseHostReference() }
         }
+        // References that outlive the module (forced unload, or taken while coming before a
+        // failed init) keep its record in memory from here on.
+        record.orphanIfReferenced()
     }
 }
 

@@ -52,17 +52,35 @@ public final class ModuleHost: Sendable {
     ///   `busy` if it is going (being unloaded, or its init failed).
     public func acquire(_ name: String, holder: String? = nil) throws(ModuleError) -> ModuleReference {
         let name = try ModuleName(validating: name)
-        let label = configuration.tracksReferenceHolders ? holder : nil
-        let record = table.read { $0.modules[name]?.takeUnretainedValue() }
-        guard let record, record.state != .unformed else {
+        // Try-get inside the read section: what it finds is valid there, and once the count holds
+        // the new reference, the count keeps the record in memory (no ARC traffic at all).
+        let found: (record: Unmanaged<ModuleRecord>, acquired: Bool, state: ModuleState)? = table.read { snapshot in
+            guard let record = snapshot.modules[name] else { return nil }
+            return record._withUnsafeGuaranteedRef { r in
+                let state = r.state
+                return state == .unformed ? nil : (record, r.tryAcquire(holder: holder), state)
+            }
+        }
+        guard let found else {
             throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
         }
-        guard record.tryAcquire(holder: label) else {
+        guard found.acquired else {
             throw ModuleError(
-                .busy, module: name.canonical, state: record.state,
+                .busy, module: name.canonical, state: found.state,
                 reason: "is going away (being unloaded, or its load failed); no new references")
         }
-        return ModuleReference(record: record, holder: label)
+        return ModuleReference(unmanaged: found.record, holder: holder)
+    }
+
+    /// A handle on a module: for acquiring it later without a name lookup (``ModuleHandle``).
+    ///
+    /// - Throws: `invalidArgument` for a malformed name, `notFound` if it is not loaded.
+    public func handle(for name: String) throws(ModuleError) -> ModuleHandle {
+        let name = try ModuleName(validating: name)
+        guard let record = table.read({ $0.modules[name]?.takeUnretainedValue() }), record.state != .unformed else {
+            throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
+        }
+        return ModuleHandle(record: record)
     }
 
     // MARK: Introspection

@@ -26,6 +26,8 @@ final class ModuleRecord: Sendable {
     let refs = RefCount()
     /// The statistics of this module's name.
     let statistics: NameStatistics
+    /// Record holder labels of references (the host's `tracksReferenceHolders`).
+    let tracksHolders: Bool
 
     /// The state in the low bits, plus ``unloadingBit``: an unload has begun but is not yet
     /// committed (draining, waiting for a grace period, or in a refusable cleanup). While set,
@@ -48,12 +50,16 @@ final class ModuleRecord: Sendable {
     }
     private let side = Locked(Side())
 
-    init(name: ModuleName, definition: any ModuleDefinition, context: ModuleContext, statistics: NameStatistics) {
+    init(
+        name: ModuleName, definition: any ModuleDefinition, context: ModuleContext, statistics: NameStatistics,
+        tracksHolders: Bool = false
+    ) {
         self.name = name
         self.definition = definition
         self.accounting = definition.accounting
         self.baseContext = context
         self.statistics = statistics
+        self.tracksHolders = tracksHolders
     }
 
     /// What init and exit get: the base context with the bound imports.
@@ -118,31 +124,52 @@ final class ModuleRecord: Sendable {
         guard raw == ModuleState.coming.rawValue || raw == ModuleState.live.rawValue, refs.tryGet() else {
             return false
         }
-        if let holder { side.withLock { $0.holders[holder, default: 0] += 1 } }
+        if tracksHolders, let holder { side.withLock { $0.holders[holder, default: 0] += 1 } }
         return true
     }
 
     /// Takes another reference for a caller that already holds one.
     func acquireHeld(holder: String?) {
         refs.getHeld()
-        if let holder { side.withLock { $0.holders[holder, default: 0] += 1 } }
+        if tracksHolders, let holder { side.withLock { $0.holders[holder, default: 0] += 1 } }
     }
 
     /// Put: drops one reference. When the count reaches zero (only possible while an unload has
-    /// removed the base) a waiting drain is woken.
+    /// removed the base) a waiting drain is woken. Returns `true` if this was the last reference
+    /// to an orphaned record: the caller must then free it (release its retain) — after this
+    /// returns, and without touching it again.
     @inline(__always)
-    func release(holder: String?) {
-        if let holder {
+    func release(holder: String?) -> Bool {
+        if tracksHolders, let holder {
             side.withLock { s in
                 if let n = s.holders[holder], n > 1 { s.holders[holder] = n - 1 } else { s.holders[holder] = nil }
             }
         }
-        guard let remaining = refs.put() else {
+        switch refs.put() {
+        case .held:
+            return false
+        case .frozen:
+            side.withLock { $0.drainSignal }?.complete(())
+            return false
+        case .lastOfOrphan:
+            return true
+        case .underflow:
             context.logger.critical("reference count of \(name) would go below zero: a release without an acquire")
             assertionFailure("reference count of \(name) would go below zero")
-            return
+            return false
         }
-        if remaining == 0 { side.withLock { $0.drainSignal }?.complete(()) }
+    }
+
+    /// Drops a reference held by the host itself (an importer's on its exporter, an init
+    /// reference); frees the record if it was the last of an orphan.
+    func releaseHostReference() {
+        if release(holder: nil) { Unmanaged.passUnretained(self).release() }
+    }
+
+    /// At unlink: if references remain, the record becomes theirs to free (see ``RefCount``).
+    func orphanIfReferenced() {
+        let retained = Unmanaged.passRetained(self)
+        if !refs.orphan() { retained.release() }
     }
 
     /// Labels of references currently held, when the host tracks holders.

@@ -144,7 +144,7 @@ extension ModuleHost {
     /// go `coming`. Returns the error instead, with nothing changed.
     func form(_ record: ModuleRecord, with bindings: [ResolvedImport], in t: inout ModuleTable.Writer) -> ModuleError? {
         var targets: [ModuleRecord] = []
-        func undo() { for target in targets { target.release(holder: nil) } }
+        func undo() { for target in targets { target.releaseHostReference() } }
         for binding in bindings where !targets.contains(where: { $0 === binding.exporter }) {
             let exporter = binding.exporter
             // Unloads decide under this lock, so a live exporter that is not unloading now cannot
