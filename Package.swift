@@ -35,7 +35,7 @@ let package = Package(
         // Benchmark scenarios and their baselines (never in the library).
         .target(
             name: "ModloadBench",
-            dependencies: ["Modload"]
+            dependencies: ["Modload", .product(name: "Logging", package: "swift-log")]
         ),
         // The command-line tool: a thin layer over the library.
         .executableTarget(

@@ -2,6 +2,12 @@
 import Glibc
 #endif
 import Foundation
+import Logging
+
+extension Logger {
+    /// A logger that drops everything (benchmarks measure, they don't narrate).
+    static let silent = Logger(label: "modload-bench", factory: { _ in SwiftLogNoOpLogHandler() })
+}
 
 /// Monotonic nanoseconds.
 @inline(__always)
@@ -54,12 +60,16 @@ final class BenchThread: @unchecked Sendable {
         init(_ body: @escaping () -> Void) { self.body = body }
     }
 
-    init(_ body: @escaping @Sendable () -> Void) {
+    init(stackSize: Int? = nil, _ body: @escaping @Sendable () -> Void) {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        if let stackSize { pthread_attr_setstacksize(&attributes, stackSize) }
+        let rc = pthread_create(&thread, &attributes, { raw in
             Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
             return nil
         }, box)
+        pthread_attr_destroy(&attributes)
         precondition(rc == 0, "pthread_create: \(rc)")
     }
 

@@ -6,6 +6,8 @@ import Foundation
 public struct Limits: Codable, Sendable {
     /// C atomic get+put, ns.
     public var getPutNs: Double?
+    /// C atomic get+put on each of two threads, same line, ns (the `full` set).
+    public var getPutTwoThreadsNs: Double?
     /// liburcu (memb, inlined) read section lock+deref+unlock, ns.
     public var rcuReadNs: Double?
     /// liburcu synchronize_rcu with one busy reader, median µs.
@@ -17,11 +19,13 @@ public struct Limits: Codable, Sendable {
     /// Where the figures came from.
     public var source: String
 
-    /// Runs the limits script if it exists (about a minute); `nil` if it is absent or fails.
-    public static func measure(script: String) -> Limits? {
+    /// Runs the limits script if it exists (a minute or two; `full` adds the two-thread and
+    /// condvar figures); `nil` if it is absent or fails.
+    public static func measure(script: String, full: Bool = false) -> Limits? {
         guard FileManager.default.isExecutableFile(atPath: script) else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: script)
+        if full { process.arguments = ["full"] }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -40,7 +44,8 @@ public struct Limits: Codable, Sendable {
                 guard let range = line.range(of: marker) else { return nil }
                 return line[range.upperBound...].split(separator: " ").lazy.compactMap { Double($0) }.first
             }
-            if line.hasPrefix("get_put thr=1") { limits.getPutNs = median() }
+            if line.hasPrefix("get_put thr=1") && line.contains("per-thread") { limits.getPutNs = median() }
+            if line.hasPrefix("get_put thr=2") && line.contains("per-thread") { limits.getPutTwoThreadsNs = median() }
             if line.contains("inline") && line.contains("lock+deref+unlock") { limits.rcuReadNs = median() }
             if line.contains("sync readers=1 busy: median") { limits.rcuSynchronizeUs = median() }
             if line.hasPrefix("cycle: dlopen") && !line.contains("p99") { limits.dlopenCycleUs = median() }

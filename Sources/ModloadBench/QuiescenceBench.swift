@@ -18,31 +18,10 @@ public enum QuiescenceBench {
     public struct Options: Sendable {
         /// Fewer repetitions (a smoke run, seconds instead of a minute).
         public var quick: Bool
-        /// `../shared/limits/run` or another path; figures are added when it runs.
-        public var limitsScript: String?
 
-        public init(quick: Bool = false, limitsScript: String? = nil) {
+        public init(quick: Bool = false) {
             self.quick = quick
-            self.limitsScript = limitsScript
         }
-    }
-
-    /// Lookup cost per operation, quiet and under writer churn (ns; batches of 64 lookups).
-    public struct LookupFigures: Codable, Sendable {
-        public let quiet: LookupRun
-        public let churn: LookupRun
-    }
-
-    /// One series of lookup batches.
-    public struct LookupRun: Codable, Sendable {
-        /// Every batch.
-        public let all: Distribution
-        /// Batches during which the reader thread was not preempted (no involuntary context
-        /// switch): what the read path itself costs. Waiting on a lock is a *voluntary* switch,
-        /// so lock waits stay in here.
-        public let unpreempted: Distribution
-        /// Batches left out of `unpreempted`.
-        public let preemptedBatches: Int
     }
 
     /// Everything one run measured. Encodes to `modload bench quiescence --json`.
@@ -60,35 +39,25 @@ public enum QuiescenceBench {
         /// async synchronize() (through the reclaimer), µs per call, one busy reader.
         public let synchronizeAsyncUs: Distribution
         /// Modload lookups by module count ("1000", "10000").
-        public let lookupNs: [String: LookupFigures]
+        public let lookupNs: [String: LookupBench.LookupFigures]
         /// Baseline tables by kind ("mutex", "rwlock") then module count.
-        public let baselines: [String: [String: LookupFigures]]
+        public let baselines: [String: [String: LookupBench.LookupFigures]]
         /// The C limits from the same machine, when the script was available.
         public let limits: Limits?
     }
 
-    public static func run(_ options: Options) async -> Report {
-        let limits = options.limitsScript.flatMap(Limits.measure(script:))
+    public static func run(_ options: Options, limits: Limits?) async -> Report {
         let (read, baseline) = measureReadSection(iterations: options.quick ? 5_000_000 : 50_000_000)
         let syncCount = options.quick ? 200 : 2_000
         let idle = measureSynchronize(calls: syncCount, busyReader: false)
         let busy = measureSynchronize(calls: syncCount, busyReader: true)
         let async = await measureAsyncSynchronize(calls: options.quick ? 50 : 500)
-        var lookups: [String: LookupFigures] = [:]
-        var baselines: [String: [String: LookupFigures]] = ["mutex": [:], "rwlock": [:]]
-        let batches = options.quick ? 2_000 : 20_000
-        for count in [1_000, 10_000] {
-            let names = (0..<count).map { "module_\($0)" }
-            lookups["\(count)"] = await measureModloadLookups(names: names, batches: batches)
-            for table in [MutexTable(names: names) as any BaselineTable, RWLockTable(names: names)] {
-                baselines[table.label]?["\(count)"] = measureBaselineLookups(table, names: names, batches: batches)
-            }
-        }
+        let lookups = await LookupBench.run(quick: options.quick)
         return Report(
             machine: .current, readSectionNs: read, readSectionBaselineNs: baseline,
             usesMembarrier: Quiescence.usesMembarrier,
             synchronizeUs: ["busyReaders0": idle, "busyReaders1": busy], synchronizeAsyncUs: async,
-            lookupNs: lookups, baselines: baselines, limits: limits)
+            lookupNs: lookups.lookupNs, baselines: lookups.baselines, limits: limits)
     }
 
     // MARK: Read section
@@ -171,90 +140,6 @@ public enum QuiescenceBench {
         }
     }
 
-    // MARK: Lookups
-
-    static func measureModloadLookups(names: [String], batches: Int) async -> LookupFigures {
-        let host = ModuleHost()
-        for name in names { try? await host.insert(BuiltinModule(name: name)) }
-        let quiet = lookupBatches(names: names, batches: batches) { host.state(of: $0) != nil }
-        // Churn: a writer loads and unloads one module in a loop while the reader measures.
-        let stop = StopFlag()
-        let churn = Task.detached {
-            let module = BuiltinModule(name: "churn")
-            while !stop.isRaised {
-                try? await host.insert(module)
-                _ = try? await host.unload("churn")
-            }
-        }
-        let busy = lookupBatches(names: names, batches: batches) { host.state(of: $0) != nil }
-        stop.raise()
-        await churn.value
-        return LookupFigures(quiet: quiet, churn: busy)
-    }
-
-    static func measureBaselineLookups(_ table: any BaselineTable, names: [String], batches: Int) -> LookupFigures {
-        let quiet = lookupBatches(names: names, batches: batches) { table.lookup($0) != nil }
-        // Churn: a writer inserts and removes an entry with ~10 µs between edits — about
-        // Modload's load+unload rate.
-        let stop = StopFlag()
-        let writer = BenchThread {
-            while !stop.isRaised {
-                table.insert("churn")
-                spinFor(nanoseconds: 10_000)
-                table.remove("churn")
-                spinFor(nanoseconds: 10_000)
-            }
-        }
-        let busy = lookupBatches(names: names, batches: batches) { table.lookup($0) != nil }
-        stop.raise()
-        writer.join()
-        return LookupFigures(quiet: quiet, churn: busy)
-    }
-
-    /// Times `batches` batches of 64 lookups over shuffled names, on a fresh thread; ns per lookup.
-    private static func lookupBatches(
-        names: [String], batches: Int, _ lookup: @escaping @Sendable (String) -> Bool
-    ) -> LookupRun {
-        let order = names.shuffled()
-        let result = ResultBox()
-        let thread = BenchThread {
-            var all: [Double] = []
-            var unpreempted: [Double] = []
-            all.reserveCapacity(batches)
-            unpreempted.reserveCapacity(batches)
-            var found = 0
-            // Warm-up: one untimed pass over every name, so no series starts with cold caches.
-            for name in order where lookup(name) { found += 1 }
-            var index = 0
-            let count = order.count
-            for _ in 0..<batches {
-                let switchesBefore = involuntaryContextSwitches()
-                let start = nowNanoseconds()
-                for _ in 0..<64 {
-                    if lookup(order[index]) { found += 1 }
-                    index += 1
-                    if index == count { index = 0 }
-                }
-                let perLookup = Double(nowNanoseconds() - start) / 64
-                all.append(perLookup)
-                if involuntaryContextSwitches() == switchesBefore { unpreempted.append(perLookup) }
-            }
-            blackHole(found)
-            result.set(
-                LookupRun(
-                    all: Distribution(all), unpreempted: Distribution(unpreempted),
-                    preemptedBatches: all.count - unpreempted.count))
-        }
-        thread.join()
-        return result.value!
-    }
-
-    /// The calling thread's involuntary context switches so far.
-    private static func involuntaryContextSwitches() -> Int {
-        var usage = rusage()
-        getrusage(__rusage_who_t(1), &usage)  // RUSAGE_THREAD (Linux), hidden without _GNU_SOURCE
-        return usage.ru_nivcsw
-    }
 }
 
 /// A flag one thread raises to stop another's loop.
@@ -268,12 +153,6 @@ final class StopFlag: Sendable {
 func spinFor(nanoseconds: UInt64) {
     let end = nowNanoseconds() + nanoseconds
     while nowNanoseconds() < end {}
-}
-
-/// Hands a result from a benchmark thread back after `join()` (join orders the accesses).
-final class ResultBox: @unchecked Sendable {
-    var value: QuiescenceBench.LookupRun?
-    func set(_ value: QuiescenceBench.LookupRun) { self.value = value }
 }
 
 extension QuiescenceBench {
@@ -291,28 +170,9 @@ extension QuiescenceBench {
                 + (r.limits?.rcuSynchronizeUs.map { "   liburcu: \(f($0)) µs" } ?? ""),
             "synchronize (async), 1 busy reader \(dist(r.synchronizeAsyncUs, "µs"))",
             "",
-            "lookup, ns per lookup (batches of 64; p99 over all batches, and [over batches the reader",
-            "was not preempted in])      quiet: median / p99 [p99]          churn: median / p99 [p99]",
         ]
-        for count in ["1000", "10000"] {
-            let rows: [(String, LookupFigures?)] = [
-                ("modload", r.lookupNs[count]), ("mutex table", r.baselines["mutex"]?[count]),
-                ("rwlock table", r.baselines["rwlock"]?[count]),
-            ]
-            for (label, figures) in rows {
-                guard let figures else { continue }
-                let name = "\(label) × \(count)".padding(toLength: 36, withPad: " ", startingAt: 0)
-                func run(_ r: LookupRun) -> String {
-                    "\(f(r.all.median)) / \(f(r.all.p99)) [\(f(r.unpreempted.p99))]"
-                }
-                lines.append(
-                    "  \(name)\(run(figures.quiet))".padding(toLength: 66, withPad: " ", startingAt: 0)
-                        + run(figures.churn))
-            }
-        }
-        if let small = r.lookupNs["1000"]?.quiet.all.median, let large = r.lookupNs["10000"]?.quiet.all.median {
-            lines.append("  10,000 vs 1,000 modules: \(f(large / small))× (target ≤ 1.3×); 1,000-module target ≤ 60 ns")
-        }
+        lines += LookupBench.table(r.lookupNs, baselines: r.baselines)
+        lines.append(LookupBench.summary(r.lookupNs))
         if r.limits == nil { lines.append("\n(no C limits: ../shared/limits/run not found or failed)") }
         return lines.joined(separator: "\n")
     }

@@ -25,6 +25,31 @@ final class FailingTracked: ModuleDefinition {
 struct ReferenceTests {
     // RefCount is ~Copyable, which #expect cannot capture: read values into locals first.
 
+    /// A count as a live module has it.
+    private func liveCount() -> RefCount {
+        let refs = RefCount()
+        refs.setRawState(ModuleState.live.rawValue)
+        return refs
+    }
+
+    @Test func tryGetRequiresComingOrLiveWithNoUnloadBegun() {
+        let refs = RefCount()
+        let unformed = refs.tryGet()
+        refs.setRawState(ModuleState.coming.rawValue)
+        let coming = refs.tryGet()
+        refs.setRawState(ModuleState.live.rawValue | RefCount.unloadingFlag)
+        let unloading = refs.tryGet()
+        refs.setRawState(ModuleState.going.rawValue)
+        let going = refs.tryGet()
+        refs.setRawState(ModuleState.live.rawValue)
+        let live = refs.tryGet()
+        let reported = refs.reported  // state changes never touched the count
+        let state = refs.rawState
+        #expect(!unformed && coming && !unloading && !going && live)
+        #expect(reported == 3)
+        #expect(state == ModuleState.live.rawValue)
+    }
+
     /// Try-release as fail-fast unload does it: `true` if the count froze.
     private func tryRelease(_ refs: borrowing RefCount) -> Bool {
         refs.removeBase() == 0 || !refs.restoreBase()
@@ -54,7 +79,7 @@ struct ReferenceTests {
     }
 
     @Test func tryReleaseRestoresAHeldCount() {
-        let refs = RefCount()
+        let refs = liveCount()
         _ = refs.put()
         let got = refs.tryGet()
         let frozen = tryRelease(refs)
@@ -71,7 +96,7 @@ struct ReferenceTests {
     @Test func aPutBetweenRemoveAndRestoreFreezesTheCount() {
         // The race seed 001 handles: the last holder releases after the base was removed but
         // before it is restored. Restoring must fail and the count stay frozen.
-        let refs = RefCount()
+        let refs = liveCount()
         _ = refs.put()
         _ = refs.tryGet()
         let held = refs.removeBase()
@@ -109,7 +134,7 @@ struct ReferenceTests {
     }
 
     @Test func anOrphanedCountFreezesAndItsLastPutSaysSo() {
-        let refs = RefCount()
+        let refs = liveCount()
         _ = refs.put()
         _ = refs.tryGet()
         _ = refs.tryGet()

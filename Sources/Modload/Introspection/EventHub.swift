@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// Delivers lifecycle events to synchronous observers and to `AsyncStream` subscribers.
 ///
@@ -17,6 +18,8 @@ final class EventHub: Sendable {
     /// Lock rule: innermost; held only to edit the registry or to yield to streams (a yield never
     /// runs subscriber code). Observers are called after it is released.
     private let registry = Locked(Registry())
+    /// Observers plus streams: when zero, `emit` returns without taking the lock.
+    private let listeners = Atomic<Int>(0)
     private let logger: Logger
 
     init(logger: Logger) {
@@ -28,6 +31,7 @@ final class EventHub: Sendable {
             r.nextID += 1
             let token = ObserverToken(id: r.nextID)
             r.observers.append((token, name, body))
+            listeners.add(1, ordering: .releasing)
             return token
         }
     }
@@ -35,7 +39,10 @@ final class EventHub: Sendable {
     func removeObserver(_ token: ObserverToken) {
         // Release the closure outside the lock: what it captured may deinit into the hub.
         let removed = registry.withLock { r in
-            r.observers.firstIndex { $0.token == token }.map { r.observers.remove(at: $0) }
+            r.observers.firstIndex { $0.token == token }.map { index in
+                listeners.subtract(1, ordering: .releasing)
+                return r.observers.remove(at: index)
+            }
         }
         _ = removed
     }
@@ -46,11 +53,17 @@ final class EventHub: Sendable {
         let id = registry.withLock { r in
             r.nextID += 1
             r.streams[r.nextID] = continuation
+            listeners.add(1, ordering: .releasing)
             return r.nextID
         }
         continuation.onTermination = { [weak self] _ in
             // Drop the continuation outside the lock: its release may run stream teardown.
-            let removed = self?.registry.withLock { r in r.streams.removeValue(forKey: id) }
+            let removed = self?.registry.withLock { r in
+                r.streams.removeValue(forKey: id).map { continuation in
+                    self?.listeners.subtract(1, ordering: .releasing)
+                    return continuation
+                }
+            }
             _ = removed
         }
         return stream
@@ -61,6 +74,7 @@ final class EventHub: Sendable {
     /// not called.
     @discardableResult
     func emit(_ event: ModuleEvent, vetoable: Bool = false) -> (observer: String, error: any Error)? {
+        guard listeners.load(ordering: .acquiring) > 0 else { return nil }
         let observers = registry.withLock { r in
             for continuation in r.streams.values { continuation.yield(event) }
             return r.observers
@@ -79,7 +93,10 @@ final class EventHub: Sendable {
     /// Ends every subscriber's stream (the host is going away).
     func finishStreams() {
         let streams = registry.withLock { r in
-            defer { r.streams.removeAll() }
+            defer {
+                listeners.subtract(r.streams.count, ordering: .releasing)
+                r.streams.removeAll()
+            }
             return Array(r.streams.values)
         }
         for continuation in streams { continuation.finish() }

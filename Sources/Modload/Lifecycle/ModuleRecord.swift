@@ -13,6 +13,7 @@ import Synchronization
 /// - `refs` is never locked (see ``RefCount``).
 /// - `side` (drain signal, holder labels) has its own lock, innermost: it is taken with the table
 ///   lock held or not, and nothing is taken inside it.
+@usableFromInline
 final class ModuleRecord: Sendable {
     /// The module's validated, canonical name.
     let name: ModuleName
@@ -22,20 +23,19 @@ final class ModuleRecord: Sendable {
     let accounting: ModuleAccounting
     /// The context before imports are bound (name, logger, parameters, host).
     private let baseContext: ModuleContext
-    /// The reference count (base + references).
-    let refs = RefCount()
+    /// The reference count (base + references) and the state.
+    @usableFromInline let refs = RefCount()
     /// The statistics of this module's name.
     let statistics: NameStatistics
     /// Record holder labels of references (the host's `tracksReferenceHolders`).
-    let tracksHolders: Bool
+    @usableFromInline let tracksHolders: Bool
 
-    /// The state in the low bits, plus ``unloadingBit``: an unload has begun but is not yet
-    /// committed (draining, waiting for a grace period, or in a refusable cleanup). While set,
-    /// try-get fails, call points are unreachable, and same-name loads and other unloads are
-    /// refused — yet the module is still live and becomes fully so again if the unload is
-    /// refused, with no state change for anyone to see.
-    private let rawState = Atomic<UInt8>(ModuleState.unformed.rawValue)
-    private static let unloadingBit: UInt8 = 0x80
+    // The state lives in the reference count's word (see ``RefCount``): a state byte plus the
+    // *unloading* flag — an unload has begun but is not yet committed (draining, waiting for a
+    // grace period, or in a refusable cleanup). While set, try-get fails, call points are
+    // unreachable, and same-name loads and other unloads are refused — yet the module is still
+    // live and becomes fully so again if the unload is refused, with no state change for anyone
+    // to see.
 
     private struct Side {
         /// Set while a drain-mode unload waits for the count to freeze.
@@ -93,71 +93,81 @@ final class ModuleRecord: Sendable {
 
     @inline(__always)
     var state: ModuleState {
-        ModuleState(rawValue: rawState.load(ordering: .acquiring) & ~Self.unloadingBit)!
+        ModuleState(rawValue: refs.rawState & ~RefCount.unloadingFlag)!
     }
 
     /// `true` between the start of an unload and its commit (or refusal).
-    var isUnloading: Bool { rawState.load(ordering: .acquiring) & Self.unloadingBit != 0 }
+    var isUnloading: Bool { refs.rawState & RefCount.unloadingFlag != 0 }
 
     /// `true` if the module's call points are reachable: live, no unload begun.
     @inline(__always)
-    var isCallable: Bool { rawState.load(ordering: .acquiring) == ModuleState.live.rawValue }
+    var isCallable: Bool { refs.rawState == ModuleState.live.rawValue }
 
-    /// Changes the state (clearing the unloading bit). The caller holds the table lock (or the
+    /// Changes the state (clearing the unloading flag). The caller holds the table lock (or the
     /// record is already unlinked).
     func setState(_ new: ModuleState) {
-        rawState.store(new.rawValue, ordering: .releasing)
+        refs.setRawState(new.rawValue)
     }
 
     /// Marks an unload begun (a live module only). Table lock held.
     func beginUnloading() {
-        rawState.store(ModuleState.live.rawValue | Self.unloadingBit, ordering: .releasing)
+        refs.setRawState(ModuleState.live.rawValue | RefCount.unloadingFlag)
     }
 
     // MARK: References
 
     /// Try-get: succeeds only if the module is coming or live with no unload begun, *and* the
     /// count is not frozen.
-    @inline(__always)
+    @inlinable @inline(__always)
     func tryAcquire(holder: String?) -> Bool {
-        let raw = rawState.load(ordering: .acquiring)
-        guard raw == ModuleState.coming.rawValue || raw == ModuleState.live.rawValue, refs.tryGet() else {
-            return false
-        }
-        if tracksHolders, let holder { side.withLock { $0.holders[holder, default: 0] += 1 } }
+        guard refs.tryGet() else { return false }
+        if tracksHolders, let holder { noteHolder(holder, count: 1) }
         return true
     }
 
     /// Takes another reference for a caller that already holds one.
+    @inlinable @inline(__always)
     func acquireHeld(holder: String?) {
         refs.getHeld()
-        if tracksHolders, let holder { side.withLock { $0.holders[holder, default: 0] += 1 } }
+        if tracksHolders, let holder { noteHolder(holder, count: 1) }
+    }
+
+    /// Counts a holder label in (`+1`) or out (`-1`).
+    @usableFromInline
+    func noteHolder(_ holder: String, count: Int) {
+        side.withLock { s in
+            let n = s.holders[holder, default: 0] + count
+            s.holders[holder] = n > 0 ? n : nil
+        }
     }
 
     /// Put: drops one reference. When the count reaches zero (only possible while an unload has
     /// removed the base) a waiting drain is woken. Returns `true` if this was the last reference
     /// to an orphaned record: the caller must then free it (release its retain) — after this
     /// returns, and without touching it again.
-    @inline(__always)
+    @inlinable @inline(__always)
     func release(holder: String?) -> Bool {
-        if tracksHolders, let holder {
-            side.withLock { s in
-                if let n = s.holders[holder], n > 1 { s.holders[holder] = n - 1 } else { s.holders[holder] = nil }
-            }
-        }
+        if tracksHolders, let holder { noteHolder(holder, count: -1) }
         switch refs.put() {
         case .held:
             return false
-        case .frozen:
-            side.withLock { $0.drainSignal }?.complete(())
-            return false
         case .lastOfOrphan:
             return true
-        case .underflow:
+        case let other:
+            return countReachedZero(other)
+        }
+    }
+
+    /// The rare outcomes of a put: the count froze (wake a waiting drain), or underflowed (a bug).
+    @usableFromInline
+    func countReachedZero(_ result: RefCount.PutResult) -> Bool {
+        if case .frozen = result {
+            side.withLock { $0.drainSignal }?.complete(())
+        } else {
             context.logger.critical("reference count of \(name) would go below zero: a release without an acquire")
             assertionFailure("reference count of \(name) would go below zero")
-            return false
         }
+        return false
     }
 
     /// Drops a reference held by the host itself (an importer's on its exporter, an init

@@ -16,14 +16,15 @@
 /// Acquire and release are lock-free: one atomic read-modify-write each (DESIGN §5.1). The
 /// reference holds no ARC retain: the module's count keeps its record in memory (``RefCount``).
 public struct ModuleReference: ~Copyable, Sendable {
-    let unmanaged: Unmanaged<ModuleRecord>
-    let holder: String?
+    @usableFromInline let unmanaged: Unmanaged<ModuleRecord>
+    @usableFromInline let holder: String?
 
     init(record: ModuleRecord, holder: String?) {
         self.init(unmanaged: .passUnretained(record), holder: holder)
     }
 
     /// For a record whose count already includes this reference.
+    @usableFromInline
     init(unmanaged: Unmanaged<ModuleRecord>, holder: String?) {
         self.unmanaged = unmanaged
         self.holder = holder
@@ -71,7 +72,7 @@ public struct ModuleReference: ~Copyable, Sendable {
 /// `try_module_get` takes. A handle keeps nothing loaded and counts for nothing; it lets a holder
 /// of it try to acquire the module later without looking its name up again.
 public struct ModuleHandle: Sendable, Hashable {
-    let record: ModuleRecord
+    @usableFromInline let record: ModuleRecord
 
     /// The module's canonical name.
     public var name: String { record.name.canonical }
@@ -83,13 +84,17 @@ public struct ModuleHandle: Sendable, Hashable {
     /// Try-get: a reference if the module is coming or live with no unload begun.
     ///
     /// - Throws: `busy` if it is going away or gone (this module, not a newer one of the name).
+    @inlinable
     public func acquire(holder: String? = nil) throws(ModuleError) -> ModuleReference {
-        guard record.tryAcquire(holder: holder) else {
-            throw ModuleError(
-                .busy, module: name, state: record.state,
-                reason: "is going away (being unloaded, or its load failed, or gone); no new references")
-        }
-        return ModuleReference(record: record, holder: holder)
+        guard record.tryAcquire(holder: holder) else { throw refusal() }
+        return ModuleReference(unmanaged: .passUnretained(record), holder: holder)
+    }
+
+    @usableFromInline
+    func refusal() -> ModuleError {
+        ModuleError(
+            .busy, module: name, state: record.state,
+            reason: "is going away (being unloaded, or its load failed, or gone); no new references")
     }
 
     public static func == (a: ModuleHandle, b: ModuleHandle) -> Bool { a.record === b.record }

@@ -22,6 +22,9 @@ public enum ParameterParser {
 
     /// Parses `text` against the declared `specification`.
     public static func parse(_ text: String, specification: [ModuleParameter]) -> Result {
+        if text.isEmpty && specification.isEmpty {
+            return Result(parameters: .none, errors: [], warnings: [])
+        }
         var byName: [String: ModuleParameter] = [:]
         for parameter in specification { byName[canonical(parameter.name)] = parameter }
         var values: [String: ParameterValue] = [:]
