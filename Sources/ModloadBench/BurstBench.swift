@@ -69,7 +69,8 @@ public enum BurstBench {
         var serialRuns: [Run] = []
         var busyRuns: [Run] = []
         // Modload first: creating and tearing down 864 threads per baseline run disturbs
-        // whatever runs right after it.
+        // whatever runs right after it. One untimed run warms the pool and the allocator.
+        _ = await runModload(requests, initDelay: options.initDelay)
         for _ in 0..<max(1, options.repetitions) {
             modloadRuns.append(await runModload(requests, initDelay: options.initDelay))
         }
@@ -129,19 +130,23 @@ public enum BurstBench {
         let modules = Dictionary(uniqueKeysWithValues: names.map { ($0, FailingModule(name: $0, delay: initDelay)) })
         let start = StartSignal()
         let answers = AnswerLog(names: names)
-        await withTaskGroup(of: Void.self) { group in
-            for name in requests {
-                let module = modules[name]!
-                group.addTask {
-                    await start.wait()
-                    do { try await host.ensureLoaded(module) } catch {}
-                    answers.record(name)
-                }
+        // Independent tasks, as independent requesters would be (a task group's bookkeeping for
+        // 864 children would be measured too).
+        let finished = Tally()
+        let allAnswered = StartSignal()
+        for name in requests {
+            let module = modules[name]!
+            Task {
+                await start.wait()
+                do { try await host.ensureLoaded(module) } catch {}
+                answers.record(name)
+                if finished.increment() == requests.count { allAnswered.go() }
             }
-            // Let every task reach the start line (suspended), then go.
-            while start.waiting < requests.count { await Task.yield() }
-            start.go()
         }
+        // Let every task reach the start line (suspended), then go.
+        while start.waiting < requests.count { await Task.yield() }
+        start.go()
+        await allAnswered.wait()
         return Run(
             wallNs: answers.lastAnswer - start.startedAt,
             inits: modules.mapValues { $0.inits.load(ordering: .relaxed) },
@@ -236,6 +241,13 @@ final class StartSignal: Sendable {
         for waiter in waiters { waiter.resume() }
     }
     var startedAt: UInt64 { started.load(ordering: .acquiring) }
+}
+
+/// A shared counter.
+final class Tally: Sendable {
+    private let value = Atomic<Int>(0)
+    /// Adds one; returns the new count.
+    func increment() -> Int { value.add(1, ordering: .acquiringAndReleasing).newValue }
 }
 
 /// Threads park here until `go()`.

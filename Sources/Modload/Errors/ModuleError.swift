@@ -62,18 +62,66 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         public var description: String { name }
     }
 
+    /// The fields, in one shared box: one error often answers hundreds of merged callers, and
+    /// copying it should cost one retain, not one per string. Copy-on-write on mutation.
+    private final class Storage: @unchecked Sendable {  // immutable once shared (see `mutate`)
+        var code: Code
+        var module: String?
+        var state: ModuleState?
+        var holders: HoldersReport?
+        var reason: String
+        var underlying: (any Error)?
+
+        init(code: Code, module: String?, state: ModuleState?, holders: HoldersReport?, reason: String, underlying: (any Error)?) {
+            self.code = code
+            self.module = module
+            self.state = state
+            self.holders = holders
+            self.reason = reason
+            self.underlying = underlying
+        }
+
+        func copy() -> Storage {
+            Storage(code: code, module: module, state: state, holders: holders, reason: reason, underlying: underlying)
+        }
+    }
+    private var storage: Storage
+
+    private mutating func mutate(_ body: (Storage) -> Void) {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        body(storage)
+    }
+
     /// What kind of failure this is.
-    public var code: Code
+    public var code: Code {
+        get { storage.code }
+        set { mutate { $0.code = newValue } }
+    }
     /// The module the failure is about, in canonical form (`-` written as `_`), if any.
-    public var module: String?
+    public var module: String? {
+        get { storage.module }
+        set { mutate { $0.module = newValue } }
+    }
     /// The state the module was in when the operation failed, if it existed.
-    public var state: ModuleState?
+    public var state: ModuleState? {
+        get { storage.state }
+        set { mutate { $0.state = newValue } }
+    }
     /// Who held the module, for refusals caused by holders.
-    public var holders: HoldersReport?
+    public var holders: HoldersReport? {
+        get { storage.holders }
+        set { mutate { $0.holders = newValue } }
+    }
     /// Why, in words.
-    public var reason: String
+    public var reason: String {
+        get { storage.reason }
+        set { mutate { $0.reason = newValue } }
+    }
     /// For ``Code/initFailed``: the error the module's init threw.
-    public var underlying: (any Error)?
+    public var underlying: (any Error)? {
+        get { storage.underlying }
+        set { mutate { $0.underlying = newValue } }
+    }
 
     /// Makes an error. `reason` should say what happened in a few words, without the module name
     /// (the description adds it).
@@ -85,12 +133,7 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         reason: String,
         underlying: (any Error)? = nil
     ) {
-        self.code = code
-        self.module = module
-        self.state = state
-        self.holders = holders
-        self.reason = reason
-        self.underlying = underlying
+        storage = Storage(code: code, module: module, state: state, holders: holders, reason: reason, underlying: underlying)
     }
 
     /// The errno a tool should report. For ``Code/initFailed`` this is the errno of the error init

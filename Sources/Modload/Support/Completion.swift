@@ -4,6 +4,10 @@
 /// merged joiner at once, and drain-mode unloads use it to wait for a reference count to freeze.
 /// Waiters *suspend* (no thread per waiter); a waiter can give up because its task was cancelled
 /// or its timeout passed, and that affects only that waiter.
+///
+/// Every continuation is resumed exactly once by construction — it is handed out only by
+/// `Waiter.take()`, under the lock — so the unchecked continuation is safe, and saves a checking
+/// allocation per waiter (a burst can park hundreds of joiners on one completion).
 final class Completion<Value: Sendable>: Sendable {
     /// How a wait ended.
     enum WaitResult {
@@ -16,16 +20,18 @@ final class Completion<Value: Sendable>: Sendable {
     private final class Waiter: @unchecked Sendable {
         enum Phase {
             case pending
-            case suspended(CheckedContinuation<WaitResult, Never>)
+            case suspended(UnsafeContinuation<WaitResult, Never>)
             case finished
         }
         var phase: Phase = .pending
         var timer: Task<Void, Never>?
         /// Set if the waiter gave up before it had suspended (cancellation raced registration).
         var earlyResult: WaitResult?
+        /// Its position in `State.waiters` while suspended (for O(1) removal).
+        var index = -1
 
         /// Marks the waiter finished and hands back what must be resumed, once. Lock held.
-        func take() -> (CheckedContinuation<WaitResult, Never>, Task<Void, Never>?)? {
+        func take() -> (UnsafeContinuation<WaitResult, Never>, Task<Void, Never>?)? {
             guard case .suspended(let continuation) = phase else { return nil }
             phase = .finished
             defer { timer = nil }
@@ -36,8 +42,25 @@ final class Completion<Value: Sendable>: Sendable {
     private struct State {
         /// The value, once set. Never changes afterwards.
         var value: Value?
-        /// Waiters currently suspended, by identity.
-        var waiters: [ObjectIdentifier: Waiter] = [:]
+        /// Waiters currently suspended; each knows its index.
+        var waiters: [Waiter] = []
+
+        mutating func append(_ waiter: Waiter) {
+            waiter.index = waiters.count
+            waiters.append(waiter)
+        }
+
+        /// Removes `waiter` by swapping the last one into its place.
+        mutating func remove(_ waiter: Waiter) {
+            let index = waiter.index
+            guard index >= 0, index < waiters.count, waiters[index] === waiter else { return }
+            let last = waiters.removeLast()
+            if last !== waiter {
+                waiters[index] = last
+                last.index = index
+            }
+            waiter.index = -1
+        }
     }
 
     private let state = Locked(State())
@@ -51,12 +74,12 @@ final class Completion<Value: Sendable>: Sendable {
     /// was already set.
     @discardableResult
     func complete(_ value: Value) -> Bool {
-        let resumed: [(CheckedContinuation<WaitResult, Never>, Task<Void, Never>?)]? = state.withLock { s in
+        let resumed: [(UnsafeContinuation<WaitResult, Never>, Task<Void, Never>?)]? = state.withLock { s in
             guard s.value == nil else { return nil }
             s.value = value
-            var resumed: [(CheckedContinuation<WaitResult, Never>, Task<Void, Never>?)] = []
+            var resumed: [(UnsafeContinuation<WaitResult, Never>, Task<Void, Never>?)] = []
             resumed.reserveCapacity(s.waiters.count)
-            for waiter in s.waiters.values {
+            for waiter in s.waiters {
                 if let taken = waiter.take() { resumed.append(taken) }
             }
             s.waiters.removeAll()
@@ -76,12 +99,12 @@ final class Completion<Value: Sendable>: Sendable {
         if Task.isCancelled { return .cancelled }
         let waiter = Waiter()
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<WaitResult, Never>) in
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<WaitResult, Never>) in
                 let immediate: WaitResult? = state.withLock { s in
                     if let value = s.value { return .value(value) }
                     if let early = waiter.earlyResult { return early }
                     waiter.phase = .suspended(continuation)
-                    s.waiters[ObjectIdentifier(waiter)] = waiter
+                    s.append(waiter)
                     return nil
                 }
                 if let immediate {
@@ -107,13 +130,13 @@ final class Completion<Value: Sendable>: Sendable {
 
     /// Resumes `waiter` with `result` unless it has already been resumed.
     private func finish(_ waiter: Waiter, with result: WaitResult) {
-        let taken: (CheckedContinuation<WaitResult, Never>, Task<Void, Never>?)? = state.withLock { s in
+        let taken: (UnsafeContinuation<WaitResult, Never>, Task<Void, Never>?)? = state.withLock { s in
             if case .pending = waiter.phase {
                 // Not suspended yet: it sees this result when it registers.
                 if waiter.earlyResult == nil { waiter.earlyResult = result }
                 return nil
             }
-            s.waiters[ObjectIdentifier(waiter)] = nil
+            s.remove(waiter)
             return waiter.take()
         }
         guard let (continuation, timer) = taken else { return }
