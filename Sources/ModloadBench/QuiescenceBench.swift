@@ -128,16 +128,21 @@ public enum QuiescenceBench {
         return Distribution(samples)
     }
 
-    /// A thread that loops short read sections until `stop`.
+    /// A thread that loops short read sections until `stop`; returns once it is looping (a
+    /// grace period measured before that would have no reader to wait for).
     private static func startBusyReader(stop: StopFlag) -> BenchThread {
-        BenchThread {
+        let looping = StopFlag()
+        let thread = BenchThread {
             let cell = Cell(1)
             var sum = 0
             while !stop.isRaised {
                 for _ in 0..<1_000 { sum &+= Quiescence.read { cell.value } }
+                looping.raise()
             }
             blackHole(sum)
         }
+        while !looping.isRaised { sched_yield() }
+        return thread
     }
 
 }
