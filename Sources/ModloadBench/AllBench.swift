@@ -10,8 +10,18 @@ public enum AllBench {
         public let target: String
         public let measured: String
         public let against: String
-        /// `nil` when the target compares against a C figure that was not measured.
+        /// `nil` when the target compares against a C figure that was not measured; encoded as
+        /// an explicit JSON `null` so every target carries the key.
         public let met: Bool?
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(scenario, forKey: .scenario)
+            try container.encode(target, forKey: .target)
+            try container.encode(measured, forKey: .measured)
+            try container.encode(against, forKey: .against)
+            try container.encode(met, forKey: .met)
+        }
     }
 
     public struct Report: Codable, Sendable {
