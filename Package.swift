@@ -6,27 +6,47 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Modload", targets: ["Modload"]),
+        // For module authors: write a module file in Swift; produces the C descriptor.
+        .library(name: "ModloadModule", targets: ["ModloadModule"]),
         .executable(name: "modload", targets: ["modload"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        // Ed25519 for module signatures (Files/Signing only).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // The read side of the quiescence domain: inline read sections and grace periods, in C so
         // that a read section inlines into its caller as two thread-local stores.
         .target(name: "CModloadRCU"),
+        // The module-file ABI: one C header (include/modload.h), shared by the host and by modules
+        // written in any language.
+        .target(name: "CModloadABI"),
+        // Linux calls Swift's Glibc module does not expose (memfd_create and file seals).
+        .target(name: "CModloadLinux"),
         // The host core: module table, load/merge pipeline, references, unloading, introspection.
         .target(
             name: "Modload",
             dependencies: [
                 "CModloadRCU",
+                "CModloadABI",
+                "CModloadLinux",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
+        // Module authoring in Swift: a module description that produces the C descriptor. Compiled
+        // into each module file; depends on nothing but the ABI header.
+        .target(
+            name: "ModloadModule",
+            dependencies: ["CModloadABI"]
+        ),
+        // Builds the module files under Examples/ from source (cc, swiftc), for tests and benchmarks.
+        .target(name: "ModloadExamples"),
         // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).
         .target(
             name: "ModloadDemo",
@@ -35,7 +55,7 @@ let package = Package(
         // Benchmark scenarios and their baselines (never in the library).
         .target(
             name: "ModloadBench",
-            dependencies: ["Modload", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Modload", "ModloadExamples", .product(name: "Logging", package: "swift-log")]
         ),
         // The command-line tool: a thin layer over the library.
         .executableTarget(
@@ -53,6 +73,7 @@ let package = Package(
             dependencies: [
                 "Modload",
                 "ModloadDemo",
+                "ModloadExamples",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -145,7 +145,7 @@ struct ObservabilityTests {
         #expect(host.info("jbd2") == ModuleInfo(
             name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096,
             state: .live, isUnloading: false, accounting: .counting, refcount: 0, usedBy: [], uses: [],
-            parameters: .none))
+            parameters: .none, taints: [], file: nil))
     }
 
     @Test func errnoMapping() {

@@ -10,7 +10,7 @@ struct UnloadTests {
         let module = TestModule("usb")
         try await host.insert(module)
         let outcome = try await host.unload("usb")
-        #expect(outcome == .init(module: "usb", mode: .failFast, overriddenReferences: 0, drainedReferences: 0))
+        #expect(outcome == .init(module: "usb", mode: .failFast, overriddenReferences: 0, drainedReferences: 0, image: nil))
         #expect(module.exitCalls == 1)
         #expect(host.state(of: "usb") == nil)
         #expect(log.kinds(for: "usb") == [.coming, .live, .going, .gone])

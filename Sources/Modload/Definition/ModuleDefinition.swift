@@ -43,6 +43,9 @@ public protocol ModuleDefinition: Sendable {
     var imports: [ImportedSymbol] { get }
     /// Parameters the module accepts at load time. Default: none.
     var parameters: [ModuleParameter] { get }
+    /// Why the module taints the host when it loads (module files: ``TaintFlags/unsignedModule``
+    /// when the signature policy let an unsigned one in). Default: none.
+    var taints: TaintFlags { get }
 
     /// Brings the module up. Runs once per successful load, with no host lock held; other modules'
     /// inits run at the same time. Throwing fails the load: the error reaches every caller merged
@@ -81,6 +84,8 @@ extension ModuleDefinition {
     public var imports: [ImportedSymbol] { [] }
     /// Default: none.
     public var parameters: [ModuleParameter] { [] }
+    /// Default: none.
+    public var taints: TaintFlags { [] }
     /// Default: accepts every unload.
     public func cleanup(_ context: ModuleContext) async throws {}
     /// Default: does nothing.

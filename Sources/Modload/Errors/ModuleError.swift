@@ -9,7 +9,7 @@ import Darwin
 /// The one error type of Modload's API.
 ///
 /// An error carries a ``Code`` (what kind of failure, with an errno for tools), the module it is
-/// about, the state that module was in when the operation was refused, who held it (for refusals
+/// about, the module file it came from (for loads of files), the state that module was in when the operation was refused, who held it (for refusals
 /// caused by holders), a human reason, and for ``Code/initFailed`` the error the module's init
 /// threw. Its `description` puts all of that in one line:
 ///
@@ -58,6 +58,27 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         public static let symbolMismatch = Code(name: "symbolMismatch", errno: EINVAL)
         /// A request needs a resolver and the host has none (the kernel's disabled modprobe).
         public static let autoloadDisabled = Code(name: "autoloadDisabled", errno: ENOENT)
+        /// A module file is not one: not ELF, not a shared object for this machine, truncated,
+        /// no descriptor, or a descriptor that breaks the ABI's rules (the kernel's `-ENOEXEC`).
+        public static let invalidFile = Code(name: "invalidFile", errno: ENOEXEC)
+        /// A module file was built for an ABI version this host does not speak.
+        public static let abiMismatch = Code(name: "abiMismatch", errno: ENOEXEC)
+        /// A module file's signature is malformed, of an unknown kind, or does not verify
+        /// (the kernel's `-EBADMSG`). Rejected under every policy.
+        public static let badSignature = Code(name: "badSignature", errno: EBADMSG)
+        /// The signature policy refuses the file: unsigned, or signed by a key the host does not
+        /// trust, under ``SignaturePolicy/Mode/enforce`` (the kernel's `-EKEYREJECTED`).
+        public static let keyRejected = Code(name: "keyRejected", errno: EKEYREJECTED)
+
+        /// The code a module's entry point means by returning `-errno` (the predefined code with
+        /// that errno where there is one, else a code named after the errno).
+        public static func fromErrno(_ errno: Int32) -> Code {
+            let known: [Code] = [
+                .exists, .busy, .notFound, .wouldBlock, .timedOut, .cancelled, .invalidArgument,
+                .initFailed, .permissionDenied, .noDevice, .deadlock, .badSignature, .keyRejected,
+            ]
+            return known.first { $0.errno == errno } ?? Code(name: "errno\(errno)", errno: errno)
+        }
 
         public var description: String { name }
     }
@@ -67,14 +88,19 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
     private final class Storage: @unchecked Sendable {  // immutable once shared (see `mutate`)
         var code: Code
         var module: String?
+        var file: String?
         var state: ModuleState?
         var holders: HoldersReport?
         var reason: String
         var underlying: (any Error)?
 
-        init(code: Code, module: String?, state: ModuleState?, holders: HoldersReport?, reason: String, underlying: (any Error)?) {
+        init(
+            code: Code, module: String?, file: String?, state: ModuleState?, holders: HoldersReport?, reason: String,
+            underlying: (any Error)?
+        ) {
             self.code = code
             self.module = module
+            self.file = file
             self.state = state
             self.holders = holders
             self.reason = reason
@@ -82,7 +108,9 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         }
 
         func copy() -> Storage {
-            Storage(code: code, module: module, state: state, holders: holders, reason: reason, underlying: underlying)
+            Storage(
+                code: code, module: module, file: file, state: state, holders: holders, reason: reason,
+                underlying: underlying)
         }
     }
     private var storage: Storage
@@ -101,6 +129,11 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
     public var module: String? {
         get { storage.module }
         set { mutate { $0.module = newValue } }
+    }
+    /// The module file the failure is about (as the caller named it), for loads of files.
+    public var file: String? {
+        get { storage.file }
+        set { mutate { $0.file = newValue } }
     }
     /// The state the module was in when the operation failed, if it existed.
     public var state: ModuleState? {
@@ -128,12 +161,15 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
     public init(
         _ code: Code,
         module: String? = nil,
+        file: String? = nil,
         state: ModuleState? = nil,
         holders: HoldersReport? = nil,
         reason: String,
         underlying: (any Error)? = nil
     ) {
-        storage = Storage(code: code, module: module, state: state, holders: holders, reason: reason, underlying: underlying)
+        storage = Storage(
+            code: code, module: module, file: file, state: state, holders: holders, reason: reason,
+            underlying: underlying)
     }
 
     /// The errno a tool should report. For ``Code/initFailed`` this is the errno of the error init
@@ -145,7 +181,11 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         var text = reason
-        if let module { text = "\(module)\(state.map { " (\($0))" } ?? ""): " + text }
+        if let module {
+            text = "\(module)\(state.map { " (\($0))" } ?? "")\(file.map { " [\($0)]" } ?? ""): " + text
+        } else if let file {
+            text = "\(file): " + text
+        }
         if let underlying { text += ": \(underlying)" }
         if let holders, !holders.isEmpty { text += "; \(holders.summary)" }
         return text

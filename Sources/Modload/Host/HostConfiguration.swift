@@ -32,6 +32,10 @@ extension ModuleHost {
         /// Default 30 s (the kernel's `resolve_symbol_wait`).
         public var symbolWaitTimeout: Duration
 
+        /// Which module files load (``insert(file:parameters:)``): signed by a trusted key only, or
+        /// anything, tainting the host 'E' for unsigned ones. Default: permissive, no keys.
+        public var signaturePolicy: SignaturePolicy
+
         /// Makes a configuration; see each property for what the defaults mean.
         public init(
             logger: Logger = Logger(label: "modload"),
@@ -40,7 +44,8 @@ extension ModuleHost {
             resolver: (any ModuleResolver)? = nil,
             maxConcurrentRequests: Int = 50,
             requestSlotTimeout: Duration = .seconds(5),
-            symbolWaitTimeout: Duration = .seconds(30)
+            symbolWaitTimeout: Duration = .seconds(30),
+            signaturePolicy: SignaturePolicy = .permissive
         ) {
             precondition(maxConcurrentRequests >= 1, "maxConcurrentRequests must be at least 1")
             self.logger = logger
@@ -50,6 +55,7 @@ extension ModuleHost {
             self.maxConcurrentRequests = maxConcurrentRequests
             self.requestSlotTimeout = requestSlotTimeout
             self.symbolWaitTimeout = symbolWaitTimeout
+            self.signaturePolicy = signaturePolicy
         }
     }
 }

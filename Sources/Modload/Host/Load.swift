@@ -216,6 +216,8 @@ extension ModuleHost {
     /// Steps 3–8 of DESIGN §4. Runs in its own task, as the task doing the load's work.
     private func runLoad(_ running: RunningLoad) async {
         let record = running.record
+        // A module file's image now belongs to this module: released when it is gone.
+        (record.definition as? FileModule)?.claimForModule()
         await LoadScope.$current.withValue(LoadScope(host: ObjectIdentifier(self), load: running)) {
             // A top-level request holds one of the host's request slots while it works (returned
             // before its callers are answered) — unless a load it is part of waived it.
@@ -223,7 +225,7 @@ extension ModuleHost {
                 do throws(ModuleError) {
                     try await requestSlots.acquire(for: running)
                 } catch {
-                    failLoad(running, error)
+                    await failLoad(running, error)
                     return
                 }
             }
@@ -232,12 +234,12 @@ extension ModuleHost {
             do throws(ModuleError) {
                 bindings = try await bindImports(of: running)
             } catch {
-                failLoad(running, error)
+                await failLoad(running, error)
                 return
             }
             // 4. Formation.
             if let error = table.write({ t in form(record, with: bindings, in: &t) }) {
-                failLoad(running, error)
+                await failLoad(running, error)
                 return
             }
             await initialize(running)
@@ -252,7 +254,7 @@ extension ModuleHost {
             let error = ModuleError(
                 .permissionDenied, module: name.canonical, state: .coming,
                 reason: "load vetoed by observer \"\(veto.observer)\"", underlying: veto.error)
-            failLoad(running, error)
+            await failLoad(running, error)
             return
         }
 
@@ -268,7 +270,7 @@ extension ModuleHost {
         }
         record.statistics.recordInit(took: started.duration(to: clock.now))
         if let initError {
-            failLoad(
+            await failLoad(
                 running,
                 ModuleError(
                     .initFailed, module: name.canonical, state: .coming, reason: "init failed",
@@ -294,7 +296,7 @@ extension ModuleHost {
     /// every caller answered. Events go out while the record still holds the name (same-name loads
     /// join and get this failure), so a new load of the name cannot emit `coming` before them. A
     /// load that failed before formation was never visible: it emits only `loadFailed`.
-    private func failLoad(_ running: RunningLoad, _ error: ModuleError) {
+    private func failLoad(_ running: RunningLoad, _ error: ModuleError) async {
         let record = running.record
         let key = record.name.canonical
         let formed = record.state != .unformed
@@ -308,7 +310,7 @@ extension ModuleHost {
             eventHub.emit(ModuleEvent(kind: .gone, module: key))
         }
         eventHub.emit(ModuleEvent(kind: .loadFailed, module: key, error: error))
-        unlink(record) { t in
+        let orphaned = unlink(record) { t in
             t.running[record.name] = nil
             if let ttl = configuration.failedLoadCacheDuration {
                 let now = ContinuousClock.now
@@ -316,6 +318,8 @@ extension ModuleHost {
                 t.recentFailures[record.name] = (error, now + ttl)
             }
         }
+        // A module file's image goes before the callers hear of the failure: nothing stays loaded.
+        await releaseImage(of: record, orphaned: orphaned)
         requestSlots.finish(running)
         running.outcome.complete(.failure(error))
     }
@@ -325,7 +329,8 @@ extension ModuleHost {
     /// and releases its references on the modules it used — last, as the kernel does, and in the
     /// same critical section as the links, so an unload of an exporter never sees the links gone
     /// but the references still held.
-    func unlink(_ record: ModuleRecord, also: (inout ModuleTable.Writer) -> Void = { _ in }) {
+    @discardableResult
+    func unlink(_ record: ModuleRecord, also: (inout ModuleTable.Writer) -> Void = { _ in }) -> Bool {
         table.write { t in
             t.withdrawExports(of: record)
             t.remove(record.name)
@@ -337,7 +342,7 @@ extension ModuleHost {
         }
         // References that outlive the module (forced unload, or taken while coming before a
         // failed init) keep its record in memory from here on.
-        record.orphanIfReferenced()
+        return record.orphanIfReferenced()
     }
 }
 

@@ -22,6 +22,11 @@ public final class ModuleHost: Sendable {
     /// The cap on concurrent requests.
     let requestSlots: RequestSlots
     private let taintBits = Atomic<UInt32>(0)
+    /// Same-file loads in progress and their counters (``insert(file:parameters:)``).
+    let fileLoads = Locked(FileLoads())
+    /// This host's number in the process (module images are per host; 0 is no host).
+    let serial = ModuleHost.serials.add(1, ordering: .relaxed).newValue
+    private static let serials = Atomic<UInt64>(0)
 
     /// Makes an empty host.
     public init(configuration: Configuration = Configuration()) {
@@ -196,7 +201,7 @@ public final class ModuleHost: Sendable {
             size: definition.size, state: state, isUnloading: record.isUnloading,
             accounting: record.accounting, refcount: record.refs.reported,
             usedBy: snapshot.dependents(of: record.name), uses: record.targetNames.map(\.canonical).sorted(),
-            parameters: record.parameters)
+            parameters: record.parameters, taints: definition.taints, file: (definition as? FileModule)?.file.path)
     }
 
     /// Who holds `record`. `references` overrides the count read now (a refusal reports the

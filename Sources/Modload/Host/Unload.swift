@@ -12,7 +12,8 @@
 ///    saw a state change.
 /// 5. **Commit**: `going`, the module's exit (no lock), `gone`, unlinked (exports withdrawn, use
 ///    links removed, references on the modules it used released last); its record is released
-///    after a grace period.
+///    after a grace period. A module file's image is released after a grace period too, before
+///    the unload returns: unmapped, or retired (``ImageRelease``).
 extension ModuleHost {
     /// How an unload treats holders.
     public enum UnloadMode: Sendable, Equatable {
@@ -38,6 +39,9 @@ extension ModuleHost {
         public let overriddenReferences: Int
         /// References a drain waited for until they were released (0 otherwise).
         public let drainedReferences: Int
+        /// For a module loaded from a file: what became of its code — unmapped (C), or retired
+        /// (Swift, `-z nodelete`, or references a forced unload left behind). `nil` for built-ins.
+        public let image: ImageRelease?
     }
 
     /// Unloads a live module.
@@ -181,8 +185,10 @@ extension ModuleHost {
         // `gone` goes out while the record still holds the name, so a new load of it cannot
         // emit `coming` first.
         eventHub.emit(ModuleEvent(kind: .gone, module: key))
-        unlink(record)
-        return UnloadOutcome(module: key, mode: mode, overriddenReferences: overridden, drainedReferences: drained)
+        let orphaned = unlink(record)
+        let image = await releaseImage(of: record, orphaned: orphaned)
+        return UnloadOutcome(
+            module: key, mode: mode, overriddenReferences: overridden, drainedReferences: drained, image: image)
     }
 
     /// Undoes an unload that was decided but is refused (drain timeout or cancellation, or the

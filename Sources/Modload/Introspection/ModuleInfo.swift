@@ -25,6 +25,10 @@ public struct ModuleInfo: Sendable, Equatable {
     public let uses: [String]
     /// The parameter values of its load.
     public let parameters: ModuleParameters
+    /// Why the module taints the host (e.g. 'E', an unsigned module file); empty if it doesn't.
+    public let taints: TaintFlags
+    /// The module file it was loaded from, or `nil` for a built-in module.
+    public let file: String?
 }
 
 /// "Why can't I unload X?" — who holds a module (DESIGN §9).

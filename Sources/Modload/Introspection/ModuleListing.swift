@@ -1,7 +1,9 @@
-/// Renders module snapshots the way `lsmod` does, with the state `/proc/modules` shows:
+/// Renders module snapshots the way `lsmod` does, with the state `/proc/modules` shows (and, as
+/// there, a module's taint letters after it):
 ///
 ///     Module                  Size  Used by            State
 ///     ext4                    4096  1 jbd2_user        Live
+///     crc32c                 16384  0                  Live (E)
 enum ModuleListing {
     static func render(_ modules: [ModuleInfo]) -> String {
         let nameWidth = max(24, (modules.map(\.name.utf8.count).max() ?? 0) + 2)
@@ -13,7 +15,8 @@ enum ModuleListing {
         for (info, usedBy) in zip(modules, usedByTexts) {
             lines.append(
                 pad(info.name, nameWidth) + pad("\(info.size)", 8, left: true) + "  "
-                    + pad(usedBy, usedByWidth) + (info.isUnloading ? ModuleState.going.procName : info.state.procName))
+                    + pad(usedBy, usedByWidth) + (info.isUnloading ? ModuleState.going.procName : info.state.procName)
+                    + (info.taints.isEmpty ? "" : " (\(info.taints))"))
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -7,10 +7,15 @@ public struct TaintFlags: OptionSet, Sendable, Hashable, CustomStringConvertible
     /// run into it.
     public static let forcedUnload = TaintFlags(rawValue: 1 << 0)
 
-    /// The kernel-style letters, e.g. `"R"`; empty when untainted.
+    /// A module file that is unsigned, or signed by a key the host does not trust, was loaded
+    /// under the permissive signature policy (kernel 'E'). Set on the host and on the module.
+    public static let unsignedModule = TaintFlags(rawValue: 1 << 1)
+
+    /// The kernel-style letters, e.g. `"RE"`; empty when untainted.
     public var description: String {
         var letters = ""
         if contains(.forcedUnload) { letters += "R" }
+        if contains(.unsignedModule) { letters += "E" }
         return letters
     }
 }

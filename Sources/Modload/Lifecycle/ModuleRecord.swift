@@ -177,9 +177,13 @@ final class ModuleRecord: Sendable {
     }
 
     /// At unlink: if references remain, the record becomes theirs to free (see ``RefCount``).
-    func orphanIfReferenced() {
+    /// Returns `true` if it did (references outlived the module).
+    @discardableResult
+    func orphanIfReferenced() -> Bool {
         let retained = Unmanaged.passRetained(self)
-        if !refs.orphan() { retained.release() }
+        if refs.orphan() { return true }
+        retained.release()
+        return false
     }
 
     /// Labels of references currently held, when the host tracks holders.

@@ -101,7 +101,7 @@ public enum ParameterParser {
         }
     }
 
-    private static func convert(_ value: String?, to kind: ModuleParameter.Kind) -> Swift.Result<ParameterValue, Problem> {
+    static func convert(_ value: String?, to kind: ModuleParameter.Kind) -> Swift.Result<ParameterValue, Problem> {
         guard let value else {
             return kind == .bool ? .success(.bool(true)) : .failure(Problem("needs a value (\(kind.rawValue))"))
         }

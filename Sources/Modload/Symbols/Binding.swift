@@ -172,6 +172,8 @@ extension ModuleHost {
         }
         record.bind(BoundImports(bindings: bound), targets: targets)
         record.setState(.coming)
+        let taints = record.definition.taints
+        if !taints.isEmpty { taint(taints) }
         return nil
     }
 }

@@ -101,3 +101,37 @@ struct SymbolEntry: Sendable {
     let signature: SymbolSignature
     let value: any Sendable
 }
+
+/// The address of a C-ABI symbol: the value of every symbol a module file exports, and how a
+/// built-in module exports a C function to module files (with an explicit C signature).
+///
+/// ```swift
+/// let checksum = context.imports.address(of: "crc32c")?
+///     .function(as: (@convention(c) (UInt32, UnsafeRawPointer?, Int) -> UInt32).self)
+/// ```
+public struct SymbolAddress: @unchecked Sendable, Hashable, CustomStringConvertible {  // an address, shared read-only
+    /// The address.
+    public let pointer: UnsafeRawPointer
+
+    /// Wraps an address.
+    public init(_ pointer: UnsafeRawPointer) { self.pointer = pointer }
+
+    /// The address as a C function pointer type (`@convention(c) (…) -> …`). The caller vouches
+    /// that the function has that type — the symbol's signature is what says so.
+    public func function<Function>(as type: Function.Type) -> Function {
+        precondition(
+            MemoryLayout<Function>.size == MemoryLayout<UnsafeRawPointer>.size,
+            "\(Function.self) is not a C function pointer type (@convention(c))")
+        return unsafeBitCast(pointer, to: Function.self)
+    }
+
+    public var description: String { String(describing: pointer) }
+}
+
+extension BoundImports {
+    /// The address bound to the import `name`, if it was bound to a C-ABI symbol (a module file's
+    /// export, or a ``SymbolAddress`` a built-in module exports).
+    public func address(of name: String) -> SymbolAddress? {
+        bindings[name]?.value as? SymbolAddress
+    }
+}

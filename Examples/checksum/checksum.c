@@ -1,0 +1,95 @@
+/*
+ * checksum — a module file written in C: CRC-32C (Castagnoli), the checksum ext4 and jbd2 use.
+ *
+ * Exports  checksum_crc32c  u32(u32,ptr,usize)  crc = checksum_crc32c(seed, bytes, length)
+ *          checksum_inits   u32()               how often init ran in this image
+ * Params   seed (int)       the seed checksum_selftest uses at init
+ *          request (string) a module init requests first (fails the load if the request fails)
+ *          refuse (bool)    cleanup refuses unloading (-EBUSY)
+ *          fail (bool)      init fails with -ENODEV
+ *
+ * Build:   cc -shared -fPIC -O2 -I Sources/CModloadABI/include Examples/checksum/checksum.c \
+ *             -o libchecksum.so
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "modload.h"
+
+static uint32_t table[256];
+static uint32_t inits;
+
+uint32_t checksum_crc32c(uint32_t crc, const void *data, size_t length) {
+    const uint8_t *bytes = data;
+    crc = ~crc;
+    while (length--) crc = table[(crc ^ *bytes++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+uint32_t checksum_inits(void) { return inits; }
+
+static int is_yes(const char *value) { return value && value[0] == 'Y'; }
+
+static int checksum_init(const struct modload_host_api *api, modload_host *host) {
+    if (is_yes(api->parameter(host, "fail"))) {
+        api->log(host, MODLOAD_LOG_INFO, "no device to checksum for (fail=Y)");
+        return -ENODEV;
+    }
+    const char *dependency = api->parameter(host, "request");
+    if (dependency && dependency[0]) {
+        int result = api->request(host, dependency);
+        if (result != 0) return result;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t crc = i;
+        for (int bit = 0; bit < 8; bit++) crc = (crc >> 1) ^ (0x82f63b78u & -(crc & 1));
+        table[i] = crc;
+    }
+    inits++;
+    const char *seed = api->parameter(host, "seed");
+    char line[96];
+    snprintf(line, sizeof line, "crc32c ready (seed %s, check %08x)", seed ? seed : "0",
+             checksum_crc32c(0, "123456789", 9));
+    api->log(host, MODLOAD_LOG_INFO, line);
+    return 0;
+}
+
+static int checksum_cleanup(const struct modload_host_api *api, modload_host *host) {
+    return is_yes(api->parameter(host, "refuse")) ? -EBUSY : 0;
+}
+
+static void checksum_exit(const struct modload_host_api *api, modload_host *host) {
+    api->log(host, MODLOAD_LOG_INFO, "crc32c gone");
+}
+
+static const struct modload_export exports[] = {
+    { "checksum_crc32c", "u32(u32,ptr,usize)", (const void *)checksum_crc32c },
+    { "checksum_inits", "u32()", (const void *)checksum_inits },
+};
+
+static const struct modload_param params[] = {
+    { "seed", MODLOAD_PARAM_INT, 0, "seed for the self-test", "0" },
+    { "request", MODLOAD_PARAM_STRING, 0, "a module to request during init", NULL },
+    { "refuse", MODLOAD_PARAM_BOOL, 0, "cleanup refuses to unload", "n" },
+    { "fail", MODLOAD_PARAM_BOOL, 0, "init fails with -ENODEV", "n" },
+};
+
+static const struct modload_descriptor descriptor = {
+    .abi_version = MODLOAD_ABI_VERSION,
+    .size = sizeof(struct modload_descriptor),
+    .name = "checksum",
+    .version = "1.0",
+    .description = "CRC-32C (Castagnoli) checksums",
+    .license = "MIT",
+    .accounting = MODLOAD_COUNTING,
+    .init = checksum_init,
+    .exit = checksum_exit,
+    .cleanup = checksum_cleanup,
+    .exports = exports,
+    .export_count = sizeof exports / sizeof exports[0],
+    .params = params,
+    .param_count = sizeof params / sizeof params[0],
+};
+
+MODLOAD_MODULE(descriptor)

@@ -1,0 +1,170 @@
+import Crypto
+import Foundation
+
+/// Which module files a host loads (the kernel's `CONFIG_MODULE_SIG` and `module.sig_enforce`).
+///
+/// - ``Mode/enforce``: only files signed by a key in ``keyring`` load; an unsigned file, or one
+///   signed by another key, fails with `keyRejected`.
+/// - ``Mode/permissive`` (the default, as the kernel's default): those files load too, but taint
+///   the host and the module with ``TaintFlags/unsignedModule`` ('E').
+///
+/// Under both, a signature that is malformed, of an unknown kind, or does not verify — any byte of
+/// the file changed after signing — fails with `badSignature`.
+public struct SignaturePolicy: Sendable, Equatable {
+    /// How unsigned and untrusted files are treated.
+    public enum Mode: String, Sendable, Equatable {
+        /// Refuse them (`keyRejected`).
+        case enforce
+        /// Load them, tainting host and module 'E'.
+        case permissive
+    }
+
+    /// How unsigned and untrusted files are treated.
+    public var mode: Mode
+    /// The keys whose signatures are trusted.
+    public var keyring: Keyring
+
+    /// A policy; by default permissive with an empty keyring.
+    public init(mode: Mode = .permissive, keyring: Keyring = Keyring()) {
+        self.mode = mode
+        self.keyring = keyring
+    }
+
+    /// Permissive, no trusted keys: everything loads, unsigned files taint.
+    public static let permissive = SignaturePolicy()
+
+    /// Only files signed by a key in `keyring` load.
+    public static func enforce(_ keyring: Keyring) -> SignaturePolicy {
+        SignaturePolicy(mode: .enforce, keyring: keyring)
+    }
+
+    /// Checks a file's signature against this policy.
+    ///
+    /// - Returns: where the ELF image ends and what the signature says.
+    /// - Throws: `badSignature` (malformed, unknown kind, does not verify — every policy) or
+    ///   `keyRejected` (unsigned or untrusted, when enforcing), naming `file`.
+    func check(_ bytes: UnsafeRawBufferPointer, file: String) throws(ModuleError) -> (imageEnd: Int, status: SignatureStatus) {
+        let (imageEnd, status) = try SignatureStatus.verify(bytes, file: file, keyring: keyring)
+        if mode == .enforce {
+            switch status.kind {
+            case .trusted:
+                break
+            case .unsigned:
+                throw ModuleError(.keyRejected, file: file, reason: "is not signed, and this host enforces signatures")
+            case .untrusted:
+                throw ModuleError(
+                    .keyRejected, file: file,
+                    reason: "is signed by \(status.signer ?? "?") with key \(status.keyFingerprint ?? "?"), "
+                        + "which is not in this host's keyring")
+            }
+        }
+        return (imageEnd, status)
+    }
+}
+
+/// What a module file's signature says.
+public struct SignatureStatus: Sendable, Equatable, CustomStringConvertible {
+    /// Whether it is signed, and by whom.
+    public enum Kind: String, Sendable, Equatable {
+        /// No signature.
+        case unsigned
+        /// A valid signature by a key in the keyring.
+        case trusted
+        /// A valid signature by a key not in the keyring.
+        case untrusted
+    }
+
+    /// Whether it is signed, and by a trusted key.
+    public let kind: Kind
+    /// The signer's name, as the signature states it.
+    public let signer: String?
+    /// The signing key's fingerprint (``PublicSigningKey/fingerprint``).
+    public let keyFingerprint: String?
+
+    /// `unsigned`, or `signer (key …), trusted|untrusted`.
+    public var description: String {
+        guard let signer, let keyFingerprint else { return kind.rawValue }
+        return "\(signer) (key \(keyFingerprint)), \(kind.rawValue)"
+    }
+
+    /// Splits off and verifies the signature trailer, if there is one.
+    static func verify(
+        _ bytes: UnsafeRawBufferPointer, file: String, keyring: Keyring
+    ) throws(ModuleError) -> (imageEnd: Int, status: SignatureStatus) {
+        guard SignatureTrailer.isPresent(in: bytes) else {
+            return (bytes.count, SignatureStatus(kind: .unsigned, signer: nil, keyFingerprint: nil))
+        }
+        let trailer: SignatureTrailer
+        do throws(SignatureTrailer.Malformed) {
+            trailer = try SignatureTrailer.parse(bytes)
+        } catch {
+            throw ModuleError(.badSignature, file: file, reason: error.reason)
+        }
+        let fingerprint = PublicSigningKey.fingerprint(of: trailer.publicKey)
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: trailer.publicKey) else {
+            throw ModuleError(.badSignature, file: file, reason: "the signature's public key is not an Ed25519 key")
+        }
+        let message = SignatureTrailer.message(of: bytes, without: trailer.signatureRange)
+        guard key.isValidSignature(trailer.signature, for: message) else {
+            throw ModuleError(
+                .badSignature, file: file,
+                reason: "signature by \(trailer.signer) (key \(fingerprint)) does not verify: the file changed after signing")
+        }
+        let trusted = keyring.key(matching: trailer.publicKey) != nil
+        return (
+            trailer.imageEnd,
+            SignatureStatus(kind: trusted ? .trusted : .untrusted, signer: trailer.signer, keyFingerprint: fingerprint)
+        )
+    }
+}
+
+/// Signing module files (`modload sign`).
+public enum ModuleSigning {
+    /// Appends a signature by `key` to the module file at `path`, replacing a signature it already
+    /// has. The file is rewritten atomically (a new file renamed over it) with its permissions.
+    ///
+    /// - Throws: `invalidFile` if it is not a module file (nothing is written), `invalidArgument`
+    ///   if it cannot be read or written.
+    public static func sign(file path: String, with key: SigningKey) throws(ModuleError) {
+        let file = try ModuleFileBytes.read(path)
+        let image: [UInt8] = try file.bytes.withUnsafeBytes { bytes in
+            Result { () throws(ModuleError) -> [UInt8] in
+                var end = bytes.count
+                if SignatureTrailer.isPresent(in: bytes) {
+                    do throws(SignatureTrailer.Malformed) {
+                        end = try SignatureTrailer.parse(bytes).imageEnd
+                    } catch {
+                        throw ModuleError(.badSignature, file: path, reason: error.reason + " (cannot replace it)")
+                    }
+                }
+                let image = UnsafeRawBufferPointer(rebasing: bytes[..<end])
+                _ = try ModuleFileBytes.validateImage(image, file: path)
+                return Array(image)
+            }
+        }.get()
+        let signed: [UInt8]
+        do {
+            signed = image + (try SignatureTrailer.build(
+                image: image, signer: key.signer, publicKey: key.publicKey.rawRepresentation, sign: key.sign))
+        } catch {
+            throw ModuleError(.invalidArgument, file: path, reason: "signing failed", underlying: error)
+        }
+        let temporary = path + ".modload-sign-\(getpid())"
+        do {
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            try Data(signed).write(to: URL(fileURLWithPath: temporary))
+            if let permissions = attributes[.posixPermissions] {
+                try FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: temporary)
+            }
+            guard rename(temporary, path) == 0 else {
+                throw ModuleError(.invalidArgument, file: path, reason: "cannot replace it: \(String(cString: strerror(errno)))")
+            }
+        } catch let error as ModuleError {
+            unlink(temporary)
+            throw error
+        } catch {
+            unlink(temporary)
+            throw ModuleError(.invalidArgument, file: path, reason: "cannot write the signed file", underlying: error)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import DequeModule
+
+/// Threads that run module-file entry points (init, exit, cleanup), off Swift's cooperative pool.
+///
+/// A module file's entry point is plain C: it may block — sleep, do I/O, or call the host's
+/// `request`, which blocks until another module is loaded. Blocking a cooperative-pool thread
+/// (there are as many as cores) could starve the very load it waits for, so entry points run here
+/// and the calling task suspends until they return. Distinct modules' inits run on distinct
+/// threads, in parallel, as built-in modules' inits do.
+///
+/// Threads are kept warm: an idle thread waits up to ``idleLifetime`` for more work before it
+/// exits, so a burst of loads does not create a thread per entry point. There is one set of
+/// threads per process.
+final class EntryThreads: Sendable {
+    static let shared = EntryThreads()
+
+    /// How long an idle thread waits for work before it exits.
+    static let idleLifetime: Duration = .seconds(2)
+
+    typealias Job = @Sendable () -> Void
+
+    private struct State {
+        var queue = Deque<Job>()
+        /// Threads waiting for work.
+        var idle = 0
+        /// Threads alive.
+        var threads = 0
+    }
+    private let state = Monitor(State())
+
+    /// Runs `body` on an entry-point thread and returns its result; the calling task suspends
+    /// meanwhile. Cancelling the task does not stop `body` (C code cannot be interrupted).
+    func run<Value: Sendable>(_ body: @escaping @Sendable () -> Value) async -> Value {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Value, Never>) in
+            submit { continuation.resume(returning: body()) }
+        }
+    }
+
+    /// The number of threads alive now (for tests and reports).
+    var threadCount: Int { state.withLock { $0.threads } }
+
+    private func submit(_ job: @escaping Job) {
+        let spawn = state.update { s -> Bool in
+            s.queue.append(job)
+            guard s.idle < s.queue.count else { return false }
+            s.threads += 1
+            return true
+        }
+        if spawn { startThread() }
+    }
+
+    private func startThread() {
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { _ in
+            EntryThreads.shared.work()
+            return nil
+        }, nil)
+        precondition(rc == 0, "cannot start a module entry-point thread: \(rc)")
+        pthread_detach(thread)
+    }
+
+    private func work() {
+        while let job = nextJob() { job() }
+    }
+
+    /// Waits for the next job; `nil` (and the thread counted out) after an idle lifetime.
+    private func nextJob() -> Job? {
+        state.withLock { $0.idle += 1 }
+        return state.wait(until: { !$0.queue.isEmpty }, timeout: Self.idleLifetime) { s, _ in
+            s.idle -= 1
+            if let job = s.queue.popFirst() { return job }
+            s.threads -= 1
+            return nil
+        }
+    }
+}

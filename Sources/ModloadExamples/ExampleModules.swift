@@ -1,0 +1,134 @@
+import Foundation
+
+/// Builds the example module files under `Examples/` from source — C with the machine's `cc`,
+/// Swift with the toolchain's `swiftc` and the ModloadModule library — into a scratch folder, once
+/// per process and variant. The tests and `modload bench files` load what it builds; nothing
+/// built is committed.
+///
+/// The commands are the ones `Examples/README.md` gives. `CC` and `SWIFTC` in the environment
+/// choose other compilers.
+public actor ExampleModules {
+    /// The builder every caller in the process shares (so each variant is built once).
+    public static let shared = ExampleModules()
+
+    /// The example modules.
+    public enum Example: String, Sendable, CaseIterable {
+        /// C: CRC-32C checksums (exports `checksum_crc32c`).
+        case checksum
+        /// Swift: a journal that imports `checksum_crc32c` and exports `journal_commits`.
+        case journal
+        /// C: imports `journal_commits` from the Swift module.
+        case jstat
+
+        var isSwift: Bool { self == .journal }
+        var source: String {
+            switch self {
+            case .checksum: "checksum/checksum.c"
+            case .journal: "journal/Journal.swift"
+            case .jstat: "jstat/jstat.c"
+            }
+        }
+    }
+
+    /// Why a build failed: the command and what the compiler printed.
+    public struct BuildFailure: Error, CustomStringConvertible {
+        public let command: String
+        public let output: String
+        public var description: String { "\(command) failed:\n\(output)" }
+    }
+
+    /// The package's root folder (this file is `Sources/ModloadExamples/ExampleModules.swift`).
+    public nonisolated let packageRoot: String
+    /// Where builds go (a fresh temporary folder per process).
+    public nonisolated let scratch: String
+
+    private var builds: [String: Task<String, any Error>] = [:]
+
+    public init() {
+        packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        scratch = NSTemporaryDirectory() + "modload-examples-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    }
+
+    /// The built module file of `example` (built now if it was not yet), with `defines` set for a
+    /// Swift example (`-D NAME`: how a test makes a changed version of the same module).
+    public func path(of example: Example, defines: [String] = []) async throws -> String {
+        let key = ([example.rawValue] + defines.sorted()).joined(separator: "+")
+        if let build = builds[key] { return try await build.value }
+        let build = Task { try await self.build(example, defines: defines, key: key) }
+        builds[key] = build
+        return try await build.value
+    }
+
+    /// A fresh copy of the built module file at `destination` (a file of its own: loads of it are
+    /// not loads of another copy).
+    public func copy(_ example: Example, to destination: String, defines: [String] = []) async throws {
+        let built = try await path(of: example, defines: defines)
+        try? FileManager.default.removeItem(atPath: destination)
+        try FileManager.default.copyItem(atPath: built, toPath: destination)
+    }
+
+    private func build(_ example: Example, defines: [String], key: String) async throws -> String {
+        let output = "\(scratch)/\(key)/lib\(example.rawValue).so"
+        try FileManager.default.createDirectory(atPath: "\(scratch)/\(key)", withIntermediateDirectories: true)
+        let source = "\(packageRoot)/Examples/\(example.source)"
+        let abi = "\(packageRoot)/Sources/CModloadABI/include"
+        if example.isSwift {
+            let library = try await moduleLibrary()
+            try await run(
+                swiftc,
+                ["-parse-as-library", "-emit-library", "-module-name", example.rawValue, "-I", library, "-I", abi,
+                 "-L", library, "-lModloadModule"]
+                    + defines.flatMap { ["-D", $0] } + [source, "-o", output])
+        } else {
+            try await run(cc, ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I", abi, source, "-o", output])
+        }
+        return output
+    }
+
+    /// The ModloadModule library as a static library and module, built once: what Swift module
+    /// files link.
+    private func moduleLibrary() async throws -> String {
+        if let build = builds["ModloadModule"] { return try await build.value }
+        let folder = "\(scratch)/ModloadModule"
+        let build = Task {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let sources = try FileManager.default.contentsOfDirectory(atPath: "\(packageRoot)/Sources/ModloadModule")
+                .filter { $0.hasSuffix(".swift") }.sorted().map { "\(packageRoot)/Sources/ModloadModule/\($0)" }
+            try await run(
+                swiftc,
+                ["-parse-as-library", "-module-name", "ModloadModule", "-emit-module", "-emit-module-path",
+                 "\(folder)/ModloadModule.swiftmodule", "-emit-library", "-static", "-o", "\(folder)/libModloadModule.a",
+                 "-I", "\(packageRoot)/Sources/CModloadABI/include"] + sources)
+            return folder
+        }
+        builds["ModloadModule"] = build
+        return try await build.value
+    }
+
+    private nonisolated var cc: [String] { ["/usr/bin/env", ProcessInfo.processInfo.environment["CC"] ?? "cc"] }
+    private nonisolated var swiftc: [String] { ["/usr/bin/env", ProcessInfo.processInfo.environment["SWIFTC"] ?? "swiftc"] }
+
+    /// Runs a compiler without blocking a thread; throws its output if it fails.
+    private nonisolated func run(_ tool: [String], _ arguments: [String]) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool[0])
+        process.arguments = Array(tool.dropFirst()) + arguments
+        // Output goes to a file (a pipe nobody reads until the end could fill up and stall it).
+        let log = "\(scratch)/build-\(UInt32.random(in: 0 ... .max)).log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        defer { try? handle.close() }
+        process.standardOutput = handle
+        process.standardError = handle
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        guard status == 0 else {
+            throw BuildFailure(command: (tool.dropFirst() + arguments).joined(separator: " "), output: output)
+        }
+    }
+}

@@ -1,0 +1,118 @@
+/// A symbol a Swift module file exports: a name, a C signature and an address.
+public struct Export: @unchecked Sendable {  // an address into the module file, read-only
+    /// The symbol's name (unique among a host's modules).
+    public let name: String
+    /// Its C signature (`modload.h`'s convention, e.g. `"u32(u32,ptr,usize)"`).
+    public let signature: String
+    let address: UnsafeRawPointer
+
+    /// Exports a C function (`@convention(c)`, a closure that captures nothing), with the
+    /// signature derived from its type. Stops with a message if a parameter or result type has no
+    /// C signature (see ``CSignature``); give `signature` explicitly then.
+    public static func function<Function>(_ name: String, _ function: Function, signature: String? = nil) -> Export {
+        guard let signature = signature ?? CSignature.of(Function.self) else {
+            preconditionFailure("export \(name): \(Function.self) has no C signature; pass signature: explicitly")
+        }
+        precondition(
+            MemoryLayout<Function>.size == MemoryLayout<UnsafeRawPointer>.size,
+            "export \(name): \(Function.self) is not a C function (@convention(c))")
+        return Export(name: name, signature: signature, address: unsafeBitCast(function, to: UnsafeRawPointer.self))
+    }
+
+    /// Exports data at `address` (which must stay valid while the module is loaded) with the
+    /// signature `data:TYPE`, e.g. `.data("jiffies", pointer, type: "u64")`.
+    public static func data(_ name: String, _ address: UnsafeRawPointer, type: String) -> Export {
+        Export(name: name, signature: "data:" + type, address: address)
+    }
+}
+
+/// A symbol a Swift module file imports: a name and the C signature it expects.
+public struct Import: Sendable {
+    /// The symbol's name.
+    public let name: String
+    /// The signature it must have.
+    public let signature: String
+
+    /// Imports a C function of type `Function` (`@convention(c)`), signature derived from it.
+    public static func function<Function>(_ name: String, as type: Function.Type) -> Import {
+        guard let signature = CSignature.of(type) else {
+            preconditionFailure("import \(name): \(type) has no C signature; use Import(name:signature:)")
+        }
+        return Import(name: name, signature: signature)
+    }
+
+    /// Imports `name` with an explicit signature.
+    public init(name: String, signature: String) {
+        self.name = name
+        self.signature = signature
+    }
+}
+
+/// `modload.h`'s signature convention, derived from Swift C function types: `RET(ARG,...)` with
+/// `void bool i8 i16 i32 i64 u8 u16 u32 u64 isize usize f32 f64 ptr`.
+public enum CSignature {
+    /// The signature of a `@convention(c)` function type, or `nil` if it is not one or a
+    /// parameter or result has no C signature type.
+    ///
+    /// `(@convention(c) (UInt32, UnsafeRawPointer?, Int) -> UInt32).self` → `"u32(u32,ptr,isize)"`.
+    public static func of<Function>(_ type: Function.Type) -> String? {
+        let text = Substring(String(reflecting: type))
+        let prefix = "@convention(c) ("
+        guard text.hasPrefix(prefix) else { return nil }
+        // The parameter list ends at the parenthesis that closes the one opening it.
+        let open = text.index(text.startIndex, offsetBy: prefix.count)
+        var depth = 1
+        var close = open
+        while close < text.endIndex {
+            if text[close] == "(" { depth += 1 }
+            if text[close] == ")" { depth -= 1; if depth == 0 { break } }
+            close = text.index(after: close)
+        }
+        let arrow = " -> "
+        guard close < text.endIndex, text[text.index(after: close)...].hasPrefix(arrow) else { return nil }
+        var parts: [String] = []
+        for argument in split(text[open..<close]) {
+            guard let part = scalar(argument) else { return nil }
+            parts.append(part)
+        }
+        guard let result = scalar(text[text.index(close, offsetBy: 1 + arrow.count)...]) else { return nil }
+        return "\(result)(\(parts.joined(separator: ",")))"
+    }
+
+    /// Top-level comma-separated types (commas inside `<…>` belong to generic arguments).
+    private static func split(_ list: Substring) -> [Substring] {
+        guard !list.isEmpty else { return [] }
+        var parts: [Substring] = []
+        var depth = 0
+        var start = list.startIndex
+        for index in list.indices {
+            switch list[index] {
+            case "<": depth += 1
+            case ">": depth -= 1
+            case "," where depth == 0:
+                parts.append(list[start..<index])
+                start = list.index(after: index)
+            default: break
+            }
+        }
+        parts.append(list[start...])
+        return parts.map { $0.drop { $0 == " " } }
+    }
+
+    private static let scalars: [String: String] = [
+        "()": "void", "Swift.Void": "void", "Swift.Bool": "bool",
+        "Swift.Int8": "i8", "Swift.Int16": "i16", "Swift.Int32": "i32", "Swift.Int64": "i64", "Swift.Int": "isize",
+        "Swift.UInt8": "u8", "Swift.UInt16": "u16", "Swift.UInt32": "u32", "Swift.UInt64": "u64", "Swift.UInt": "usize",
+        "Swift.Float": "f32", "Swift.Double": "f64",
+    ]
+
+    private static func scalar(_ type: Substring) -> String? {
+        var type = String(type)
+        if type.hasPrefix("Swift.Optional<") && type.hasSuffix(">") {
+            type = String(type.dropFirst("Swift.Optional<".count).dropLast())
+        }
+        if let scalar = scalars[type] { return scalar }
+        let pointers = ["Swift.UnsafePointer<", "Swift.UnsafeMutablePointer<", "Swift.UnsafeRawPointer", "Swift.UnsafeMutableRawPointer", "Swift.OpaquePointer"]
+        return pointers.contains { type.hasPrefix($0) } ? "ptr" : nil
+    }
+}
