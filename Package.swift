@@ -55,7 +55,7 @@ let package = Package(
         // Benchmark scenarios and their baselines (never in the library).
         .target(
             name: "ModloadBench",
-            dependencies: ["Modload", "ModloadExamples", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Modload", "ModloadExamples", "CModloadABI", .product(name: "Logging", package: "swift-log")]
         ),
         // The command-line tool: a thin layer over the library.
         .executableTarget(

@@ -3,13 +3,15 @@
  *
  * Exports  checksum_crc32c  u32(u32,ptr,usize)  crc = checksum_crc32c(seed, bytes, length)
  *          checksum_inits   u32()               how often init ran in this image
- * Params   seed (int)       the seed checksum_selftest uses at init
+ * Params   seed (int)       logged at init
  *          request (string) a module init requests first (fails the load if the request fails)
  *          refuse (bool)    cleanup refuses unloading (-EBUSY)
- *          fail (bool)      init fails with -ENODEV
+ *          fail (bool)      init fails with -ENODEV (after the request)
  *
  * Build:   cc -shared -fPIC -O2 -I Sources/CModloadABI/include Examples/checksum/checksum.c \
  *             -o libchecksum.so
+ *          (-DCHECKSUM_NONCOUNTING makes it a noncounting module: callers call in inside read
+ *          sections instead of holding references.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,14 +34,14 @@ uint32_t checksum_inits(void) { return inits; }
 static int is_yes(const char *value) { return value && value[0] == 'Y'; }
 
 static int checksum_init(const struct modload_host_api *api, modload_host *host) {
-    if (is_yes(api->parameter(host, "fail"))) {
-        api->log(host, MODLOAD_LOG_INFO, "no device to checksum for (fail=Y)");
-        return -ENODEV;
-    }
     const char *dependency = api->parameter(host, "request");
     if (dependency && dependency[0]) {
         int result = api->request(host, dependency);
         if (result != 0) return result;
+    }
+    if (is_yes(api->parameter(host, "fail"))) {
+        api->log(host, MODLOAD_LOG_INFO, "no device to checksum for (fail=Y)");
+        return -ENODEV;
     }
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t crc = i;
@@ -82,7 +84,11 @@ static const struct modload_descriptor descriptor = {
     .version = "1.0",
     .description = "CRC-32C (Castagnoli) checksums",
     .license = "MIT",
+#ifdef CHECKSUM_NONCOUNTING
+    .accounting = MODLOAD_NONCOUNTING,
+#else
     .accounting = MODLOAD_COUNTING,
+#endif
     .init = checksum_init,
     .exit = checksum_exit,
     .cleanup = checksum_cleanup,

@@ -2,7 +2,7 @@
 // checksums every record it commits with the C module `checksum`'s CRC-32C.
 //
 // Imports  checksum_crc32c  u32(u32,ptr,usize)   from checksum (C)
-// Exports  journal_commit   u32(ptr,isize)        commits a record; returns its checksum
+// Exports  journal_commit   u32(ptr,usize)        commits a record; returns its checksum
 //          journal_commits  u64()                 records committed since init
 //          journal_version  u32()                 1, or 2 when built with -D JOURNAL_V2
 // Params   barrier (bool)   whether commits are ordered (logged at init)
@@ -12,13 +12,13 @@
 import ModloadModule
 import Synchronization
 
-typealias Crc32c = @convention(c) (UInt32, UnsafeRawPointer?, Int) -> UInt32
+typealias Crc32c = @convention(c) (UInt32, UnsafeRawPointer?, UInt) -> UInt32  // size_t: UInt, "usize"
 
 /// The import, bound at init (the host keeps it valid until exit returns).
 private let checksum = Mutex<Crc32c?>(nil)
 private let commits = Atomic<UInt64>(0)
 
-private let commit: @convention(c) (UnsafeRawPointer?, Int) -> UInt32 = { record, length in
+private let commit: @convention(c) (UnsafeRawPointer?, UInt) -> UInt32 = { record, length in
     guard let crc = checksum.withLock({ $0 }) else { return 0 }
     commits.add(1, ordering: .relaxed)
     return crc(0, record, length)

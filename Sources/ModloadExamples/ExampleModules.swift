@@ -50,8 +50,8 @@ public actor ExampleModules {
         scratch = NSTemporaryDirectory() + "modload-examples-\(getpid())-\(UInt32.random(in: 0 ... .max))"
     }
 
-    /// The built module file of `example` (built now if it was not yet), with `defines` set for a
-    /// Swift example (`-D NAME`: how a test makes a changed version of the same module).
+    /// The built module file of `example` (built now if it was not yet), with `defines` set
+    /// (`-D NAME`: how a test makes another version of the same module).
     public func path(of example: Example, defines: [String] = []) async throws -> String {
         let key = ([example.rawValue] + defines.sorted()).joined(separator: "+")
         if let build = builds[key] { return try await build.value }
@@ -81,9 +81,27 @@ public actor ExampleModules {
                  "-L", library, "-lModloadModule"]
                     + defines.flatMap { ["-D", $0] } + [source, "-o", output])
         } else {
-            try await run(cc, ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I", abi, source, "-o", output])
+            try await run(cc, cFlags(abi) + defines.map { "-D" + $0 } + [source, "-o", output])
         }
         return output
+    }
+
+    /// Compiles C source text into a shared object named `name` in the scratch folder — for test
+    /// fixtures (modules that break one rule of the ABI, objects that are not modules). `flags`
+    /// replace the default `-shared -fPIC` (e.g. `["-c"]` for an object file, `[]` for an
+    /// executable).
+    public func compile(cSource: String, named name: String, flags: [String] = ["-shared", "-fPIC"]) async throws -> String {
+        let folder = "\(scratch)/fixtures"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let source = "\(folder)/\(name).c"
+        try cSource.write(toFile: source, atomically: true, encoding: .utf8)
+        let output = "\(folder)/\(name)"
+        try await run(cc, flags + ["-O2", "-I", "\(packageRoot)/Sources/CModloadABI/include", source, "-o", output])
+        return output
+    }
+
+    private nonisolated func cFlags(_ abi: String) -> [String] {
+        ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I", abi]
     }
 
     /// The ModloadModule library as a static library and module, built once: what Swift module

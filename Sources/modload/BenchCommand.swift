@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure Modload against baselines and the machine's physical limits (release build).",
         subcommands: [
             BurstCommand.self, ParallelCommand.self, RefsCommand.self, LookupCommand.self, QuiescenceCommand.self,
-            CycleCommand.self, AllCommand.self,
+            CycleCommand.self, FilesCommand.self, AllCommand.self,
         ]
     )
 }
@@ -141,6 +141,19 @@ struct CycleCommand: AsyncParsableCommand {
 
     func run() async throws {
         try options.emit(await CycleBench.run(quick: options.quick, limits: options.measureLimits()), CycleBench.render)
+    }
+}
+
+struct FilesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "files",
+        abstract: "Load + unload of a module file (the C example, built for the run) vs a raw dlopen + dlclose of it."
+    )
+
+    @OptionGroup var options: BenchOptions
+
+    func run() async throws {
+        try options.emit(try await FilesBench.run(quick: options.quick, limits: options.measureLimits()), FilesBench.render)
     }
 }
 

@@ -59,6 +59,6 @@ func residentKilobytes() -> Int {
     return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
 }
 
-typealias Crc32c = @convention(c) (UInt32, UnsafeRawPointer?, Int) -> UInt32
+typealias Crc32c = @convention(c) (UInt32, UnsafeRawPointer?, UInt) -> UInt32
 typealias Counter32 = @convention(c) () -> UInt32
 typealias Counter64 = @convention(c) () -> UInt64

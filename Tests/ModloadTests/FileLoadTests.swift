@@ -1,8 +1,11 @@
 import Foundation
+import Synchronization
 import Testing
 import ModloadExamples
 @testable import Modload
 
+/// Module files built from `Examples/` during the test run: C unloads for real, Swift retires,
+/// imports across languages, parameters, refusals, failures — each leaving the host as it was.
 @Suite("Module files: loading and unloading")
 struct FileLoadTests {
     @Test func aCModuleLoadsRunsAndIsUnmappedOnUnload() async throws {
@@ -12,23 +15,259 @@ struct FileLoadTests {
         let info = try await host.insert(file: path, parameters: "seed=7")
         #expect(info.descriptor.name == "checksum")
         #expect(info.descriptor.exports.map(\.description) == ["checksum_crc32c u32(u32,ptr,usize)", "checksum_inits u32()"])
+        #expect(info.descriptor.parameters.map(\.name) == ["seed", "request", "refuse", "fail"])
         #expect(info.signature.kind == .unsigned)
-        #expect(!info.containsSwift)
+        #expect(!info.containsSwift && info.neverUnmapped == nil)
         #expect(host.state(of: "checksum") == .live)
+        #expect(host.info("checksum")?.file == path)
+        #expect(host.info("checksum")?.parameters.int("seed") == 7)
+        // Unsigned, under the default permissive policy: loads, taints host and module.
         #expect(host.info("checksum")?.taints == .unsignedModule)
         #expect(host.taints.contains(.unsignedModule))
-        #expect(host.info("checksum")?.parameters.int("seed") == 7)
+        #expect(host.listing().contains("Live (E)"))
+        // Mapped from its own path, so /proc/self/maps names it.
         #expect(!mappings(of: path).isEmpty)
 
         // Its export works, through the symbol table.
-        let address = try #require(host.withModuleFile("checksum") { $0.address(ofExport: "checksum_crc32c") } ?? nil)
-        let crc = address.function(as: Crc32c.self)
-        #expect(crc(0, "123456789", 9) == 0xe306_9283)
+        #expect(host.symbol(named: "checksum_crc32c")?.signature == SymbolSignature("u32(u32,ptr,usize)"))
+        let crc = try #require(host.withModuleFile("checksum") { $0.address(ofExport: "checksum_crc32c") } ?? nil)
+        #expect(crc.function(as: Crc32c.self)(0, "123456789", 9) == 0xe306_9283)
 
         let outcome = try await host.unload("checksum")
         #expect(outcome.image == .unmapped)
         #expect(mappings(of: path).isEmpty)
         #expect(host.state(of: "checksum") == nil)
+        #expect(host.fileStatistics.unmapped == 1)
+    }
+
+    @Test func importsCrossLanguagesAndDependentsBlockUnloading() async throws {
+        let folder = try ModuleFolder()
+        let checksum = try await folder.copy(.checksum)
+        let journal = try await folder.copy(.journal)
+        let jstat = try await folder.copy(.jstat)
+        let host = ModuleHost(configuration: .testing())
+
+        // The Swift module imports from the C one; nothing exports checksum_crc32c yet.
+        let missing = await expectError(.notFound) { try await host.insert(file: journal) }
+        #expect(missing?.file == journal)
+        #expect(missing?.reason.contains("checksum_crc32c") == true)
+        #expect(host.modules.isEmpty)
+
+        try await host.insert(file: checksum)
+        let info = try await host.insert(file: journal, parameters: "barrier=n")
+        #expect(info.containsSwift)
+        #expect(info.neverUnmapped == "it contains Swift code")
+        try await host.insert(file: jstat)  // C importing from Swift
+        #expect(host.info("checksum")?.usedBy == ["journal"])
+        #expect(host.info("journal")?.usedBy == ["jstat"])
+        #expect(host.info("jstat")?.uses == ["journal"])
+
+        // Calls flow C → Swift → C.
+        let commit = try #require(host.withModuleFile("journal") { $0.address(ofExport: "journal_commit") } ?? nil)
+            .function(as: (@convention(c) (UnsafeRawPointer?, UInt) -> UInt32).self)
+        #expect(commit("123456789", 9) == 0xe306_9283)
+        let stat = try #require(host.withModuleFile("jstat") { $0.address(ofExport: "jstat_commits") } ?? nil)
+            .function(as: Counter64.self)
+        #expect(stat() == 1)
+
+        // Dependents block every unload mode.
+        let blocked = await expectError(.wouldBlock) { try await host.unload("journal", mode: .force) }
+        #expect(blocked?.holders?.dependents == ["jstat"])
+        #expect(try await host.unload("jstat").image == .unmapped)
+        #expect(try await host.unload("journal").image == .retired(reason: "it contains Swift code"))
+        #expect(try await host.unload("checksum").image == .unmapped)
+        #expect(mappings(of: checksum).isEmpty && mappings(of: jstat).isEmpty)
+        // The Swift code stays mapped (retired), from its private copy.
+        #expect(!privateCopyMappings(named: "libjournal.so").isEmpty)
+        #expect(host.modules.isEmpty)
+    }
+
+    @Test func aRetiredSwiftModuleReloadedFromAChangedFileRunsTheNewCode() async throws {
+        let folder = try ModuleFolder()
+        let checksum = try await folder.copy(.checksum)
+        let journal = try await folder.copy(.journal, as: "libjournal-reload.so")
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(file: checksum)
+        func version() throws -> UInt32 {
+            try #require(host.withModuleFile("journal") { $0.address(ofExport: "journal_version") } ?? nil)
+                .function(as: Counter32.self)()
+        }
+
+        try await host.insert(file: journal)
+        #expect(try version() == 1)
+        #expect(try await host.unload("journal").image == .retired(reason: "it contains Swift code"))
+        let imagesAfterFirst = privateCopyMappings(named: "libjournal-reload.so").count
+
+        // The same file again: the retired image is shared, nothing new is mapped.
+        try await host.insert(file: journal)
+        #expect(try version() == 1)
+        _ = try await host.unload("journal")
+        #expect(privateCopyMappings(named: "libjournal-reload.so").count == imagesAfterFirst)
+
+        // A changed file at the same path: a fresh copy is mapped, and the new code runs.
+        _ = try await folder.copy(.journal, as: "libjournal-reload.so", defines: ["JOURNAL_V2"])
+        try await host.insert(file: journal)
+        #expect(try version() == 2)
+        #expect(privateCopyMappings(named: "libjournal-reload.so").count > imagesAfterFirst)
+        _ = try await host.unload("journal")
+    }
+
+    @Test func cleanupThatRefusesKeepsTheModuleAndItsMapping() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum)
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(file: path, parameters: "refuse=y")
+        let refused = await expectError(.busy) { try await host.unload("checksum") }
+        #expect(refused?.reason.contains("cleanup refused") == true)
+        #expect(refused?.underlying.map { "\($0)" }?.contains("cleanup returned -16") == true)
+        #expect(host.state(of: "checksum") == .live)
+        #expect(host.info("checksum")?.isUnloading == false)
+        #expect(!mappings(of: path).isEmpty)
+        // Still usable: a reference can be taken and released.
+        do { _ = try host.acquire("checksum") }
+        // Force does not override a refusing cleanup either; only the module can change its mind.
+        _ = await expectError(.busy) { try await host.unload("checksum", mode: .force) }
+        #expect(host.state(of: "checksum") == .live)
+    }
+
+    @Test func aFailingInitLeavesNothingMapped() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum)
+        let host = ModuleHost(configuration: .testing())
+        let error = await expectError(.initFailed) { try await host.insert(file: path, parameters: "fail=1") }
+        #expect((error?.underlying as? ModuleError)?.code == .noDevice)
+        #expect(error?.errno == ENODEV)
+        #expect(error?.file == path)
+        #expect(mappings(of: path).isEmpty)
+        #expect(host.modules.isEmpty)
+        #expect(host.fileStatistics.unmapped == 1)
+        // The file loads fine without the parameter afterwards.
+        try await host.insert(file: path)
+        #expect(host.state(of: "checksum") == .live)
+    }
+
+    @Test func badParametersLoadNothing() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum)
+        let host = ModuleHost(configuration: .testing())
+        let error = await expectError(.invalidArgument) { try await host.insert(file: path, parameters: "seed=many fail") }
+        #expect(error?.reason.contains("parameter 'seed'") == true)
+        #expect(mappings(of: path).isEmpty)
+        #expect(host.modules.isEmpty)
+    }
+
+    @Test func requestsFromACInitLoadDependenciesAndCyclesFailAtOnce() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum)
+        let helper = TestModule("crc_helper")
+        // The catalog also names "checksum" (a placeholder): a request for it joins the file's load.
+        let catalog = try ModuleCatalog([helper, BuiltinModule(name: "checksum")])
+        let host = ModuleHost(configuration: .testing(resolver: catalog))
+
+        try await host.insert(file: path, parameters: "request=crc_helper")
+        #expect(helper.initCalls == 1)
+        #expect(host.state(of: "crc_helper") == .live)
+        _ = try await host.unload("checksum")
+
+        // Its init requests itself: a cycle, refused at once (-EDEADLK), not after a timeout.
+        let cycle = await expectError(.initFailed) { try await host.insert(file: path, parameters: "request=checksum") }
+        #expect((cycle?.underlying as? ModuleError)?.code == .deadlock)
+        #expect(host.state(of: "checksum") == nil)
+        #expect(mappings(of: path).isEmpty)
+
+        // Unknown names come back as -ENOENT.
+        let unknown = await expectError(.initFailed) { try await host.insert(file: path, parameters: "request=nothing_here") }
+        #expect(unknown?.errno == ENOENT)
+    }
+
+    @Test func aNoncountingCModuleIsCalledInsideReadSectionsAndUnmappedAfterAGracePeriod() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum, as: "libchecksum-nc.so", defines: ["CHECKSUM_NONCOUNTING"])
+        let host = ModuleHost(configuration: .testing())
+        let info = try await host.insert(file: path)
+        #expect(info.descriptor.accounting == .noncounting)
+        let sum = try host.withModule("checksum") { definition -> UInt32 in
+            let crc = (definition as! FileModule).address(ofExport: "checksum_crc32c")!.function(as: Crc32c.self)
+            return crc(0, "123456789", 9)
+        }
+        #expect(sum == 0xe306_9283)
+        #expect(try await host.unload("checksum").image == .unmapped)
+        _ = await expectError(.notFound) { try host.withModule("checksum") { _ in () } }
+    }
+
+    @Test func aForcedUnloadWithReferencesHeldRetiresTheImage() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum)
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(file: path)
+        let reference = try host.acquire("checksum")
+        let outcome = try await host.unload("checksum", mode: .force)
+        #expect(outcome.overriddenReferences == 1)
+        #expect(outcome.image == .retired(reason: "references outlived the module (a forced unload)"))
+        #expect(host.taints.contains(.forcedUnload))
+        // The holder can still run the code it holds: it stays mapped.
+        #expect(!mappings(of: path).isEmpty)
+        let crc = (reference.definition as! FileModule).address(ofExport: "checksum_crc32c")!.function(as: Crc32c.self)
+        #expect(crc(0, "123456789", 9) == 0xe306_9283)
+        reference.release()
+    }
+
+    @Test func ensureLoadedOfALiveFileSharesTheImageAndInsertSaysExists() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum)
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(file: path)
+        try await host.ensureLoaded(file: path)
+        let exists = await expectError(.exists) { try await host.insert(file: path) }
+        #expect(exists?.file == path)
+        #expect(host.modules.map(\.name) == ["checksum"])
+        #expect(host.withModuleFile("checksum") { $0.address(ofExport: "checksum_inits")!.function(as: Counter32.self)() } == 1)
+        #expect(try await host.unload("checksum").image == .unmapped)
+        #expect(mappings(of: path).isEmpty)
+    }
+
+    @Test func twoHostsLoadingOneFileEachGetTheirOwnImage() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum)
+        let first = ModuleHost(configuration: .testing())
+        let second = ModuleHost(configuration: .testing())
+        try await first.insert(file: path)
+        try await second.insert(file: path)
+        // One image per host: each init ran on its own copy of the module's globals.
+        let inits = [first, second].map { host in
+            host.withModuleFile("checksum") { $0.address(ofExport: "checksum_inits")!.function(as: Counter32.self)() }
+        }
+        #expect(inits == [1, 1])
+        #expect(!mappings(of: path).isEmpty)
+        #expect(privateCopyMappings(named: "libchecksum.so").isEmpty == false)
+        #expect(try await second.unload("checksum").image == .unmapped)
+        #expect(try await first.unload("checksum").image == .unmapped)
+        #expect(mappings(of: path).isEmpty)
+    }
+
+    @Test func loadingAndUnloadingACModuleTenThousandTimesKeepsMemoryFlat() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum)
+        let host = ModuleHost(configuration: .testing())
+        func cycles(_ count: Int) async throws {
+            for _ in 0..<count {
+                try await host.insert(file: path)
+                let outcome = try await host.unload("checksum")
+                guard outcome.image == .unmapped else {
+                    Issue.record("cycle left \(String(describing: outcome.image))")
+                    return
+                }
+            }
+        }
+        try await cycles(1_000)  // warm up: allocator pools, thread stacks, lazily built tables
+        let before = residentKilobytes()
+        try await cycles(10_000)
+        await Quiescence.barrier()
+        let after = residentKilobytes()
+        // A leak of one image (or even one 4 KiB page) per cycle would be 40 MB; allow noise.
+        #expect(after - before < 4_096, "resident memory grew from \(before) kB to \(after) kB")
+        #expect(mappings(of: path).isEmpty)
+        #expect(host.fileStatistics.unmapped == 11_000)
     }
 }
 

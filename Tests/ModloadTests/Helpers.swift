@@ -175,40 +175,8 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) async {
     for thread in threads { pthread_join(thread, nil) }  // already finished: returns at once
 }
 
-/// Blocks a plain thread until async work finishes (the work runs on the concurrency pool).
-/// Built on pthread primitives so ThreadSanitizer sees the hand-off.
+/// Blocks a plain thread until async work finishes (the work runs on the concurrency pool): the
+/// library's own bridge, built on pthread primitives so ThreadSanitizer sees the hand-off.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-    let latch = Latch<T>()
-    Task { latch.set(await body()) }
-    return latch.wait()
-}
-
-private final class Latch<T>: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var value: T?
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
-    }
-    deinit {
-        pthread_cond_destroy(cond)
-        pthread_mutex_destroy(mutex)
-        cond.deallocate()
-        mutex.deallocate()
-    }
-    func set(_ newValue: T) {
-        pthread_mutex_lock(mutex)
-        value = newValue
-        pthread_cond_signal(cond)
-        pthread_mutex_unlock(mutex)
-    }
-    func wait() -> T {
-        pthread_mutex_lock(mutex)
-        while value == nil { pthread_cond_wait(cond, mutex) }
-        let result = value!
-        pthread_mutex_unlock(mutex)
-        return result
-    }
+    runBlocking(body)
 }

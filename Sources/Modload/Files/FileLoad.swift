@@ -167,3 +167,4 @@ extension ModuleFileInfo {
             neverUnmapped: image.neverUnmapped, size: image.size)
     }
 }
+

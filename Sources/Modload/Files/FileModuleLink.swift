@@ -126,10 +126,9 @@ final class FileModuleLink: Sendable {
     private func request(_ name: String) -> Int32 {
         let (host, scope) = state.withLock { ($0.context?.host, $0.scope) }
         guard let host else { return -ENOENT }
-        let answer = Monitor<Int32?>(nil)
-        Task {
+        return runBlocking {
             // Made from init, the request is part of the load's work: its waits are the load's.
-            let code: Int32 = await LoadScope.$current.withValue(scope?.forCurrentTask()) {
+            await LoadScope.$current.withValue(scope?.forCurrentTask()) {
                 do throws(ModuleError) {
                     try await host.request(name)
                     return 0
@@ -137,9 +136,7 @@ final class FileModuleLink: Sendable {
                     return -error.errno
                 }
             }
-            answer.update { $0 = code }
         }
-        return answer.wait(until: { $0 != nil }) { value, _ in value! }
     }
 
     private func acquire(_ name: String) -> OpaquePointer? {

@@ -68,10 +68,10 @@ public struct ModuleFileDescriptor: Sendable, Equatable {
                 if optional { return nil }
                 throw invalid("\(what) is missing (NULL)")
             }
-            let length = strnlen(pointer, maximumStringLength + 1)
-            guard length <= maximumStringLength else { throw invalid("\(what) is longer than \(maximumStringLength) bytes") }
-            guard let text = String(validating: UnsafeBufferPointer(start: pointer, count: length).lazy.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            else { throw invalid("\(what) is not UTF-8") }
+            guard strnlen(pointer, maximumStringLength + 1) <= maximumStringLength else {
+                throw invalid("\(what) is longer than \(maximumStringLength) bytes")
+            }
+            guard let text = String(validatingCString: pointer) else { throw invalid("\(what) is not UTF-8") }
             return text
         }
         func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(ModuleError) -> String {

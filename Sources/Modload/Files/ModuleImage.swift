@@ -246,10 +246,16 @@ final class ImageRegistry: Sendable {
             s.forget(key, entry)
             return .close(entry)
         }
-        guard case .close(let entry) = step else {
-            if case .retired(let reason) = step { return .retired(reason: reason) }
+        switch step {
+        case .retired(let reason):
+            // Its dlopen reference stays: the object is never to be unmapped.
+            return .retired(reason: reason)
+        case .shared:
+            dlclose(handle)  // this image's reference; the other users keep it mapped
             return .shared
+        case .close: break
         }
+        guard case .close(let entry) = step else { preconditionFailure() }
         dlclose(handle)
         // Did the dynamic linker drop it? (Something else may hold it open.)
         if let still = dlopen(entry.mappedPath, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD) {

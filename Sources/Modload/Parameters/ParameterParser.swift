@@ -51,7 +51,8 @@ public enum ParameterParser {
 
     /// `-` written as `_`.
     static func canonical(_ name: String) -> String {
-        name.contains("-") ? String(name.map { $0 == "-" ? "_" : $0 }) : name
+        // (bytes: with Foundation in the module, `contains("-")` would be NSString's search)
+        name.utf8.contains(UInt8(ascii: "-")) ? String(name.map { $0 == "-" ? "_" : $0 }) : name
     }
 
     /// Splits into `(name, value?)` pairs as the kernel's `next_arg` does, byte by byte; also

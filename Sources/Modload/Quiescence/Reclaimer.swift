@@ -17,7 +17,7 @@ import CModloadRCU
 /// ``maximumBatch`` are queued) before starting one. Someone *waiting* — `synchronize()`,
 /// `barrier()` — makes the queue urgent and the grace period starts at once.
 ///
-/// Lock rule: `mutex` guards `queue`, `urgent`, `started`, `completedBatches` and `takenBatches`;
+/// Lock rule: `mutex` guards `queue`, `urgent`, `started`, `idle`, `completedBatches` and `takenBatches`;
 /// it is never held while work runs or while waiting for a grace period.
 final class Reclaimer: @unchecked Sendable {
     static let shared = Reclaimer()
@@ -36,6 +36,8 @@ final class Reclaimer: @unchecked Sendable {
     /// Someone is waiting for queued work: don't gather, start the grace period.
     private var urgent = false
     private var started = false
+    /// The thread sleeps waiting for work (as opposed to gathering a batch, or running one).
+    private var idle = false
     /// Batches taken from the queue / batches whose work has run.
     private var takenBatches: UInt64 = 0
     private var completedBatches: UInt64 = 0
@@ -59,7 +61,10 @@ final class Reclaimer: @unchecked Sendable {
         if urgent { self.urgent = true }
         let start = !started
         started = true
-        pthread_cond_signal(workAvailable)
+        // Wake the thread only if it must act now: it sleeps on an empty queue, someone waits,
+        // or the batch is full. Deferred work arriving while it gathers a batch waits for the
+        // batch's timer — a wake-up per release would cost each a context switch for nothing.
+        if idle || urgent || queue.count >= Self.maximumBatch { pthread_cond_signal(workAvailable) }
         pthread_mutex_unlock(mutex)
         if start { startThread() }
     }
@@ -98,7 +103,9 @@ final class Reclaimer: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
         while true {
             pthread_mutex_lock(mutex)
+            idle = true
             while queue.isEmpty { pthread_cond_wait(workAvailable, mutex) }
+            idle = false
             if !urgent && queue.count < Self.maximumBatch {
                 var deadline = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &deadline)

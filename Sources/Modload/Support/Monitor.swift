@@ -49,10 +49,11 @@ final class Monitor<State>: @unchecked Sendable {
         return body(&state)
     }
 
-    /// Blocks the calling thread until `ready` holds (re-checked after every wake) or `timeout`
-    /// passes, then runs `body` with the lock held; `timedOut` tells it which.
+    /// Blocks the calling thread until `ready` holds (checked with the lock held before the first
+    /// sleep and after every wake; it may update the state, e.g. to count the thread as asleep) or
+    /// `timeout` passes, then runs `body` with the lock held; `timedOut` tells it which.
     func wait<Result>(
-        until ready: (State) -> Bool, timeout: Duration? = nil, _ body: (inout State, _ timedOut: Bool) -> Result
+        until ready: (inout State) -> Bool, timeout: Duration? = nil, _ body: (inout State, _ timedOut: Bool) -> Result
     ) -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -65,13 +66,25 @@ final class Monitor<State>: @unchecked Sendable {
             deadline.tv_nsec = nanoseconds % 1_000_000_000
         }
         var timedOut = false
-        while !ready(state) && !timedOut {
+        while !ready(&state) && !timedOut {
             if timeout == nil {
                 pthread_cond_wait(condition, mutex)
             } else if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT {
-                timedOut = !ready(state)
+                timedOut = !ready(&state)
             }
         }
         return body(&state, timedOut)
     }
+}
+
+/// Blocks the calling thread until `body`, run as a task, returns — for threads that are not the
+/// concurrency pool's (a module's entry point calling back into the host). Never call it on a
+/// pool thread: the task may need that thread to make progress.
+func runBlocking<Value: Sendable>(_ body: @escaping @Sendable () async -> Value) -> Value {
+    let answer = Monitor<Value?>(nil)
+    Task {
+        let value = await body()
+        answer.update { $0 = value }
+    }
+    return answer.wait(until: { $0 != nil }) { value, _ in value! }
 }
