@@ -39,15 +39,23 @@ public actor ExampleModules {
 
     /// The package's root folder (this file is `Sources/ModloadExamples/ExampleModules.swift`).
     public nonisolated let packageRoot: String
-    /// Where builds go (a fresh temporary folder per process).
+    /// Where builds go (a folder per process).
     public nonisolated let scratch: String
 
     private var builds: [String: Task<String, any Error>] = [:]
 
+    /// A builder writing into `.build/modload-examples/run-<pid>` under the package root. Folders
+    /// left there by processes that have exited are removed.
     public init() {
         packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
-        scratch = NSTemporaryDirectory() + "modload-examples-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let parent = packageRoot + "/.build/modload-examples"
+        scratch = parent + "/run-\(getpid())"
+        for folder in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where folder.hasPrefix("run-") {
+            if let pid = Int32(folder.dropFirst(4)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: parent + "/" + folder)
+            }
+        }
     }
 
     /// The built module file of `example` (built now if it was not yet), with `defines` set

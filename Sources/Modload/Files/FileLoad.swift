@@ -95,25 +95,38 @@ extension ModuleHost {
     private func runFileLoad(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> ModuleFileInfo {
         let validated = try ValidatedModuleFile.read(path, policy: configuration.signaturePolicy)
         let image = try ImageRegistry.shared.map(validated, host: serial)
+        count(mapped: 1)
         let descriptor: ModuleFileDescriptor
         do {
             descriptor = try ModuleFileDescriptor.read(image.descriptor.pointee, file: path)
         } catch {
-            _ = image.release()
+            count(image.release())
             throw error
         }
         let module = FileModule(image: image, validated: validated, descriptor: descriptor)
         do {
             try await load(module, parameters: parameters, for: caller)
         } catch {
-            _ = module.releaseImageIfUnclaimed()
+            count(module.releaseImageIfUnclaimed())
             var error = error
             if error.file == nil { error.file = path }
             throw error
         }
         // Live — but perhaps loaded by someone else (ensure-loaded found it live, or joined).
-        _ = module.releaseImageIfUnclaimed()
+        count(module.releaseImageIfUnclaimed())
         return module.file
+    }
+
+    /// Counts images mapped and what became of released ones.
+    private func count(mapped: Int = 0, _ release: ImageRelease? = nil) {
+        fileLoads.withLock { f in
+            f.statistics.mapped += mapped
+            switch release {
+            case .unmapped: f.statistics.unmapped += 1
+            case .retired: f.statistics.retired += 1
+            case .shared, nil: break
+            }
+        }
     }
 
     /// Releases a module file's image once its module is gone: after a grace period (no reader
@@ -124,13 +137,7 @@ extension ModuleHost {
         guard let module = record.definition as? FileModule else { return nil }
         await Quiescence.synchronize()
         let release = module.releaseImage(referencesRemain: orphaned)
-        fileLoads.withLock { f in
-            switch release {
-            case .unmapped: f.statistics.unmapped += 1
-            case .retired: f.statistics.retired += 1
-            case .shared: break
-            }
-        }
+        count(release)
         return release
     }
 }
@@ -143,9 +150,14 @@ public struct FileLoadStatistics: Sendable, Equatable {
     public var mergedJoiners = 0
     /// Loads (merged callers counted once) that failed.
     public var failures = 0
-    /// Modules whose file was unmapped when they were gone.
+    /// Images mapped: one per load that got past validation (a load of a file version the host
+    /// has mapped already shares that image, and counts too).
+    public var mapped = 0
+    /// Images released and unmapped — when their module was gone, or at once if the load made no
+    /// module of them. Once every module is unloaded, `mapped == unmapped + retired` (+ shared
+    /// images released while another load still used them).
     public var unmapped = 0
-    /// Modules whose code was retired (kept mapped) when they were gone.
+    /// Images released and kept mapped for good (Swift code, references outliving the module).
     public var retired = 0
 }
 

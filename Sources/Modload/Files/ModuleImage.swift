@@ -92,8 +92,11 @@ final class ModuleImage: @unchecked Sendable {  // immutable but for `released`,
 /// The module images of the process, by dynamic-linker object (the dynamic linker's namespace is
 /// per process, so this is too). See ``ModuleImage`` for the mapping rules.
 ///
-/// Lock rule: `state` is held only to read and edit the maps — never across `dlopen`, `dlclose`
-/// (which run module constructors and destructors) or any I/O.
+/// Lock rule: `state` is held across each decision *and* the `dlopen`/`dlclose` that carries it
+/// out, so a load can never share an object another thread is closing. It costs no parallelism —
+/// the dynamic linker serialises `dlopen` and `dlclose` with its own lock anyway — but it means
+/// module constructors and destructors (which those calls run) must not map module files. The
+/// descriptor function and every entry point run outside it.
 final class ImageRegistry: Sendable {
     static let shared = ImageRegistry()
 
@@ -145,62 +148,48 @@ final class ImageRegistry: Sendable {
         let neverUnmapped =
             file.elf.containsSwift ? "it contains Swift code" : file.elf.isNodelete ? "it was linked -z nodelete" : nil
         let flags = RTLD_NOW | RTLD_LOCAL | (neverUnmapped != nil ? RTLD_NODELETE : 0)
-
-        // The host's own image of this version: share it (one more dlopen reference).
-        if let (key, path) = state.withLock({ s -> (UInt, String)? in
-            guard let key = s.bySource[source], var entry = s.entries[key] else { return nil }
-            entry.users += 1
-            s.entries[key] = entry
-            return (key, entry.mappedPath)
-        }) {
-            if let handle = dlopen(path, flags), UInt(bitPattern: handle) == key {
-                return try image(file, handle: handle, mappedPath: path, privateCopy: path != absolute(file.bytes.path), neverUnmapped: neverUnmapped)
-            }
-            state.withLock { s in s.entries[key]?.users -= 1 }
-        }
-
-        // C code, path and file not mapped yet: map it in place.
         let path = absolute(file.bytes.path)
-        if neverUnmapped == nil, state.withLock({ $0.byPath[path] == nil && $0.byFile[file.bytes.identity.file] == nil }) {
-            guard let handle = dlopen(path, flags) else { throw refused(file) }
-            let key = UInt(bitPattern: handle)
-            // The file must still be the version validated, and the object must not be another
-            // host's (a concurrent load may have mapped the same path).
-            let ours = FileIdentity.of(path) == file.bytes.identity && state.withLock { s -> Bool in
-                if let existing = s.entries[key] {
-                    guard existing.host == host, existing.identity == file.bytes.identity, !existing.retired else { return false }
-                    s.entries[key]!.users += 1
-                    return true
-                }
-                s.entries[key] = Entry(
-                    host: host, identity: file.bytes.identity, mappedPath: path, memoryFile: nil, users: 1, retired: false)
-                s.bySource[source] = key
-                s.byPath[path] = key
-                s.byFile[file.bytes.identity.file] = key
-                return true
-            }
-            if ours {
-                return try image(file, handle: handle, mappedPath: path, privateCopy: false, neverUnmapped: nil)
-            }
-            dlclose(handle)
-        }
 
-        // Otherwise: a sealed private copy of exactly the bytes validated.
-        let copy = try privateCopy(file)
-        let copyPath = "/proc/self/fd/\(copy)"
-        guard let handle = dlopen(copyPath, flags) else {
-            let error = refused(file)
-            close(copy)
-            throw error
-        }
-        state.withLock { s in
+        let (handle, mappedPath, isCopy) = try state.withLock { (s) throws(ModuleError) -> (UnsafeMutableRawPointer, String, Bool) in
+            // The host's own image of this version: share it (one more dlopen reference).
+            if let key = s.bySource[source], let entry = s.entries[key], let handle = dlopen(entry.mappedPath, flags) {
+                if UInt(bitPattern: handle) == key {
+                    s.entries[key]!.users += 1
+                    return (handle, entry.mappedPath, entry.memoryFile != nil)
+                }
+                dlclose(handle)
+            }
+            // C code whose path and file are not mapped yet: map it in place — if the file is
+            // still the version validated, and the object is no one else's.
+            if neverUnmapped == nil, s.byPath[path] == nil, s.byFile[file.bytes.identity.file] == nil {
+                guard let handle = dlopen(path, flags) else { throw refused(file) }
+                let key = UInt(bitPattern: handle)
+                if s.entries[key] == nil, FileIdentity.of(path) == file.bytes.identity {
+                    s.entries[key] = Entry(
+                        host: host, identity: file.bytes.identity, mappedPath: path, memoryFile: nil, users: 1, retired: false)
+                    s.bySource[source] = key
+                    s.byPath[path] = key
+                    s.byFile[file.bytes.identity.file] = key
+                    return (handle, path, false)
+                }
+                dlclose(handle)
+            }
+            // Otherwise: a sealed private copy of exactly the bytes validated.
+            let copy = try privateCopy(file)
+            let copyPath = "/proc/self/fd/\(copy)"
+            guard let handle = dlopen(copyPath, flags) else {
+                let error = refused(file)
+                close(copy)
+                throw error
+            }
             let key = UInt(bitPattern: handle)
             s.entries[key] = Entry(
                 host: host, identity: file.bytes.identity, mappedPath: copyPath, memoryFile: copy, users: 1,
                 retired: neverUnmapped != nil)
             s.bySource[source] = key
+            return (handle, copyPath, true)
         }
-        return try image(file, handle: handle, mappedPath: copyPath, privateCopy: true, neverUnmapped: neverUnmapped)
+        return try image(file, handle: handle, mappedPath: mappedPath, privateCopy: isCopy, neverUnmapped: neverUnmapped)
     }
 
     /// Finds and calls the descriptor function of a freshly mapped image; on failure the image is
@@ -230,42 +219,36 @@ final class ImageRegistry: Sendable {
 
     fileprivate func release(_ image: ModuleImage, handle: UnsafeMutableRawPointer, keepMapped: String?) -> ImageRelease {
         let key = image.key
-        // Drop this user; the last one of an object that may be unmapped takes it out of the maps
-        // first, so no new load shares an object that is being closed.
-        enum Step { case retired(String), shared, close(Entry) }
-        let step: Step = state.withLock { s in
+        return state.withLock { s in
             guard var entry = s.entries[key] else { preconditionFailure("module image \(image.source) is not registered") }
             entry.users -= 1
-            if let keepMapped { entry.retired = true; s.entries[key] = entry; return .retired(keepMapped) }
-            if entry.retired {
-                s.entries[key] = entry
-                return .retired(image.neverUnmapped ?? "an earlier forced unload left references into it")
+            defer { if s.entries[key] != nil { s.entries[key] = entry } }
+            // Objects that stay mapped keep this image's dlopen reference for good.
+            if let keepMapped {
+                entry.retired = true
+                return .retired(reason: keepMapped)
             }
-            s.entries[key] = entry
-            guard entry.users == 0 else { return .shared }
+            if entry.retired {
+                return .retired(reason: image.neverUnmapped ?? "an earlier forced unload left references into it")
+            }
+            dlclose(handle)
+            guard entry.users == 0 else { return .shared }  // another load of this host still uses it
             s.forget(key, entry)
-            return .close(entry)
+            // Did the dynamic linker drop it? (Code outside Modload may hold it open.)
+            if let still = dlopen(entry.mappedPath, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD) {
+                dlclose(still)
+                entry.retired = true
+                return .retired(reason: "something else in the process still has the file open")
+            }
+            s.entries[key] = nil
+            if let memoryFile = entry.memoryFile { close(memoryFile) }
+            return .unmapped
         }
-        switch step {
-        case .retired(let reason):
-            // Its dlopen reference stays: the object is never to be unmapped.
-            return .retired(reason: reason)
-        case .shared:
-            dlclose(handle)  // this image's reference; the other users keep it mapped
-            return .shared
-        case .close: break
-        }
-        guard case .close(let entry) = step else { preconditionFailure() }
-        dlclose(handle)
-        // Did the dynamic linker drop it? (Something else may hold it open.)
-        if let still = dlopen(entry.mappedPath, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD) {
-            dlclose(still)
-            state.withLock { s in s.entries[key]?.retired = true }
-            return .retired(reason: "something else in the process still has the file open")
-        }
-        state.withLock { s in _ = s.entries.removeValue(forKey: key) }
-        if let memoryFile = entry.memoryFile { close(memoryFile) }
-        return .unmapped
+    }
+
+    /// How many objects `host` has mapped now, counting retired ones.
+    func objects(of host: UInt64) -> Int {
+        state.withLock { $0.entries.values.filter { $0.host == host }.count }
     }
 
     /// The path made absolute (not resolving links): the name the dynamic linker will know it by.

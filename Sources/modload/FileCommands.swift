@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Modload
+
+struct ModinfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "modinfo",
+        abstract: "Show what a module file's descriptor says: name, version, license, exports, imports, parameters, signer.",
+        discussion: """
+            The file is validated as a load would validate it, mapped to read its descriptor, and \
+            released (a C file is unmapped again). Nothing is initialized.
+            """
+    )
+
+    @Argument(help: "The module file (a shared object exporting modload_module_descriptor_v1).")
+    var file: String
+
+    @Option(help: "A directory of trusted public keys (*.pub), to say whether the signature is trusted.")
+    var keyring: String?
+
+    @Flag(help: "Print one JSON object instead of the fields.")
+    var json = false
+
+    func run() throws {
+        let info = try ModuleFileInfo.inspect(file, keyring: try keyring.map { try Keyring(directory: $0) } ?? Keyring())
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(info), as: UTF8.self))
+        } else {
+            print(info.modinfo)
+        }
+    }
+}
+
+struct KeygenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Make an Ed25519 key pair for signing module files: PREFIX.key (private) and PREFIX.pub.",
+        discussion: "Put PREFIX.pub in a host's keyring directory; keep PREFIX.key private (it is written mode 0600)."
+    )
+
+    @Option(help: "Who signs with the key (written into every signature).")
+    var signer: String
+
+    @Option(help: "Where to write the key pair: PREFIX.key and PREFIX.pub.")
+    var out: String
+
+    @Flag(help: "Overwrite existing key files.")
+    var force = false
+
+    func run() throws {
+        let key = try SigningKey(generatingFor: signer)
+        let (privatePath, publicPath) = (out + ".key", out + ".pub")
+        for path in [privatePath, publicPath] where !force && FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(path) exists; pass --force to overwrite it")
+        }
+        guard FileManager.default.createFile(
+            atPath: privatePath, contents: Data(key.fileContents.utf8), attributes: [.posixPermissions: 0o600])
+        else { throw ValidationError("cannot write \(privatePath)") }
+        try key.publicKey.fileContents.write(toFile: publicPath, atomically: true, encoding: .utf8)
+        print("\(privatePath)\n\(publicPath)\nkey \(key.publicKey.fingerprint) for \(signer)")
+    }
+}
+
+struct SignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign",
+        abstract: "Append an Ed25519 signature to a module file (replacing one it has).",
+        discussion: "The file is checked to be a module file first; it is rewritten atomically."
+    )
+
+    @Argument(help: "The private key file (from modload keygen).")
+    var key: String
+
+    @Argument(help: "The module file to sign.")
+    var file: String
+
+    func run() throws {
+        let signingKey = try SigningKey(contentsOf: key)
+        try ModuleSigning.sign(file: file, with: signingKey)
+        print("\(file): signed by \(signingKey.publicKey)")
+    }
+}

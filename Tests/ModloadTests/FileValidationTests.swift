@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+import ModloadExamples
+@testable import Modload
+
+/// Every way a module file can be wrong is refused with a clear error naming the file, before any
+/// of its code runs where that is possible — and leaves nothing loaded and the host unchanged.
+@Suite("Module files: validation")
+struct FileValidationTests {
+    /// Loads `path` into a fresh host expecting `code`; checks the error names the file and the
+    /// host (and the process's mappings of the file) are unchanged. Returns the error's reason.
+    @discardableResult
+    func refuse(
+        _ path: String, _ code: ModuleError.Code, parameters: String = "", sourceLocation: SourceLocation = #_sourceLocation
+    ) async -> String {
+        let host = ModuleHost(configuration: .testing())
+        let error = await expectError(code, sourceLocation: sourceLocation) { try await host.insert(file: path, parameters: parameters) }
+        #expect(error?.file == path, sourceLocation: sourceLocation)
+        #expect(error.map { "\($0)".contains(path) } == true, "\(String(describing: error))", sourceLocation: sourceLocation)
+        #expect(host.modules.isEmpty, sourceLocation: sourceLocation)
+        #expect(host.taints.isEmpty, sourceLocation: sourceLocation)
+        #expect(mappings(of: path).isEmpty, sourceLocation: sourceLocation)
+        return error?.reason ?? ""
+    }
+
+    /// A copy of the C example with `edit` applied to its bytes.
+    func edited(_ folder: ModuleFolder, _ name: String, _ edit: (inout [UInt8]) -> Void) async throws -> String {
+        let original = try await ExampleModules.shared.path(of: .checksum)
+        var bytes = try ModuleFolder.bytes(of: original)
+        edit(&bytes)
+        return try folder.write(bytes, as: name)
+    }
+
+    /// A C module file from a descriptor template with one part replaced.
+    func cModule(_ name: String, descriptor: String = "", symbol: String = "modload_module_descriptor_v1", extra: String = "") async throws -> String {
+        let source = """
+            #include <errno.h>
+            #include "modload.h"
+            static int init(const struct modload_host_api *api, modload_host *host) { (void)api; (void)host; return 0; }
+            \(extra)
+            static const struct modload_descriptor d = {
+                .abi_version = MODLOAD_ABI_VERSION, .size = sizeof(struct modload_descriptor),
+                .name = "fixture", .version = "1", .description = "a test fixture", .license = "MIT",
+                .init = init,
+                \(descriptor)
+            };
+            __attribute__((visibility("default"))) const struct modload_descriptor *\(symbol)(void) { return &d; }
+            """
+        return try await ExampleModules.shared.compile(cSource: source, named: "lib\(name).so")
+    }
+
+    @Test func missingFilesAndDirectories() async throws {
+        let folder = try ModuleFolder()
+        #expect(await refuse("\(folder.path)/absent.so", .notFound).contains("no such module file"))
+        #expect(await refuse(folder.path, .invalidFile).contains("not a regular file"))
+        let host = ModuleHost(configuration: .testing())
+        _ = await expectError(.invalidArgument) { try await host.insert(file: "") }
+    }
+
+    @Test func notELFAtAll() async throws {
+        let folder = try ModuleFolder()
+        #expect(await refuse(try folder.write([], as: "empty.so"), .invalidFile).contains("not an ELF file"))
+        #expect(await refuse(try folder.write(Array("#!/bin/sh\necho hi\n".utf8), as: "script.so"), .invalidFile).contains("not an ELF file"))
+        let flipped = try await edited(folder, "magic.so") { $0[1] ^= 0xff }
+        #expect(await refuse(flipped, .invalidFile).contains("not an ELF file"))
+    }
+
+    @Test func truncatedFiles() async throws {
+        let folder = try ModuleFolder()
+        let header = try await edited(folder, "header.so") { $0.removeLast($0.count - 40) }
+        #expect(await refuse(header, .invalidFile).contains("shorter than an ELF header"))
+        let half = try await edited(folder, "half.so") { $0.removeLast($0.count / 2) }
+        #expect(await refuse(half, .invalidFile).contains("truncated"))
+        let lastByte = try await edited(folder, "last.so") { $0.removeLast() }
+        #expect(await refuse(lastByte, .invalidFile).contains("truncated"))
+    }
+
+    @Test func flippedHeaderBytes() async throws {
+        let folder = try ModuleFolder()
+        #expect(await refuse(try await edited(folder, "class.so") { $0[4] = 1 }, .invalidFile).contains("not a 64-bit"))
+        #expect(await refuse(try await edited(folder, "endian.so") { $0[5] = 2 }, .invalidFile).contains("little-endian"))
+        #expect(await refuse(try await edited(folder, "version.so") { $0[6] = 9 }, .invalidFile).contains("ELF version"))
+        #expect(await refuse(try await edited(folder, "type.so") { $0[16] = 2 }, .invalidFile).contains("an executable"))
+        #expect(await refuse(try await edited(folder, "machine.so") { $0[18] ^= 0x5a }, .invalidFile).contains("another machine"))
+        // Section headers pointing past the end of the file.
+        #expect(await refuse(try await edited(folder, "shoff.so") { $0[41] = 0x7f }, .invalidFile).contains("truncated"))
+    }
+
+    @Test func bytesAfterTheImageThatAreNotASignature() async throws {
+        let folder = try ModuleFolder()
+        let padded = try await edited(folder, "padded.so") { $0 += Array("junk".utf8) }
+        #expect(await refuse(padded, .invalidFile).contains("4 bytes after its ELF image"))
+    }
+
+    @Test func objectsThatAreNotSharedObjects() async throws {
+        let object = try await ExampleModules.shared.compile(cSource: "int x(void) { return 1; }", named: "object.o", flags: ["-c"])
+        #expect(await refuse(object, .invalidFile).contains("relocatable object"))
+        let executable = try await ExampleModules.shared.compile(cSource: "int main(void) { return 0; }", named: "program", flags: [])
+        #expect(await refuse(executable, .invalidFile).contains("executable"))
+        let library = try await ExampleModules.shared.compile(cSource: "int answer(void) { return 42; }", named: "libplain.so")
+        #expect(await refuse(library, .invalidFile).contains("does not export modload_module_descriptor_v1()"))
+    }
+
+    @Test func wrongABIVersions() async throws {
+        // Built only for ABI 2: refused from the symbol table, before mapping.
+        let future = try await cModule("future", symbol: "modload_module_descriptor_v2")
+        #expect(await refuse(future, .abiMismatch).contains("built for Modload module ABI 2; this host speaks ABI 1"))
+        // The right symbol, a descriptor claiming another version.
+        let lying = try await cModule("lying", descriptor: ".abi_version = 7,")
+        #expect(await refuse(lying, .abiMismatch).contains("descriptor says ABI version 7"))
+    }
+
+    @Test func brokenDescriptors() async throws {
+        let name = try await cModule("badname", descriptor: #".name = "no spaces allowed","#)
+        #expect(await refuse(name, .invalidFile).contains("descriptor: module name"))
+        let long = try await cModule("longname", descriptor: ".name = \"\(String(repeating: "x", count: 56))\",")
+        #expect(await refuse(long, .invalidFile).contains("limit is 55"))
+        let noInit = try await cModule("noinit", descriptor: ".init = 0,")
+        #expect(await refuse(noInit, .invalidFile).contains("no init entry point"))
+        let size = try await cModule("size", descriptor: ".size = 16,")
+        #expect(await refuse(size, .invalidFile).contains("smaller than version 1"))
+        let counts = try await cModule("counts", descriptor: ".export_count = 3,")
+        #expect(await refuse(counts, .invalidFile).contains("3 exports, but no array"))
+        let duplicate = try await cModule(
+            "duplicate", descriptor: ".exports = e, .export_count = 2,",
+            extra: #"static const struct modload_export e[] = { { "f", "i32()", (const void *)init }, { "f", "i32()", (const void *)init } };"#)
+        #expect(await refuse(duplicate, .invalidFile).contains("exports f twice"))
+        let parameterType = try await cModule(
+            "paramtype", descriptor: ".params = p, .param_count = 1,",
+            extra: #"static const struct modload_param p[] = { { "level", 9, 0, "", 0 } };"#)
+        #expect(await refuse(parameterType, .invalidFile).contains("unknown type 9"))
+        let parameterDefault = try await cModule(
+            "paramdefault", descriptor: ".params = p, .param_count = 1,",
+            extra: #"static const struct modload_param p[] = { { "level", MODLOAD_PARAM_INT, 0, "", "high" } };"#)
+        #expect(await refuse(parameterDefault, .invalidFile).contains("'high' is not an integer"))
+    }
+
+    @Test func symbolSignatureMismatchNamesBothSides() async throws {
+        let folder = try ModuleFolder()
+        let checksum = try await folder.copy(.checksum)
+        let importer = try await cModule(
+            "importer", descriptor: ".imports = i, .import_count = 1,",
+            extra: #"static const struct modload_import i[] = { { "checksum_crc32c", "u64(u64)" } };"#)
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(file: checksum)
+        let error = await expectError(.symbolMismatch) { try await host.insert(file: importer) }
+        #expect(error?.reason == "imports checksum_crc32c as u64(u64), but checksum exports it as u32(u32,ptr,usize)")
+        #expect(error?.module == "fixture" && error?.file == importer)
+        #expect(host.modules.map(\.name) == ["checksum"])
+        #expect(host.info("checksum")?.usedBy == [])
+        #expect(mappings(of: importer).isEmpty)
+    }
+
+    @Test func duplicateExportsAcrossModulesFailTheLaterLoader() async throws {
+        let folder = try ModuleFolder()
+        let checksum = try await folder.copy(.checksum)
+        let rival = try await cModule(
+            "rival", descriptor: #".name = "rival", .exports = e, .export_count = 1,"#,
+            extra: #"static const struct modload_export e[] = { { "checksum_crc32c", "u32(u32,ptr,usize)", (const void *)init } };"#)
+        let host = ModuleHost(configuration: .testing())
+        try await host.insert(file: checksum)
+        let error = await expectError(.duplicateSymbol) { try await host.insert(file: rival) }
+        #expect(error?.reason == "exports checksum_crc32c, which checksum already exports")
+        #expect(mappings(of: rival).isEmpty)
+        #expect(host.modules.map(\.name) == ["checksum"])
+    }
+}
