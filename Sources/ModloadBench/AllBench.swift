@@ -33,24 +33,27 @@ public enum AllBench {
         public let refs: RefsBench.Report
         public let quiescence: QuiescenceBench.Report
         public let cycle: CycleBench.Report
+        public let files: FilesBench.Report
         public let targets: [Target]
     }
 
-    public static func run(quick: Bool, limitsScript: String?) async -> Report {
+    public static func run(quick: Bool, limitsScript: String?) async throws -> Report {
         let limits = limitsScript.flatMap { Limits.measure(script: $0, full: true) }
         let burst = await BurstBench.run(.init(repetitions: quick ? 1 : 5), limits: limits)
         let parallel = await ParallelBench.run(.init(repetitions: quick ? 1 : 5))
         let refs = await RefsBench.run(quick: quick, limits: limits)
         let quiescence = await QuiescenceBench.run(.init(quick: quick), limits: limits)
         let cycle = await CycleBench.run(quick: quick, limits: limits)
+        let files = try await FilesBench.run(quick: quick, limits: limits)
         return Report(
             machine: .current, limits: limits, burst: burst, parallel: parallel, refs: refs, quiescence: quiescence,
-            cycle: cycle, targets: targets(burst: burst, parallel: parallel, refs: refs, quiescence: quiescence, cycle: cycle))
+            cycle: cycle, files: files,
+            targets: targets(burst: burst, parallel: parallel, refs: refs, quiescence: quiescence, cycle: cycle, files: files))
     }
 
     static func targets(
         burst: BurstBench.Report, parallel: ParallelBench.Report, refs: RefsBench.Report,
-        quiescence: QuiescenceBench.Report, cycle: CycleBench.Report
+        quiescence: QuiescenceBench.Report, cycle: CycleBench.Report, files: FilesBench.Report
     ) -> [Target] {
         func f(_ x: Double) -> String { String(format: "%.2f", x) }
         var rows: [Target] = []
@@ -116,15 +119,20 @@ public enum AllBench {
             measured: "\(f(cycle.cycleUs.median)) µs",
             against: cycle.cDlopenCycleUs.map { "C dlopen+dlclose \(f($0)) µs" } ?? "–",
             met: cycle.cycleUs.median <= 20))
+        rows.append(Target(
+            scenario: "files", target: "file load + unload ≤ 1.2× raw dlopen+dlclose",
+            measured: "\(f(files.modloadCycleUs.median)) µs (\(f(files.ratio))×)",
+            against: "raw \(f(files.rawCycleUs.median)) µs; hand-written loader \(f(files.handWrittenCycleUs.median)) µs",
+            met: files.ratio <= 1.2))
         return rows
     }
 
     public static func render(_ r: Report) -> String {
         var sections = [
             BurstBench.render(r.burst), ParallelBench.render(r.parallel), RefsBench.render(r.refs),
-            QuiescenceBench.render(r.quiescence), CycleBench.render(r.cycle),
+            QuiescenceBench.render(r.quiescence), CycleBench.render(r.cycle), FilesBench.render(r.files),
         ]
-        var summary = ["targets (DESIGN §10)"]
+        var summary = ["targets (DESIGN §10, and issue 6's module-file cycle)"]
         for t in r.targets {
             summary.append(
                 "  \(t.met.map { $0 ? "met   " : "MISSED" } ?? "n/a   ") \(t.scenario.padding(toLength: 11, withPad: " ", startingAt: 0))"

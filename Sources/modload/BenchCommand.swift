@@ -160,12 +160,13 @@ struct FilesCommand: AsyncParsableCommand {
 struct AllCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "all",
-        abstract: "Every scenario, with the C limits measured once in the same run, and one table of every target."
+        abstract: "Every scenario, with the C limits measured once in the same run, and one table of every target.",
+        discussion: "The files scenario builds the C example module with cc, from Examples/ in the package this binary was built from."
     )
 
     @OptionGroup var options: BenchOptions
 
     func run() async throws {
-        try options.emit(await AllBench.run(quick: options.quick, limitsScript: options.limitsScript), AllBench.render)
+        try options.emit(try await AllBench.run(quick: options.quick, limitsScript: options.limitsScript), AllBench.render)
     }
 }

@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Modload
+import ModloadExamples
 import Testing
 
 /// The README's API tour, kept compiling and true.
@@ -78,5 +80,27 @@ struct ReadmeTourTests {
         await expectError(.permissionDenied) { try await host.insert(BuiltinModule(name: "forbidden")) }
         #expect(host.listing().hasPrefix("Module"))
         #expect(host.statistics(for: "jbd2")?.loads == 1)
+    }
+
+    @Test func moduleFilesTourRunsAsWritten() async throws {
+        // The README's paths, made real: a keyring directory and two signed example files.
+        let folder = try ModuleFolder()
+        let key = try SigningKey(generatingFor: "release")
+        try FileManager.default.createDirectory(atPath: folder.path + "/keys", withIntermediateDirectories: true)
+        _ = try folder.write(Array(key.publicKey.fileContents.utf8), as: "keys/release.pub")
+        let checksumPath = try await folder.copy(.checksum)
+        let journalPath = try await folder.copy(.journal)
+        for path in [checksumPath, journalPath] { try ModuleSigning.sign(file: path, with: key) }
+
+        let trusted = try Keyring(directory: folder.path + "/keys")
+        var configuration = ModuleHost.Configuration.testing()
+        configuration.signaturePolicy = .enforce(trusted)
+        let files = ModuleHost(configuration: configuration)
+        let info = try await files.insert(file: checksumPath, parameters: "seed=7")
+        #expect("\(info.descriptor.exports)" == "[checksum_crc32c u32(u32,ptr,usize), checksum_inits u32()]")
+        try await files.insert(file: journalPath)
+        #expect(files.info("journal")?.uses == ["checksum"])
+        #expect("\(try await files.unload("journal").image!)" == "retired (it contains Swift code)")
+        #expect("\(try await files.unload("checksum").image!)" == "unmapped")
     }
 }
