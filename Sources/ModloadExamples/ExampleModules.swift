@@ -32,7 +32,9 @@ public actor ExampleModules {
 
     /// Why a build failed: the command and what the compiler printed.
     public struct BuildFailure: Error, CustomStringConvertible {
+        /// The command that failed.
         public let command: String
+        /// What it printed.
         public let output: String
         public var description: String { "\(command) failed:\n\(output)" }
     }

@@ -13,7 +13,16 @@ public struct Host: @unchecked Sendable {  // two pointers the host keeps valid 
 
     /// Log levels (syslog's).
     public enum LogLevel: Int32, Sendable {
-        case error = 3, warning = 4, notice = 5, info = 6, debug = 7
+        /// Something failed.
+        case error = 3
+        /// Something is wrong but the module goes on.
+        case warning = 4
+        /// Worth noting.
+        case notice = 5
+        /// What happened.
+        case info = 6
+        /// Detail for debugging.
+        case debug = 7
     }
 
     /// Writes to the host's log, labelled with the module's name.

@@ -4,7 +4,14 @@ import CModloadABI
 public struct Parameter: Sendable {
     /// Parameter types (`enum modload_param_type`).
     public enum Kind: UInt32, Sendable {
-        case bool = 0, int = 1, string = 2, list = 3
+        /// `y`/`n`, `1`/`0`, `on`/`off`, `true`/`false` (read back as `"Y"`/`"N"`).
+        case bool = 0
+        /// Decimal, `0x` hexadecimal or `0o` octal, optionally negative.
+        case int = 1
+        /// Any text.
+        case string = 2
+        /// Comma-separated items.
+        case list = 3
     }
 
     /// The parameter's name.
