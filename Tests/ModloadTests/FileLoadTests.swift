@@ -203,7 +203,7 @@ struct FileLoadTests {
         let reference = try host.acquire("checksum")
         let outcome = try await host.unload("checksum", mode: .force)
         #expect(outcome.overriddenReferences == 1)
-        #expect(outcome.image == .retired(reason: "references outlived the module (a forced unload)"))
+        #expect(outcome.image == .retired(reason: "references to it outlived the module"))
         #expect(host.taints.contains(.forcedUnload))
         // The holder can still run the code it holds: it stays mapped.
         #expect(!mappings(of: path).isEmpty)

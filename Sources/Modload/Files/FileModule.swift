@@ -142,7 +142,7 @@ public final class FileModule: ModuleDefinition {
     /// it, keeping it mapped if references outlived the module.
     func releaseImage(referencesRemain: Bool) -> ImageRelease {
         ownership.store(Ownership.released, ordering: .releasing)
-        return image.release(keepMapped: referencesRemain ? "references outlived the module (a forced unload)" : nil)
+        return image.release(keepMapped: referencesRemain ? "references to it outlived the module" : nil)
     }
 
     /// Releases the image if the load never made a module of this definition (it found the module

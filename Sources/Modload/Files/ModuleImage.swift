@@ -110,8 +110,8 @@ final class ImageRegistry: Sendable {
         let memoryFile: Int32?
         /// Live ``ModuleImage``s on it.
         var users: Int
-        /// Never unmapped: kept (and shareable by its host) for good.
-        var retired: Bool
+        /// Why it is never to be unmapped (kept, and shareable by its host, for good), or `nil`.
+        var retired: String?
     }
 
     private struct Source: Hashable {
@@ -166,7 +166,7 @@ final class ImageRegistry: Sendable {
                 let key = UInt(bitPattern: handle)
                 if s.entries[key] == nil, FileIdentity.of(path) == file.bytes.identity {
                     s.entries[key] = Entry(
-                        host: host, identity: file.bytes.identity, mappedPath: path, memoryFile: nil, users: 1, retired: false)
+                        host: host, identity: file.bytes.identity, mappedPath: path, memoryFile: nil, users: 1, retired: nil)
                     s.bySource[source] = key
                     s.byPath[path] = key
                     s.byFile[file.bytes.identity.file] = key
@@ -185,7 +185,7 @@ final class ImageRegistry: Sendable {
             let key = UInt(bitPattern: handle)
             s.entries[key] = Entry(
                 host: host, identity: file.bytes.identity, mappedPath: copyPath, memoryFile: copy, users: 1,
-                retired: neverUnmapped != nil)
+                retired: neverUnmapped)
             s.bySource[source] = key
             return (handle, copyPath, true)
         }
@@ -225,20 +225,19 @@ final class ImageRegistry: Sendable {
             defer { if s.entries[key] != nil { s.entries[key] = entry } }
             // Objects that stay mapped keep this image's dlopen reference for good.
             if let keepMapped {
-                entry.retired = true
+                entry.retired = entry.retired ?? keepMapped
                 return .retired(reason: keepMapped)
             }
-            if entry.retired {
-                return .retired(reason: image.neverUnmapped ?? "an earlier forced unload left references into it")
-            }
+            if let reason = entry.retired { return .retired(reason: reason) }
             dlclose(handle)
             guard entry.users == 0 else { return .shared }  // another load of this host still uses it
             s.forget(key, entry)
             // Did the dynamic linker drop it? (Code outside Modload may hold it open.)
             if let still = dlopen(entry.mappedPath, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD) {
                 dlclose(still)
-                entry.retired = true
-                return .retired(reason: "something else in the process still has the file open")
+                let reason = "something else in the process still has the file open"
+                entry.retired = reason
+                return .retired(reason: reason)
             }
             s.entries[key] = nil
             if let memoryFile = entry.memoryFile { close(memoryFile) }
