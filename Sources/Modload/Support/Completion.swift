@@ -100,17 +100,7 @@ final class Completion<Value: Sendable>: Sendable {
         let waiter = Waiter()
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<WaitResult, Never>) in
-                let immediate: WaitResult? = state.withLock { s in
-                    if let value = s.value { return .value(value) }
-                    if let early = waiter.earlyResult { return early }
-                    waiter.phase = .suspended(continuation)
-                    s.append(waiter)
-                    return nil
-                }
-                if let immediate {
-                    continuation.resume(returning: immediate)
-                    return
-                }
+                guard suspend(waiter, continuation) else { return }
                 if let timeout {
                     let timer = Task { [weak self] in
                         do { try await Task.sleep(for: timeout) } catch { return }
@@ -126,6 +116,32 @@ final class Completion<Value: Sendable>: Sendable {
         } onCancel: {
             self.finish(waiter, with: .cancelled)
         }
+    }
+
+    /// Waits for the value however long it takes, cancelled or not — for work that cannot be
+    /// abandoned half-way (a module file's entry point running on another thread).
+    func value() async -> Value {
+        if let value = state.withLock({ $0.value }) { return value }
+        let result = await withUnsafeContinuation { (continuation: UnsafeContinuation<WaitResult, Never>) in
+            _ = suspend(Waiter(), continuation)
+        }
+        guard case .value(let value) = result else { preconditionFailure("an uncancellable wait ended without a value") }
+        return value
+    }
+
+    /// Registers `waiter` as suspended on `continuation` — or, if the value is set or the waiter
+    /// already gave up, resumes the continuation at once. Returns `true` if it registered.
+    private func suspend(_ waiter: Waiter, _ continuation: UnsafeContinuation<WaitResult, Never>) -> Bool {
+        let immediate: WaitResult? = state.withLock { s in
+            if let value = s.value { return .value(value) }
+            if let early = waiter.earlyResult { return early }
+            waiter.phase = .suspended(continuation)
+            s.append(waiter)
+            return nil
+        }
+        guard let immediate else { return true }
+        continuation.resume(returning: immediate)
+        return false
     }
 
     /// Resumes `waiter` with `result` unless it has already been resumed.
