@@ -122,7 +122,7 @@ public enum FilesBench {
         lines.append(row("  hand-written loader (+ init, cleanup, exit)", r.handWrittenCycleUs))
         lines.append(String(format: "  ratio to raw %.2f× (target ≤ 1.2×); to the hand-written loader %.2f×", r.ratio, r.ratioToHandWritten))
         lines.append("  where Modload's time goes (same loop):")
-        lines.append(row("    inspect: read, validate, map, descriptor, unmap", r.inspectUs))
+        lines.append(row("    inspect (read, validate, map, unmap)", r.inspectUs))
         lines.append(row("    one grace period (synchronize)", r.synchronizeUs))
         lines.append(row("    load + unload of a built-in module", r.builtinCycleUs))
         if let c = r.cDlopenCycleUs { lines.append(String(format: "  C limits: dlopen+dlsym+call+dlclose of a tiny library  %.2f µs", c)) }
