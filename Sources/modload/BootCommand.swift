@@ -44,9 +44,7 @@ struct BootCommand: AsyncParsableCommand {
         let options = Boot.Options(cpus: cpus, initDelay: .microseconds(Int64((initMs * 1000).rounded())))
         let (report, host) = try await Boot.run(options, configuration: configuration)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try jsonLine(report))
         } else {
             print(render(report, listing: host.listing()))
         }

@@ -24,9 +24,7 @@ struct ModinfoCommand: ParsableCommand {
     func run() throws {
         let info = try ModuleFileInfo.inspect(file, keyring: try keyring.map { try Keyring(directory: $0) } ?? Keyring())
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(info), as: UTF8.self))
+            print(try jsonLine(info))
         } else {
             print(info.modinfo)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 @main
@@ -24,4 +25,11 @@ struct GlobalOptions: ParsableArguments {
             return handler
         }
     }
+}
+
+/// Encodes `value` as one line of sorted-key JSON: what every verb's `--json` prints.
+func jsonLine(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
