@@ -9,9 +9,9 @@ import Darwin
 /// The one error type of Modload's API.
 ///
 /// An error carries a ``Code`` (what kind of failure, with an errno for tools), the module it is
-/// about, the module file it came from (for loads of files), the state that module was in when the operation was refused, who held it (for refusals
-/// caused by holders), a human reason, and for ``Code/initFailed`` the error the module's init
-/// threw. Its `description` puts all of that in one line:
+/// about, the module file it came from (for loads of files), the state that module was in when
+/// the operation was refused, who held it (for refusals caused by holders), a human reason, and
+/// for ``Code/initFailed`` the error the module's init threw. Its `description` puts all of that in one line:
 ///
 ///     acpi_cpufreq (going): init failed: no such device: intel_pstate is the active cpufreq driver
 public struct ModuleError: Error, Sendable, CustomStringConvertible {

@@ -17,8 +17,6 @@ import Musl
 struct ElfImage {
     /// Bytes the ELF image spans from the start of the file (headers, segments, sections).
     let extent: Int
-    /// The shared libraries it names (`DT_NEEDED`).
-    let needed: [String]
     /// `true` if it contains Swift code: it needs the Swift runtime, or has Swift metadata sections.
     let containsSwift: Bool
     /// `true` if it was linked `-z nodelete`: the dynamic linker never unmaps it.
@@ -172,7 +170,7 @@ struct ElfImage {
         }
         let containsSwift = swiftSections || needed.contains { $0.hasPrefix("libswiftCore.") }
         return ElfImage(
-            extent: extent, needed: needed, containsSwift: containsSwift, isNodelete: isNodelete,
+            extent: extent, containsSwift: containsSwift, isNodelete: isNodelete,
             descriptorVersions: symbolTableSeen ? descriptorVersions.sorted() : nil)
     }
 

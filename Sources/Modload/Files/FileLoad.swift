@@ -93,17 +93,9 @@ extension ModuleHost {
 
     /// Steps 2–4 for the caller that does the work.
     private func runFileLoad(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> ModuleFileInfo {
-        let validated = try ValidatedModuleFile.read(path, policy: configuration.signaturePolicy)
-        let image = try ImageRegistry.shared.map(validated, host: serial)
+        let (image, file) = try ModuleFileInfo.open(path, policy: configuration.signaturePolicy, host: serial)
         count(mapped: 1)
-        let descriptor: ModuleFileDescriptor
-        do {
-            descriptor = try ModuleFileDescriptor.read(image.descriptor.pointee, file: path)
-        } catch {
-            count(image.release())
-            throw error
-        }
-        let module = FileModule(image: image, validated: validated, descriptor: descriptor)
+        let module = FileModule(image: image, file: file)
         do {
             try await load(module, parameters: parameters, for: caller)
         } catch {
@@ -150,8 +142,8 @@ public struct FileLoadStatistics: Sendable, Equatable {
     public var mergedJoiners = 0
     /// Loads (merged callers counted once) that failed.
     public var failures = 0
-    /// Images mapped: one per load that got past validation (a load of a file version the host
-    /// has mapped already shares that image, and counts too).
+    /// Images mapped: one per load whose file passed every check, its descriptor's included (a
+    /// load of a file version the host has mapped already shares that image, and counts too).
     public var mapped = 0
     /// Images released and unmapped — when their module was gone, or at once if the load made no
     /// module of them. Once every module is unloaded, `mapped == unmapped + retired` (+ shared
@@ -170,13 +162,9 @@ extension ModuleFileInfo {
     /// - Parameter keyring: keys to report the signature as trusted against.
     /// - Throws: the file errors of ``ModuleHost/insert(file:parameters:)``.
     public static func inspect(_ path: String, keyring: Keyring = Keyring()) throws(ModuleError) -> ModuleFileInfo {
-        let validated = try ValidatedModuleFile.read(path, policy: SignaturePolicy(mode: .permissive, keyring: keyring))
-        let image = try ImageRegistry.shared.map(validated, host: 0)
-        defer { _ = image.release() }
-        let descriptor = try ModuleFileDescriptor.read(image.descriptor.pointee, file: path)
-        return ModuleFileInfo(
-            path: path, descriptor: descriptor, signature: validated.signature, containsSwift: validated.elf.containsSwift,
-            neverUnmapped: image.neverUnmapped, size: image.size)
+        let (image, info) = try open(path, policy: SignaturePolicy(mode: .permissive, keyring: keyring), host: 0)
+        _ = image.release()
+        return info
     }
 }
 

@@ -20,6 +20,26 @@ public struct ModuleFileInfo: Sendable, Equatable {
     public let neverUnmapped: String?
     /// Bytes of its ELF image.
     public let size: Int
+
+    /// Reads, validates and maps the module file at `path` for `host` (0: no host) and reads its
+    /// descriptor — everything a load does before the pipeline. On a bad descriptor the image is
+    /// released again.
+    static func open(_ path: String, policy: SignaturePolicy, host: UInt64) throws(ModuleError) -> (ModuleImage, ModuleFileInfo) {
+        let validated = try ValidatedModuleFile.read(path, policy: policy)
+        let image = try ImageRegistry.shared.map(validated, host: host)
+        do {
+            let descriptor = try ModuleFileDescriptor.read(image.descriptor.pointee, file: path)
+            return (
+                image,
+                ModuleFileInfo(
+                    path: path, descriptor: descriptor, signature: validated.signature,
+                    containsSwift: validated.elf.containsSwift, neverUnmapped: image.neverUnmapped, size: image.size)
+            )
+        } catch {
+            _ = image.release()
+            throw error
+        }
+    }
 }
 
 /// A module loaded from a module file: the definition the host's load pipeline runs, so a file
@@ -62,26 +82,22 @@ public final class FileModule: ModuleDefinition {
         static let unclaimed: UInt8 = 0, module: UInt8 = 1, released: UInt8 = 2
     }
 
-    init(image: ModuleImage, validated: ValidatedModuleFile, descriptor: ModuleFileDescriptor) {
-        let d = image.descriptor.pointee
+    init(image: ModuleImage, file: ModuleFileInfo) {
+        let descriptor = file.descriptor
+        let addresses = image.descriptor.pointee.exports
         name = descriptor.name
         version = descriptor.version
         description = descriptor.description
         license = descriptor.license
-        size = image.size
+        size = file.size
         accounting = descriptor.accounting
-        exports = (0..<Int(d.export_count)).map { index in
-            let entry = d.exports![index]
-            return ExportedSymbol(
-                descriptor.exports[index].name, signature: descriptor.exports[index].signature,
-                value: SymbolAddress(entry.address!))
+        exports = descriptor.exports.enumerated().map { index, export in
+            ExportedSymbol(export.name, signature: export.signature, value: SymbolAddress(addresses![index].address!))
         }
         imports = descriptor.imports.map { ImportedSymbol($0.name, signature: $0.signature) }
         parameters = descriptor.parameters
-        taints = validated.signature.kind == .trusted ? [] : [.unsignedModule]
-        file = ModuleFileInfo(
-            path: validated.bytes.path, descriptor: descriptor, signature: validated.signature,
-            containsSwift: validated.elf.containsSwift, neverUnmapped: image.neverUnmapped, size: image.size)
+        taints = file.signature.kind == .trusted ? [] : [.unsignedModule]
+        self.file = file
         self.image = image
         link = FileModuleLink(module: descriptor.name)
     }

@@ -97,27 +97,26 @@ public struct ModuleFileDescriptor: Sendable, Equatable {
         }
         guard d.`init` != nil else { throw invalid("no init entry point (NULL)") }
 
-        var exports: [Symbol] = []
-        var seen = Set<String>()
-        for (index, export) in try entries(d.exports, d.export_count, "exports").enumerated() {
-            let symbol = try required(export.name, "export \(index)'s name")
-            let signature = try required(export.signature, "export \(symbol)'s signature")
-            guard !symbol.isEmpty, !signature.isEmpty else { throw invalid("export \(index) has an empty name or signature") }
-            guard export.address != nil else { throw invalid("export \(symbol) has no address (NULL)") }
-            guard seen.insert(symbol).inserted else { throw invalid("exports \(symbol) twice") }
-            exports.append(Symbol(name: symbol, signature: SymbolSignature(signature)))
+        /// Exports or imports (`kind`): named, signed, names unique; exports have addresses.
+        typealias Entry = (name: UnsafePointer<CChar>?, signature: UnsafePointer<CChar>?, hasAddress: Bool)
+        func symbols(_ list: [Entry], _ kind: String) throws(ModuleError) -> [Symbol] {
+            var result: [Symbol] = []
+            var seen = Set<String>()
+            for (index, entry) in list.enumerated() {
+                let symbol = try required(entry.name, "\(kind) \(index)'s name")
+                let signature = try required(entry.signature, "\(kind) \(symbol)'s signature")
+                guard !symbol.isEmpty, !signature.isEmpty else { throw invalid("\(kind) \(index) has an empty name or signature") }
+                guard entry.hasAddress else { throw invalid("\(kind) \(symbol) has no address (NULL)") }
+                guard seen.insert(symbol).inserted else { throw invalid("\(kind)s \(symbol) twice") }
+                result.append(Symbol(name: symbol, signature: SymbolSignature(signature)))
+            }
+            return result
         }
-        var imports: [Symbol] = []
-        seen = []
-        for (index, entry) in try entries(d.imports, d.import_count, "imports").enumerated() {
-            let symbol = try required(entry.name, "import \(index)'s name")
-            let signature = try required(entry.signature, "import \(symbol)'s signature")
-            guard !symbol.isEmpty, !signature.isEmpty else { throw invalid("import \(index) has an empty name or signature") }
-            guard seen.insert(symbol).inserted else { throw invalid("imports \(symbol) twice") }
-            imports.append(Symbol(name: symbol, signature: SymbolSignature(signature)))
-        }
+        let exports = try symbols(
+            try entries(d.exports, d.export_count, "exports").map { ($0.name, $0.signature, $0.address != nil) }, "export")
+        let imports = try symbols(try entries(d.imports, d.import_count, "imports").map { ($0.name, $0.signature, true) }, "import")
         var parameters: [ModuleParameter] = []
-        seen = []
+        var seen = Set<String>()
         for (index, parameter) in try entries(d.params, d.param_count, "parameters").enumerated() {
             let parameterName = try required(parameter.name, "parameter \(index)'s name")
             guard !parameterName.isEmpty, parameterName.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) }) else {

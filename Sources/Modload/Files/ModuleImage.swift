@@ -47,12 +47,6 @@ public enum ImageRelease: Sendable, Equatable, CustomStringConvertible {
 final class ModuleImage: @unchecked Sendable {  // immutable but for `released`, an atomic
     /// The path the caller gave.
     let source: String
-    /// What the dynamic linker was given: the file's absolute path, or `/proc/self/fd/N` of a private copy.
-    let mappedPath: String
-    /// The file version this image was made from.
-    let identity: FileIdentity
-    /// `true` if this image maps a private copy of the file.
-    let isPrivateCopy: Bool
     /// Why it is never unmapped (Swift code, `-z nodelete`), or `nil` if it can be.
     let neverUnmapped: String?
     /// The descriptor the module's descriptor function returned.
@@ -63,21 +57,15 @@ final class ModuleImage: @unchecked Sendable {  // immutable but for `released`,
     private let released = Atomic<Bool>(false)
 
     fileprivate init(
-        source: String, mappedPath: String, identity: FileIdentity, isPrivateCopy: Bool, neverUnmapped: String?,
-        descriptor: UnsafePointer<modload_descriptor>, size: Int, handle: UnsafeMutableRawPointer
+        source: String, neverUnmapped: String?, descriptor: UnsafePointer<modload_descriptor>, size: Int,
+        handle: UnsafeMutableRawPointer
     ) {
         self.source = source
-        self.mappedPath = mappedPath
-        self.identity = identity
-        self.isPrivateCopy = isPrivateCopy
         self.neverUnmapped = neverUnmapped
         self.descriptor = descriptor
         self.size = size
         self.handle = handle
     }
-
-    /// The registry key of the mapped object.
-    fileprivate var key: UInt { UInt(bitPattern: handle) }
 
     /// Lets go of the image: closes it, unless it must stay mapped — `keepMapped` says why
     /// (references a forced unload left behind). The caller guarantees that no module code runs
@@ -85,7 +73,7 @@ final class ModuleImage: @unchecked Sendable {  // immutable but for `released`,
     func release(keepMapped: String? = nil) -> ImageRelease {
         let first = released.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         precondition(first, "module image \(source) released twice")
-        return ImageRegistry.shared.release(self, handle: handle, keepMapped: keepMapped)
+        return ImageRegistry.shared.release(handle, of: source, keepMapped: keepMapped)
     }
 }
 
@@ -150,12 +138,12 @@ final class ImageRegistry: Sendable {
         let flags = RTLD_NOW | RTLD_LOCAL | (neverUnmapped != nil ? RTLD_NODELETE : 0)
         let path = absolute(file.bytes.path)
 
-        let (handle, mappedPath, isCopy) = try state.withLock { (s) throws(ModuleError) -> (UnsafeMutableRawPointer, String, Bool) in
+        let handle = try state.withLock { (s) throws(ModuleError) -> UnsafeMutableRawPointer in
             // The host's own image of this version: share it (one more dlopen reference).
             if let key = s.bySource[source], let entry = s.entries[key], let handle = dlopen(entry.mappedPath, flags) {
                 if UInt(bitPattern: handle) == key {
                     s.entries[key]!.users += 1
-                    return (handle, entry.mappedPath, entry.memoryFile != nil)
+                    return handle
                 }
                 dlclose(handle)
             }
@@ -170,7 +158,7 @@ final class ImageRegistry: Sendable {
                     s.bySource[source] = key
                     s.byPath[path] = key
                     s.byFile[file.bytes.identity.file] = key
-                    return (handle, path, false)
+                    return handle
                 }
                 dlclose(handle)
             }
@@ -187,40 +175,36 @@ final class ImageRegistry: Sendable {
                 host: host, identity: file.bytes.identity, mappedPath: copyPath, memoryFile: copy, users: 1,
                 retired: neverUnmapped)
             s.bySource[source] = key
-            return (handle, copyPath, true)
+            return handle
         }
-        return try image(file, handle: handle, mappedPath: mappedPath, privateCopy: isCopy, neverUnmapped: neverUnmapped)
+        return try image(file, handle: handle, neverUnmapped: neverUnmapped)
     }
 
-    /// Finds and calls the descriptor function of a freshly mapped image; on failure the image is
-    /// released again.
+    /// Finds and calls the descriptor function of a freshly mapped object; on failure the object
+    /// is released again.
     private func image(
-        _ file: ValidatedModuleFile, handle: UnsafeMutableRawPointer, mappedPath: String, privateCopy: Bool,
-        neverUnmapped: String?
+        _ file: ValidatedModuleFile, handle: UnsafeMutableRawPointer, neverUnmapped: String?
     ) throws(ModuleError) -> ModuleImage {
         let symbol = ModuleFileBytes.descriptorPrefix + String(ModuleFileBytes.abiVersion)
-        var descriptor: UnsafePointer<modload_descriptor>?
-        if let function = dlsym(handle, symbol) {
-            descriptor = unsafeBitCast(function, to: modload_descriptor_fn.self)()
-        }
-        let image = ModuleImage(
-            source: file.bytes.path, mappedPath: mappedPath, identity: file.bytes.identity, isPrivateCopy: privateCopy,
-            neverUnmapped: neverUnmapped, descriptor: descriptor ?? UnsafePointer(bitPattern: 1)!, size: file.imageEnd,
-            handle: handle)
-        guard descriptor != nil else {
-            _ = image.release()
+        let function = dlsym(handle, symbol)
+        guard let function, let descriptor = unsafeBitCast(function, to: modload_descriptor_fn.self)() else {
+            _ = release(handle, of: file.bytes.path, keepMapped: nil)
             throw ModuleError(
                 .invalidFile, file: file.bytes.path,
-                reason: dlsym(handle, symbol) == nil
+                reason: function == nil
                     ? "not a Modload module: it does not export \(symbol)()" : "\(symbol)() returned NULL")
         }
-        return image
+        return ModuleImage(
+            source: file.bytes.path, neverUnmapped: neverUnmapped, descriptor: descriptor, size: file.imageEnd,
+            handle: handle)
     }
 
-    fileprivate func release(_ image: ModuleImage, handle: UnsafeMutableRawPointer, keepMapped: String?) -> ImageRelease {
-        let key = image.key
+    /// Drops one `dlopen` reference on the object `handle` (mapped from the file `source`):
+    /// closes the object when no image of it is left, unless it is retired or `keepMapped`.
+    fileprivate func release(_ handle: UnsafeMutableRawPointer, of source: String, keepMapped: String?) -> ImageRelease {
+        let key = UInt(bitPattern: handle)
         return state.withLock { s in
-            guard var entry = s.entries[key] else { preconditionFailure("module image \(image.source) is not registered") }
+            guard var entry = s.entries[key] else { preconditionFailure("module image \(source) is not registered") }
             entry.users -= 1
             defer { if s.entries[key] != nil { s.entries[key] = entry } }
             // Objects that stay mapped keep this image's dlopen reference for good.

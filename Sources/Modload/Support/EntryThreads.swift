@@ -30,8 +30,6 @@ final class EntryThreads: Sendable {
         var queue = Deque<Job>()
         /// Threads waiting for work.
         var idle = 0
-        /// Threads alive.
-        var threads = 0
     }
     private let state = Monitor(State())
 
@@ -46,16 +44,11 @@ final class EntryThreads: Sendable {
         return await result.value()
     }
 
-    /// The number of threads alive now (for tests and reports).
-    var threadCount: Int { state.withLock { $0.threads } }
-
     private func submit(_ job: @escaping Job) {
         // Wake an idle thread, or start one when every thread is busy.
         let spawn = state.update { s -> Bool in
             s.queue.append(job)
-            guard s.idle < s.queue.count else { return false }
-            s.threads += 1
-            return true
+            return s.idle < s.queue.count
         }
         if spawn { startThread() }
     }
@@ -74,7 +67,7 @@ final class EntryThreads: Sendable {
         while let job = nextJob() { job() }
     }
 
-    /// Waits for the next job; `nil` (and the thread counted out) after an idle lifetime.
+    /// Waits for the next job; `nil` after an idle lifetime (the thread then exits).
     private func nextJob() -> Job? {
         var counted = false
         return state.wait(
@@ -87,9 +80,7 @@ final class EntryThreads: Sendable {
             }, timeout: Self.idleLifetime
         ) { s, _ in
             s.idle -= 1
-            if let job = s.queue.popFirst() { return job }
-            s.threads -= 1
-            return nil
+            return s.queue.popFirst()
         }
     }
 }
