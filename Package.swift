@@ -24,6 +24,9 @@ let package = Package(
         // The module-file ABI: one C header (include/modload.h), shared by the host and by modules
         // written in any language.
         .target(name: "CModloadABI"),
+        // The module-file ABI's Swift side, shared by the host and by module authors: the C
+        // signature convention. Depends on nothing; compiled into Swift module files.
+        .target(name: "ModloadABI"),
         // Linux calls Swift's Glibc module does not expose (memfd_create and file seals).
         .target(name: "CModloadLinux"),
         // The host core: module table, load/merge pipeline, references, unloading, introspection.
@@ -32,6 +35,7 @@ let package = Package(
             dependencies: [
                 "CModloadRCU",
                 "CModloadABI",
+                "ModloadABI",
                 "CModloadLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -43,7 +47,7 @@ let package = Package(
         // into each module file; depends on nothing but the ABI header.
         .target(
             name: "ModloadModule",
-            dependencies: ["CModloadABI"]
+            dependencies: ["CModloadABI", "ModloadABI"]
         ),
         // Builds the module files under Examples/ from source (cc, swiftc), for tests and benchmarks.
         .target(name: "ModloadExamples"),

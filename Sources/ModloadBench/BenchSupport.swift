@@ -2,12 +2,6 @@
 import Glibc
 #endif
 import Foundation
-import Logging
-
-extension Logger {
-    /// A logger that drops everything (benchmarks measure, they don't narrate).
-    static let silent = Logger(label: "modload-bench", factory: { _ in SwiftLogNoOpLogHandler() })
-}
 
 /// Monotonic nanoseconds.
 @inline(__always)

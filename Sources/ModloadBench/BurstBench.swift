@@ -125,7 +125,7 @@ public enum BurstBench {
     }
 
     static func runModload(_ requests: [String], initDelay: Duration) async -> Run {
-        let host = ModuleHost(configuration: .init(logger: .silent))
+        let host = ModuleHost()
         defer { withExtendedLifetime(host) {} }
         let modules = Dictionary(uniqueKeysWithValues: names.map { ($0, FailingModule(name: $0, delay: initDelay)) })
         let start = StartSignal()

@@ -14,7 +14,7 @@ public enum CycleBench {
     }
 
     public static func run(quick: Bool, limits: Limits?) async -> Report {
-        let host = ModuleHost(configuration: .init(logger: .silent))
+        let host = ModuleHost()
         let module = BuiltinModule(name: "trivial")
         var samples: [Double] = []
         for _ in 0..<(quick ? 20 : 200) {

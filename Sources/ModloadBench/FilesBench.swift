@@ -46,7 +46,7 @@ public enum FilesBench {
 
     public static func run(quick: Bool, limits: Limits?) async throws -> Report {
         let path = try await ExampleModules.shared.path(of: .checksum)
-        let host = ModuleHost(configuration: .init(logger: .silent))
+        let host = ModuleHost()
         let builtin = BuiltinModule(name: "trivial")
         let batches = quick ? 10 : 60
         let perBatch = 50

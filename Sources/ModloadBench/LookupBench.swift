@@ -49,14 +49,14 @@ public enum LookupBench {
 
     static func measureModloadLookups(names: [String], batches: Int) async -> LookupFigures {
         let host = ModuleHost()
-        for name in names { try? await host.insert(BuiltinModule(name: name)) }
+        for name in names { _ = try? await host.insert(BuiltinModule(name: name)) }
         let quiet = lookupBatches(names: names, batches: batches) { host.state(of: $0) != nil }
         // Churn: a writer loads and unloads one module in a loop while the reader measures.
         let stop = StopFlag()
         let churn = Task.detached {
             let module = BuiltinModule(name: "churn")
             while !stop.isRaised {
-                try? await host.insert(module)
+                _ = try? await host.insert(module)
                 _ = try? await host.unload("churn")
             }
         }

@@ -86,7 +86,7 @@ public enum ParallelBench {
     }
 
     static func measureModload(_ count: Int, work: Duration, spins: Bool) async -> Double {
-        let host = ModuleHost(configuration: .init(logger: .silent))
+        let host = ModuleHost()
         let modules = (0..<count).map { Loadable(name: "parallel_\($0)", work: work, spins: spins) }
         let start = nowNanoseconds()
         await withTaskGroup(of: Void.self) { group in

@@ -26,7 +26,7 @@ public enum RefsBench {
     }
 
     public static func run(quick: Bool, limits: Limits?) async -> Report {
-        let host = ModuleHost(configuration: .init(logger: .silent))
+        let host = ModuleHost()
         try! await host.insert(BuiltinModule(name: "refs_target"))
         let handle = try! host.handle(for: "refs_target")
         let iterations = quick ? 2_000_000 : 20_000_000

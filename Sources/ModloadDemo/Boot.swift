@@ -75,7 +75,7 @@ public enum Boot {
         let system = DemoSystem(initDelay: options.initDelay)
         var configuration = configuration
         configuration.resolver = system.resolver
-        let host = ModuleHost(configuration: configuration)
+        let host = try ModuleHost(configuration: configuration)
         let requests = ["intel_pstate"] + system.coldplugRequests(cpus: options.cpus)
 
         let clock = ContinuousClock()

@@ -88,7 +88,7 @@ public actor ExampleModules {
             try await run(
                 swiftc,
                 ["-parse-as-library", "-emit-library", "-module-name", example.rawValue, "-I", library, "-I", abi,
-                 "-L", library, "-lModloadModule"]
+                 "-L", library, "-lModloadModule", "-lModloadABI"]
                     + defines.flatMap { ["-D", $0] } + [source, "-o", output])
         } else {
             try await run(cc, cFlags(abi) + defines.map { "-D" + $0 } + [source, "-o", output])
@@ -114,20 +114,22 @@ public actor ExampleModules {
         ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I", abi]
     }
 
-    /// The ModloadModule library as a static library and module, built once: what Swift module
-    /// files link.
+    /// The ModloadModule library (and the ModloadABI module it re-exports) as static libraries
+    /// and modules, built once: what Swift module files link.
     private func moduleLibrary() async throws -> String {
         if let build = builds["ModloadModule"] { return try await build.value }
         let folder = "\(scratch)/ModloadModule"
         let build = Task {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            let sources = try FileManager.default.contentsOfDirectory(atPath: "\(packageRoot)/Sources/ModloadModule")
-                .filter { $0.hasSuffix(".swift") }.sorted().map { "\(packageRoot)/Sources/ModloadModule/\($0)" }
-            try await run(
-                swiftc,
-                ["-parse-as-library", "-module-name", "ModloadModule", "-emit-module", "-emit-module-path",
-                 "\(folder)/ModloadModule.swiftmodule", "-emit-library", "-static", "-o", "\(folder)/libModloadModule.a",
-                 "-I", "\(packageRoot)/Sources/CModloadABI/include"] + sources)
+            for library in ["ModloadABI", "ModloadModule"] {
+                let sources = try FileManager.default.contentsOfDirectory(atPath: "\(packageRoot)/Sources/\(library)")
+                    .filter { $0.hasSuffix(".swift") }.sorted().map { "\(packageRoot)/Sources/\(library)/\($0)" }
+                try await run(
+                    swiftc,
+                    ["-parse-as-library", "-module-name", library, "-emit-module", "-emit-module-path",
+                     "\(folder)/\(library).swiftmodule", "-emit-library", "-static", "-o", "\(folder)/lib\(library).a",
+                     "-I", folder, "-I", "\(packageRoot)/Sources/CModloadABI/include"] + sources)
+            }
             return folder
         }
         builds["ModloadModule"] = build

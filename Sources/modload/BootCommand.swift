@@ -38,8 +38,8 @@ struct BootCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        global.bootstrapLogging()
         var configuration = Boot.hostConfiguration
+        configuration.logger = global.bootstrapLogging()
         if noFailureCache { configuration.failedLoadCacheDuration = nil }
         let options = Boot.Options(cpus: cpus, initDelay: .microseconds(Int64((initMs * 1000).rounded())))
         let (report, host) = try await Boot.run(options, configuration: configuration)

@@ -16,14 +16,17 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Log lifecycle detail to standard error.")
     var verbose = false
 
-    /// Sends logs to standard error (standard output stays clean for `--json`).
-    func bootstrapLogging() {
+    /// Sends logs to standard error (standard output stays clean for `--json`), and returns the
+    /// logger to give a host (the library's default logger is silent).
+    @discardableResult
+    func bootstrapLogging() -> Logger {
         let level: Logger.Level = verbose ? .debug : .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
+        return Logger(label: "modload")
     }
 }
 

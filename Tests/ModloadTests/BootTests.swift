@@ -38,7 +38,7 @@ struct BootTests {
         #expect(report.taints == "")
     }
 
-    @Test func bootRejectsBadOptions() async {
+    @Test func bootRejectsBadOptions() async throws {
         await expectError(.invalidArgument) { _ = try await Boot.run(.init(cpus: 0)) }
         await expectError(.invalidArgument) { _ = try await Boot.run(.init(cpus: -3)) }
         await expectError(.invalidArgument) {

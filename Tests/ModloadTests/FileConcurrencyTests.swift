@@ -18,7 +18,7 @@ struct FileConcurrencyTests {
     func gatedHost() throws -> (ModuleHost, Completion<Void>, EventLog) {
         let gate = Completion<Void>()
         let catalog = try ModuleCatalog([TestModule("gate", gate: gate)])
-        let host = ModuleHost(configuration: .testing(resolver: catalog))
+        let host = try ModuleHost(configuration: .testing(resolver: catalog))
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         return (host, gate, log)
@@ -30,13 +30,13 @@ struct FileConcurrencyTests {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum)
         let (host, gate, log) = try gatedHost()
-        let results = Locked([Result<ModuleFileInfo, ModuleError>]())
+        let results = Locked([Result<LoadOutcome, ModuleError>]())
         let opener = Task {
             _ = await eventually { host.fileStatistics.attempts == Self.callers }
             gate.complete(())
         }
         await onThreads(Self.callers) { _ in
-            let result = blocking { () -> Result<ModuleFileInfo, ModuleError> in
+            let result = blocking { () -> Result<LoadOutcome, ModuleError> in
                 do throws(ModuleError) { return .success(try await host.insert(file: path, parameters: "request=gate")) } catch {
                     return .failure(error)
                 }
@@ -51,7 +51,7 @@ struct FileConcurrencyTests {
         for result in all { #expect(try result.get() == first) }
         #expect(host.fileStatistics.mergedJoiners == Self.callers - 1)
         #expect(log.kinds(for: "checksum") == [.coming, .live])
-        #expect(host.withModuleFile("checksum") { $0.address(ofExport: "checksum_inits")!.function(as: Counter32.self)() } == 1)
+        #expect(try host.call("checksum", "checksum_inits", as: Counter32.self) { $0() } == 1)
         #expect(try await host.unload("checksum").image == .unmapped)
     }
 
@@ -97,7 +97,7 @@ struct FileConcurrencyTests {
     @Test func stressLoadsUnloadsAndReferencesOnTwoFilesOfOneModule() async throws {
         let folder = try ModuleFolder()
         let files = [try await folder.copy(.checksum, as: "libchecksum-a.so"), try await folder.copy(.checksum, as: "libchecksum-b.so")]
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let answered = Atomic<Int>(0)
         let unexpected = Locked([String]())
         let operations = 60 * StressTests.scale

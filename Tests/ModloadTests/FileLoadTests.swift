@@ -11,8 +11,8 @@ struct FileLoadTests {
     @Test func aCModuleLoadsRunsAndIsUnmappedOnUnload() async throws {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum)
-        let host = ModuleHost(configuration: .testing())
-        let info = try await host.insert(file: path, parameters: "seed=7")
+        let host = try ModuleHost(configuration: .testing())
+        let info = try await host.insert(file: path, parameters: "seed=7").file!
         #expect(info.descriptor.name == "checksum")
         #expect(info.descriptor.exports.map(\.description) == ["checksum_crc32c u32(u32,ptr,usize)", "checksum_inits u32()"])
         #expect(info.descriptor.parameters.map(\.name) == ["seed", "request", "refuse", "fail"])
@@ -30,8 +30,11 @@ struct FileLoadTests {
 
         // Its export works, through the symbol table.
         #expect(host.symbol(named: "checksum_crc32c")?.signature == SymbolSignature("u32(u32,ptr,usize)"))
-        let crc = try #require(host.withModuleFile("checksum") { $0.address(ofExport: "checksum_crc32c") } ?? nil)
-        #expect(crc.function(as: Crc32c.self)(0, "123456789", 9) == 0xe306_9283)
+        do {
+            let ref = try host.acquire("checksum")
+            #expect(try ref.export("checksum_crc32c", as: Crc32c.self)(0, "123456789", 9) == 0xe306_9283)
+            _ = await expectError(.symbolMismatch) { try ref.export("checksum_crc32c", as: Counter32.self) }
+        }
 
         let outcome = try await host.unload("checksum")
         #expect(outcome.image == .unmapped)
@@ -45,7 +48,7 @@ struct FileLoadTests {
         let checksum = try await folder.copy(.checksum)
         let journal = try await folder.copy(.journal)
         let jstat = try await folder.copy(.jstat)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
 
         // The Swift module imports from the C one; nothing exports checksum_crc32c yet.
         let missing = await expectError(.notFound) { try await host.insert(file: journal) }
@@ -54,7 +57,7 @@ struct FileLoadTests {
         #expect(host.modules.isEmpty)
 
         try await host.insert(file: checksum)
-        let info = try await host.insert(file: journal, parameters: "barrier=n")
+        let info = try await host.insert(file: journal, parameters: "barrier=n").file!
         #expect(info.containsSwift)
         #expect(info.neverUnmapped == "it contains Swift code")
         try await host.insert(file: jstat)  // C importing from Swift
@@ -63,12 +66,13 @@ struct FileLoadTests {
         #expect(host.info("jstat")?.uses == ["journal"])
 
         // Calls flow C → Swift → C.
-        let commit = try #require(host.withModuleFile("journal") { $0.address(ofExport: "journal_commit") } ?? nil)
-            .function(as: (@convention(c) (UnsafeRawPointer?, UInt) -> UInt32).self)
-        #expect(commit("123456789", 9) == 0xe306_9283)
-        let stat = try #require(host.withModuleFile("jstat") { $0.address(ofExport: "jstat_commits") } ?? nil)
-            .function(as: Counter64.self)
-        #expect(stat() == 1)
+        do {
+            let journalRef = try host.acquire("journal")
+            let commit = try journalRef.export("journal_commit", as: (@convention(c) (UnsafeRawPointer?, UInt) -> UInt32).self)
+            #expect(commit("123456789", 9) == 0xe306_9283)
+            let jstatRef = try host.acquire("jstat")
+            #expect(try jstatRef.export("jstat_commits", as: Counter64.self)() == 1)
+        }
 
         // Dependents block every unload mode.
         let blocked = await expectError(.wouldBlock) { try await host.unload("journal", mode: .force) }
@@ -86,11 +90,10 @@ struct FileLoadTests {
         let folder = try ModuleFolder()
         let checksum = try await folder.copy(.checksum)
         let journal = try await folder.copy(.journal, as: "libjournal-reload.so")
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(file: checksum)
         func version() throws -> UInt32 {
-            try #require(host.withModuleFile("journal") { $0.address(ofExport: "journal_version") } ?? nil)
-                .function(as: Counter32.self)()
+            try host.call("journal", "journal_version", as: Counter32.self) { $0() }
         }
 
         try await host.insert(file: journal)
@@ -115,7 +118,7 @@ struct FileLoadTests {
     @Test func cleanupThatRefusesKeepsTheModuleAndItsMapping() async throws {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(file: path, parameters: "refuse=y")
         let refused = await expectError(.busy) { try await host.unload("checksum") }
         #expect(refused?.reason.contains("cleanup refused") == true)
@@ -133,7 +136,7 @@ struct FileLoadTests {
     @Test func aFailingInitLeavesNothingMapped() async throws {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let error = await expectError(.initFailed) { try await host.insert(file: path, parameters: "fail=1") }
         #expect((error?.underlying as? ModuleError)?.code == .noDevice)
         #expect(error?.errno == ENODEV)
@@ -149,7 +152,7 @@ struct FileLoadTests {
     @Test func badParametersLoadNothing() async throws {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let error = await expectError(.invalidArgument) { try await host.insert(file: path, parameters: "seed=many fail") }
         #expect(error?.reason.contains("parameter 'seed'") == true)
         #expect(mappings(of: path).isEmpty)
@@ -162,7 +165,7 @@ struct FileLoadTests {
         let helper = TestModule("crc_helper")
         // The catalog also names "checksum" (a placeholder): a request for it joins the file's load.
         let catalog = try ModuleCatalog([helper, BuiltinModule(name: "checksum")])
-        let host = ModuleHost(configuration: .testing(resolver: catalog))
+        let host = try ModuleHost(configuration: .testing(resolver: catalog))
 
         try await host.insert(file: path, parameters: "request=crc_helper")
         #expect(helper.initCalls == 1)
@@ -183,12 +186,11 @@ struct FileLoadTests {
     @Test func aNoncountingCModuleIsCalledInsideReadSectionsAndUnmappedAfterAGracePeriod() async throws {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum, as: "libchecksum-nc.so", defines: ["CHECKSUM_NONCOUNTING"])
-        let host = ModuleHost(configuration: .testing())
-        let info = try await host.insert(file: path)
+        let host = try ModuleHost(configuration: .testing())
+        let info = try await host.insert(file: path).file!
         #expect(info.descriptor.accounting == .noncounting)
-        let sum = try host.withModule("checksum") { definition -> UInt32 in
-            let crc = (definition as! FileModule).address(ofExport: "checksum_crc32c")!.function(as: Crc32c.self)
-            return crc(0, "123456789", 9)
+        let sum = try host.withModule("checksum") { (module) throws(ModuleError) in
+            try module.export("checksum_crc32c", as: Crc32c.self)(0, "123456789", 9)
         }
         #expect(sum == 0xe306_9283)
         #expect(try await host.unload("checksum").image == .unmapped)
@@ -198,7 +200,7 @@ struct FileLoadTests {
     @Test func aForcedUnloadWithReferencesHeldRetiresTheImage() async throws {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(file: path)
         let reference = try host.acquire("checksum")
         let outcome = try await host.unload("checksum", mode: .force)
@@ -207,21 +209,20 @@ struct FileLoadTests {
         #expect(host.taints.contains(.forcedUnload))
         // The holder can still run the code it holds: it stays mapped.
         #expect(!mappings(of: path).isEmpty)
-        let crc = (reference.definition as! FileModule).address(ofExport: "checksum_crc32c")!.function(as: Crc32c.self)
-        #expect(crc(0, "123456789", 9) == 0xe306_9283)
+        #expect(try reference.export("checksum_crc32c", as: Crc32c.self)(0, "123456789", 9) == 0xe306_9283)
         reference.release()
     }
 
     @Test func ensureLoadedOfALiveFileSharesTheImageAndInsertSaysExists() async throws {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(file: path)
         try await host.ensureLoaded(file: path)
         let exists = await expectError(.exists) { try await host.insert(file: path) }
         #expect(exists?.file == path)
         #expect(host.modules.map(\.name) == ["checksum"])
-        #expect(host.withModuleFile("checksum") { $0.address(ofExport: "checksum_inits")!.function(as: Counter32.self)() } == 1)
+        #expect(try host.call("checksum", "checksum_inits", as: Counter32.self) { $0() } == 1)
         #expect(try await host.unload("checksum").image == .unmapped)
         #expect(mappings(of: path).isEmpty)
     }
@@ -229,13 +230,13 @@ struct FileLoadTests {
     @Test func twoHostsLoadingOneFileEachGetTheirOwnImage() async throws {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum)
-        let first = ModuleHost(configuration: .testing())
-        let second = ModuleHost(configuration: .testing())
+        let first = try ModuleHost(configuration: .testing())
+        let second = try ModuleHost(configuration: .testing())
         try await first.insert(file: path)
         try await second.insert(file: path)
         // One image per host: each init ran on its own copy of the module's globals.
-        let inits = [first, second].map { host in
-            host.withModuleFile("checksum") { $0.address(ofExport: "checksum_inits")!.function(as: Counter32.self)() }
+        let inits = try [first, second].map { host in
+            try host.call("checksum", "checksum_inits", as: Counter32.self) { $0() }
         }
         #expect(inits == [1, 1])
         #expect(!mappings(of: path).isEmpty)
@@ -248,7 +249,7 @@ struct FileLoadTests {
     @Test func loadingAndUnloadingACModuleTenThousandTimesKeepsMemoryFlat() async throws {
         let folder = try ModuleFolder()
         let path = try await folder.copy(.checksum)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         func cycles(_ count: Int) async throws {
             for _ in 0..<count {
                 try await host.insert(file: path)
@@ -272,11 +273,11 @@ struct FileLoadTests {
 }
 
 extension ModuleHost {
-    /// The file module `name`'s definition, if it is loaded from a file (for tests).
-    func withModuleFile<Value>(_ name: String, _ body: (FileModule) -> Value) -> Value? {
-        guard let record = table.read({ $0.modules[try! ModuleName(validating: name)]?.takeUnretainedValue() }),
-            let module = record.definition as? FileModule
-        else { return nil }
-        return body(module)
+    /// Calls `body` with the export `symbol` of module `name`, holding a reference meanwhile.
+    func call<Function, Value>(
+        _ name: String, _ symbol: String, as type: Function.Type, _ body: (Function) -> Value
+    ) throws(ModuleError) -> Value {
+        let reference = try acquire(name)
+        return body(try reference.export(symbol, as: type))
     }
 }

@@ -13,7 +13,7 @@ struct FileValidationTests {
     func refuse(
         _ path: String, _ code: ModuleError.Code, parameters: String = "", sourceLocation: SourceLocation = #_sourceLocation
     ) async -> String {
-        let host = ModuleHost(configuration: .testing())
+        let host = ModuleHost.forTesting()
         let error = await expectError(code, sourceLocation: sourceLocation) { try await host.insert(file: path, parameters: parameters) }
         #expect(error?.file == path, sourceLocation: sourceLocation)
         #expect(error.map { "\($0)".contains(path) } == true, "\(String(describing: error))", sourceLocation: sourceLocation)
@@ -53,7 +53,7 @@ struct FileValidationTests {
         let folder = try ModuleFolder()
         #expect(await refuse("\(folder.path)/absent.so", .notFound).contains("no such module file"))
         #expect(await refuse(folder.path, .invalidFile).contains("not a regular file"))
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         _ = await expectError(.invalidArgument) { try await host.insert(file: "") }
     }
 
@@ -141,7 +141,7 @@ struct FileValidationTests {
         let importer = try await cModule(
             "importer", descriptor: ".imports = i, .import_count = 1,",
             extra: #"static const struct modload_import i[] = { { "checksum_crc32c", "u64(u64)" } };"#)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(file: checksum)
         let error = await expectError(.symbolMismatch) { try await host.insert(file: importer) }
         #expect(error?.reason == "imports checksum_crc32c as u64(u64), but checksum exports it as u32(u32,ptr,usize)")
@@ -157,7 +157,7 @@ struct FileValidationTests {
         let rival = try await cModule(
             "rival", descriptor: #".name = "rival", .exports = e, .export_count = 1,"#,
             extra: #"static const struct modload_export e[] = { { "checksum_crc32c", "u32(u32,ptr,usize)", (const void *)init } };"#)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(file: checksum)
         let error = await expectError(.duplicateSymbol) { try await host.insert(file: rival) }
         #expect(error?.reason == "exports checksum_crc32c, which checksum already exports")

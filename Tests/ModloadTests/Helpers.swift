@@ -22,6 +22,13 @@ extension ModuleHost.Configuration {
     }
 }
 
+extension ModuleHost {
+    /// A host for helpers that cannot throw (the testing configurations are valid by construction).
+    static func forTesting(_ configuration: Configuration = .testing()) -> ModuleHost {
+        try! ModuleHost(configuration: configuration)
+    }
+}
+
 /// A module whose init and exit tests can steer and count.
 final class TestModule: ModuleDefinition {
     let name: String
@@ -126,12 +133,12 @@ final class EventLog: Sendable {
 
 /// Runs `operation`, expecting it to throw a `ModuleError` with `code`; returns the error.
 @discardableResult
-func expectError(
+func expectError<Result>(
     _ code: ModuleError.Code, sourceLocation: SourceLocation = #_sourceLocation,
-    _ operation: () async throws -> Void
+    _ operation: () async throws -> Result
 ) async -> ModuleError? {
     do {
-        try await operation()
+        _ = try await operation()
         Issue.record("expected \(code), but it succeeded", sourceLocation: sourceLocation)
         return nil
     } catch let error as ModuleError {
@@ -179,4 +186,32 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) async {
 /// library's own bridge, built on pthread primitives so ThreadSanitizer sees the hand-off.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     runBlocking(body)
+}
+
+/// A log handler that keeps what it is given ("LEVEL module: message"), for tests of what the
+/// host logs.
+final class CapturingLogs: Sendable {
+    private let lines = Locked([String]())
+
+    var messages: [String] { lines.withLock { $0 } }
+
+    var logger: Logger {
+        Logger(label: "modload-test") { _ in Handler(owner: self) }
+    }
+
+    private struct Handler: LogHandler {
+        let owner: CapturingLogs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let module = event.metadata?["module"] ?? metadata["module"]
+            owner.lines.withLock { $0.append("\(event.level) \(module.map { "\($0): " } ?? "")\(event.message)") }
+        }
+    }
 }

@@ -8,7 +8,7 @@ import Testing
 @Suite("States and transitions")
 struct LifecycleTests {
     @Test func successfulLoadGoesComingThenLive() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let seen = Locked<ModuleState?>(nil)
@@ -34,7 +34,7 @@ struct LifecycleTests {
     }
 
     @Test func failedInitGoesComingGoingGoneAndLeavesNothing() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let module = TestModule("broken", failure: noDevice)
@@ -52,7 +52,7 @@ struct LifecycleTests {
     }
 
     @Test func referencesCanBeTakenWhileComing() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("early", gate: gate)
         let load = Task { try await host.insert(module) }
@@ -61,7 +61,7 @@ struct LifecycleTests {
         #expect(ref.state == .coming)
         #expect(host.info("early")?.refcount == 2)  // the init reference and ours
         gate.complete(())
-        try await load.value
+        _ = try await load.value
         #expect(ref.state == .live)
         #expect(host.info("early")?.refcount == 1)
     }
@@ -69,7 +69,7 @@ struct LifecycleTests {
     @Test func unformedModulesAreInvisible() async throws {
         // The unformed window is between admission and formation; it is only observable
         // through the table, so check it directly.
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let name = try ModuleName(validating: "ghost")
         let record = ModuleRecord(
             name: name, definition: TestModule("ghost"), context: host.testContext(for: name), statistics: NameStatistics())
@@ -83,7 +83,7 @@ struct LifecycleTests {
     @Test func noHostLockIsHeldDuringInit() async throws {
         // Init uses the host freely: listing, references, and a nested load. Any lock held across
         // init would deadlock here.
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("base"))
         let nested = TestModule("nested")
         let outer = TestModule("outer") { _ in
@@ -91,7 +91,7 @@ struct LifecycleTests {
             let ref = try? host.acquire("base")
             #expect(host.info("base")?.refcount == 1)
             ref?.release()
-            try? await host.insert(nested)
+            _ = try? await host.insert(nested)
         }
         try await host.insert(outer)
         #expect(nested.initCalls == 1)
@@ -102,7 +102,7 @@ struct LifecycleTests {
     @Test func distinctInitsRunInParallel() async throws {
         // Each init waits until both have started: with serialized inits this never completes
         // (the rendezvous gives up after ~10 s and the test fails).
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let started = Atomic<Int>(0)
         let rendezvous: @Sendable (ModuleContext) async -> Void = { _ in
             started.add(1, ordering: .acquiringAndReleasing)
@@ -110,16 +110,16 @@ struct LifecycleTests {
         }
         let a = TestModule("par_a", onInit: rendezvous)
         let b = TestModule("par_b", onInit: rendezvous)
-        async let loadA: Void = host.insert(a)
-        async let loadB: Void = host.insert(b)
-        try await loadA
-        try await loadB
+        async let loadA = host.insert(a)
+        async let loadB = host.insert(b)
+        _ = try await loadA
+        _ = try await loadB
         #expect(started.load(ordering: .relaxed) == 2)
         #expect(host.modules.map(\.name) == ["par_a", "par_b"])
     }
 
     @Test func liveModuleAnswersInsertAndEnsure() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let first = TestModule("once")
         try await host.insert(first)
         let second = TestModule("once")
@@ -130,8 +130,8 @@ struct LifecycleTests {
         #expect(second.initCalls == 0)
     }
 
-    @Test func unknownModulesAreNotFound() async {
-        let host = ModuleHost(configuration: .testing())
+    @Test func unknownModulesAreNotFound() async throws {
+        let host = try ModuleHost(configuration: .testing())
         await expectError(.notFound) { _ = try host.acquire("nothing") }
         await expectError(.notFound) { try await host.unload("nothing") }
         await expectError(.notFound) { _ = try host.holders(of: "nothing") }

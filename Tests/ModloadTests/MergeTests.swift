@@ -9,14 +9,14 @@ struct MergeTests {
     private func concurrentLoads(
         _ count: Int, of name: String, failing: Bool, caller: ModuleHost.LoadCaller
     ) async -> (results: [ModuleError?], modules: [TestModule], host: ModuleHost) {
-        let host = ModuleHost(configuration: .testing())
+        let host = ModuleHost.forTesting()
         let gate = Completion<Void>()
         let modules = (0..<count).map { _ in TestModule(name, gate: gate, failure: failing ? noDevice : nil) }
         let results = await withTaskGroup(of: ModuleError?.self) { group in
             for module in modules {
                 group.addTask {
                     do throws(ModuleError) {
-                        try await host.load(module, parameters: "", for: caller)
+                        _ = try await host.load(module, parameters: "", for: caller)
                         return nil
                     } catch {
                         return error
@@ -33,7 +33,7 @@ struct MergeTests {
         return (results, modules, host)
     }
 
-    @Test func fourInsertsOneSucceedsThreeExist() async {
+    @Test func fourInsertsOneSucceedsThreeExist() async throws {
         let (results, modules, host) = await concurrentLoads(4, of: "selftest", failing: false, caller: .insert)
         #expect(results.filter { $0 == nil }.count == 1)
         #expect(results.compactMap { $0?.code } == [.exists, .exists, .exists])
@@ -43,7 +43,7 @@ struct MergeTests {
         #expect(host.statistics(for: "selftest")?.attempts == 4)
     }
 
-    @Test func fourFailingInsertsOneFailsThreeBusyNothingLeft() async {
+    @Test func fourFailingInsertsOneFailsThreeBusyNothingLeft() async throws {
         let (results, modules, host) = await concurrentLoads(4, of: "selftest", failing: true, caller: .insert)
         let codes = results.compactMap { $0?.code }
         #expect(codes.count == 4)
@@ -58,14 +58,14 @@ struct MergeTests {
         #expect(host.statistics(for: "selftest")?.failures == ["initFailed": 1])
     }
 
-    @Test func ensureLoadedCallersAllSucceed() async {
+    @Test func ensureLoadedCallersAllSucceed() async throws {
         let (results, modules, host) = await concurrentLoads(16, of: "shared", failing: false, caller: .ensureLoaded)
         #expect(results.allSatisfy { $0 == nil })
         #expect(modules.map(\.initCalls).reduce(0, +) == 1)
         #expect(host.state(of: "shared") == .live)
     }
 
-    @Test func ensureLoadedCallersAllGetTheWinnersError() async {
+    @Test func ensureLoadedCallersAllGetTheWinnersError() async throws {
         let (results, modules, _) = await concurrentLoads(16, of: "shared", failing: true, caller: .ensureLoaded)
         let errors = results.compactMap { $0 }
         #expect(errors.count == 16)
@@ -75,10 +75,10 @@ struct MergeTests {
         #expect(modules.map(\.initCalls).reduce(0, +) == 1)
     }
 
-    @Test func seedBurstRunsOneInitPerName() async {
+    @Test func seedBurstRunsOneInitPerName() async throws {
         // Seed 002 at full size: 288 loads of A and 576 of B at once, both failing in init. The
         // inits are held until every caller has arrived, as a slow init is in the real burst.
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let a = TestModule("pcc_cpufreq", gate: gate, failure: noDevice)
         let b = TestModule("acpi_cpufreq", gate: gate, failure: noDevice)
@@ -116,7 +116,7 @@ struct MergeTests {
     /// that caller's wait: the shared init goes on and the other caller gets its result.
     @Test(arguments: ["joiner", "winner"])
     func cancellingOneCallerLeavesTheSharedLoadRunning(cancelled: String) async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("slow", gate: gate)
         let winner = Task { try await host.insert(module) }
@@ -128,13 +128,13 @@ struct MergeTests {
         await expectError(.cancelled) { try await victim.value }
         #expect(host.state(of: "slow") == .coming)
         gate.complete(())
-        try await survivor.value
+        _ = try await survivor.value
         #expect(host.state(of: "slow") == .live)
         #expect(module.initCalls == 1)
     }
 
     @Test func alreadyCancelledCallerIsAnsweredWithoutWaiting() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("slow", gate: gate)
         let winner = Task { try await host.insert(module) }
@@ -145,11 +145,11 @@ struct MergeTests {
         }
         await expectError(.cancelled) { try await joiner.value }
         gate.complete(())
-        try await winner.value
+        _ = try await winner.value
     }
 
     @Test func negativeCacheAnswersTheHerdAfterAFailure() async throws {
-        let host = ModuleHost(configuration: .testing(failedLoadCacheDuration: .seconds(60)))
+        let host = try ModuleHost(configuration: .testing(failedLoadCacheDuration: .seconds(60)))
         let module = TestModule("flaky", failure: noDevice)
         let first = await expectError(.initFailed) { try await host.ensureLoaded(module) }
         let again = await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky")) }
@@ -162,7 +162,7 @@ struct MergeTests {
     }
 
     @Test func negativeCacheExpires() async throws {
-        let host = ModuleHost(configuration: .testing(failedLoadCacheDuration: .milliseconds(1)))
+        let host = try ModuleHost(configuration: .testing(failedLoadCacheDuration: .milliseconds(1)))
         await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky", failure: noDevice)) }
         try await Task.sleep(for: .milliseconds(20))
         let fixed = TestModule("flaky")
@@ -171,7 +171,7 @@ struct MergeTests {
     }
 
     @Test func negativeCacheDropsExpiredFailures() async throws {
-        let host = ModuleHost(configuration: .testing(failedLoadCacheDuration: .milliseconds(1)))
+        let host = try ModuleHost(configuration: .testing(failedLoadCacheDuration: .milliseconds(1)))
         await expectError(.initFailed) { try await host.ensureLoaded(TestModule("one", failure: noDevice)) }
         await expectError(.initFailed) { try await host.ensureLoaded(TestModule("two", failure: noDevice)) }
         try await Task.sleep(for: .milliseconds(20))
@@ -180,7 +180,7 @@ struct MergeTests {
     }
 
     @Test func negativeCacheIsOffByDefault() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         await expectError(.initFailed) { try await host.ensureLoaded(TestModule("flaky", failure: noDevice)) }
         let fixed = TestModule("flaky")
         try await host.ensureLoaded(fixed)

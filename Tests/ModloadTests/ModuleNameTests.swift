@@ -44,7 +44,7 @@ struct ModuleNameTests {
     }
 
     @Test func badNamesLeaveTheHostUnchanged() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("kept"))
         let before = host.listing()
         for bad in ["", String(repeating: "x", count: 56), "a/b", "a b"] {
@@ -61,7 +61,7 @@ struct ModuleNameTests {
     }
 
     @Test func hostMatchesNamesAcrossDashAndUnderscore() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("snd-hda"))
         await expectError(.exists) { try await host.insert(TestModule("snd_hda")) }
         let ref = try host.acquire("snd-hda")

@@ -11,7 +11,7 @@ struct ObservabilityTests {
     }
 
     @Test func observerVetoRollsTheLoadBack() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         host.addObserver(named: "lockdown") { event in
@@ -32,7 +32,7 @@ struct ObservabilityTests {
     }
 
     @Test func removedObserverNoLongerVetoes() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let token = host.addObserver(named: "deny-all") { event in
             if event.kind == .coming { throw Refusal() }
         }
@@ -42,7 +42,7 @@ struct ObservabilityTests {
     }
 
     @Test func observerErrorsOnOtherEventsAreIgnored() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         host.addObserver(named: "grumpy") { event in
             if event.kind != .coming { throw Refusal() }
         }
@@ -52,7 +52,7 @@ struct ObservabilityTests {
     }
 
     @Test func eventStreamDeliversTheLifecycle() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let stream = host.events()
         try await host.insert(TestModule("watched"))
         await expectError(.initFailed) { try await host.insert(TestModule("watched_fail", failure: noDevice)) }
@@ -72,7 +72,7 @@ struct ObservabilityTests {
     @Test func theNameStaysTakenWhileGoneIsDelivered() async throws {
         // While observers receive `gone`, the module still holds its name in `going` state, so a
         // new load of the name is refused (`busy`) and its `coming` cannot overtake this `gone`.
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let stateDuringGone = Locked<[ModuleState?]>([])
         host.addObserver(named: "probe") { event in
             if event.kind == .gone { stateDuringGone.withLock { $0.append(host.state(of: "m")) } }
@@ -87,7 +87,7 @@ struct ObservabilityTests {
     @Test func theLoadIsStillRunningWhileLiveIsDelivered() async throws {
         // While observers receive `live`, the running-load record is still in the table: a
         // same-name load joins it and an unload is refused, so nothing overtakes `live`.
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let runningDuringLive = Locked<Bool?>(nil)
         host.addObserver(named: "probe") { event in
             guard event.kind == .live else { return }
@@ -99,7 +99,7 @@ struct ObservabilityTests {
     }
 
     @Test func unloadWhileTheLoadIsAnsweringIsBusy() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("m"))
         let record = try #require(host.table.write { $0.module("m") })
         host.table.write { $0.running["m"] = RunningLoad(record: record) }
@@ -110,7 +110,7 @@ struct ObservabilityTests {
     }
 
     @Test func mergedJoinsAreEvents() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let gate = Completion<Void>()
@@ -120,12 +120,12 @@ struct ObservabilityTests {
         let second = Task { try await host.ensureLoaded(TestModule("m")) }
         #expect(await eventually { log.kinds(for: "m").contains(.mergedJoin) })
         gate.complete(())
-        try await first.value
-        try await second.value
+        _ = try await first.value
+        _ = try await second.value
     }
 
     @Test func listingLooksLikeLsmod() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(BuiltinModule(name: "ext4", size: 1_003_520))
         try await host.insert(BuiltinModule(name: "crc32c-generic", size: 16_384))
         let ref = try host.acquire("ext4")
@@ -139,16 +139,16 @@ struct ObservabilityTests {
     }
 
     @Test func infoDescribesTheModule() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(
             BuiltinModule(name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096))
         #expect(host.info("jbd2") == ModuleInfo(
             name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096,
             state: .live, isUnloading: false, accounting: .counting, refcount: 0, usedBy: [], uses: [],
-            parameters: .none, taints: [], file: nil))
+            parameters: .none, parameterWarnings: [], taints: [], file: nil))
     }
 
-    @Test func errnoMapping() {
+    @Test func errnoMapping() throws {
         #expect(ModuleError(.exists, reason: "").errno == EEXIST)
         #expect(ModuleError(.busy, reason: "").errno == EBUSY)
         #expect(ModuleError(.notFound, reason: "").errno == ENOENT)

@@ -29,7 +29,7 @@ final class Tracked: Sendable {
 
 @Suite("Quiescence: read sections and grace periods")
 struct QuiescenceTests {
-    @Test func readSectionsNest() {
+    @Test func readSectionsNest() throws {
         #expect(!Quiescence.isInReadSection)
         Quiescence.read {
             #expect(Quiescence.isInReadSection)
@@ -40,14 +40,14 @@ struct QuiescenceTests {
         #expect(Quiescence.read { 42 } == 42)
     }
 
-    @Test func readSectionsPassErrorsThrough() {
+    @Test func readSectionsPassErrorsThrough() throws {
         struct Oops: Error {}
         #expect(throws: Oops.self) { try Quiescence.read { throw Oops() } }
         #expect(!Quiescence.isInReadSection)
     }
 
     @Test(.timeLimit(.minutes(2)))
-    func synchronizeNeverReturnsWhileAnOlderReadSectionIsOpen() async {
+    func synchronizeNeverReturnsWhileAnOlderReadSectionIsOpen() async throws {
         // Readers mark each section `active` on entry and `completed` just before leaving. The
         // writer notes the sections it sees active, synchronizes, and then every one of them must
         // have completed. Real threads, thousands of grace periods.
@@ -85,7 +85,7 @@ struct QuiescenceTests {
     }
 
     @Test(.timeLimit(.minutes(2)))
-    func aNestedSectionHoldsTheGracePeriodUntilTheOutermostEnds() async {
+    func aNestedSectionHoldsTheGracePeriodUntilTheOutermostEnds() async throws {
         let innerDone = Completion<Void>()
         let outerOpen = Counter()
         let openAtSynchronize = Counter(-1)
@@ -108,7 +108,7 @@ struct QuiescenceTests {
     }
 
     @Test(.timeLimit(.minutes(2)))
-    func deferredReleaseRunsOnceAndNeverUnderAReader() async {
+    func deferredReleaseRunsOnceAndNeverUnderAReader() async throws {
         // A writer publishes a new object and retires the old one after a grace period; readers
         // load the current object *unretained* inside read sections, say which one they hold,
         // and check it stays alive. A release checks that no reader says it holds the object.
@@ -159,7 +159,7 @@ struct QuiescenceTests {
         #expect(released.count == created)
     }
 
-    @Test func releaseAfterGracePeriodReleasesExactlyOnce() async {
+    @Test func releaseAfterGracePeriodReleasesExactlyOnce() async throws {
         let released = Counter()
         do {
             let object = Tracked(released: released)
@@ -170,7 +170,7 @@ struct QuiescenceTests {
     }
 
     @Test(.timeLimit(.minutes(2)))
-    func idleAndExitedThreadsNeverHoldAGracePeriod() async {
+    func idleAndExitedThreadsNeverHoldAGracePeriod() async throws {
         // 32 threads read once and exit; 32 read once and then sit idle (blocked). Grace periods
         // complete regardless, and exited threads leave the registry.
         await onThreads(32) { _ in Quiescence.read {} }
@@ -194,7 +194,7 @@ struct QuiescenceTests {
     }
 
     @Test(.timeLimit(.minutes(2)))
-    func asyncSynchronizeWaitsForAnOpenSection() async {
+    func asyncSynchronizeWaitsForAnOpenSection() async throws {
         let entered = Completion<Void>()
         let leave = Completion<Void>()
         let reader = Task.detached {
@@ -219,7 +219,7 @@ struct QuiescenceTests {
         await reader.value
     }
 
-    @Test func barrierWaitsForEverythingHandedOverBefore() async {
+    @Test func barrierWaitsForEverythingHandedOverBefore() async throws {
         let ran = Counter()
         for _ in 0..<100 { Quiescence.afterGracePeriod { ran.add() } }
         await Quiescence.barrier()
@@ -229,13 +229,13 @@ struct QuiescenceTests {
         #expect(ran.count == 200)
     }
 
-    @Test func synchronizeInsideAReadSectionStopsTheProcess() async {
+    @Test func synchronizeInsideAReadSectionStopsTheProcess() async throws {
         await #expect(processExitsWith: .failure) {
             Quiescence.read { Quiescence.synchronizeBlocking() }
         }
     }
 
-    @Test func barrierInsideAReadSectionStopsTheProcess() async {
+    @Test func barrierInsideAReadSectionStopsTheProcess() async throws {
         await #expect(processExitsWith: .failure) {
             Quiescence.read { Quiescence.barrierBlocking() }
         }
@@ -254,7 +254,7 @@ struct QuiescenceBarrierTests {
         }
     }
 
-    @Test func barrierReturnsOnlyAfterEveryEarlierReleaseFreedItsObject() async {
+    @Test func barrierReturnsOnlyAfterEveryEarlierReleaseFreedItsObject() async throws {
         for _ in 0..<50 {
             let released = Counter()
             for _ in 0..<20 { Quiescence.release(afterGracePeriod: SlowToRelease(released: released)) }
@@ -263,7 +263,7 @@ struct QuiescenceBarrierTests {
         }
     }
 
-    @Test func blockingBarrierReturnsOnlyAfterEveryEarlierReleaseFreedItsObject() async {
+    @Test func blockingBarrierReturnsOnlyAfterEveryEarlierReleaseFreedItsObject() async throws {
         await onThreads(1) { _ in
             for _ in 0..<50 {
                 let released = Counter()
@@ -274,7 +274,7 @@ struct QuiescenceBarrierTests {
         }
     }
 
-    @Test func blockingBarrierOnTheReclaimerThreadStopsTheProcess() async {
+    @Test func blockingBarrierOnTheReclaimerThreadStopsTheProcess() async throws {
         await #expect(processExitsWith: .failure) {
             Quiescence.afterGracePeriod { Quiescence.barrierBlocking() }
             await Quiescence.barrier()

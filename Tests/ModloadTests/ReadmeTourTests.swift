@@ -33,7 +33,7 @@ struct ReadmeTourTests {
     }
 
     @Test func tourRunsAsWritten() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.ensureLoaded(Journal())
         await expectError(.exists) { try await host.insert(Journal()) }
         do {
@@ -51,12 +51,14 @@ struct ReadmeTourTests {
         try await host.insert(fs)
         #expect(seen.count == 42 * 31)
         #expect(host.info("crc32c_generic")?.usedBy == ["minix"])
-        let catalogHost = ModuleHost(configuration: .init(resolver: try ModuleCatalog([crc, fs])))
+        let catalogHost = try ModuleHost(configuration: .init(resolver: try ModuleCatalog([crc, fs])))
         try await catalogHost.request("minix")
         #expect(catalogHost.info("crc32c_generic")?.usedBy == ["minix"])
         let tunable = BuiltinModule(name: "tunable", parameters: [ModuleParameter("debug", .int, default: .int(0))])
         try await host.insert(tunable, parameters: "debug=3")
         #expect(host.info("tunable")?.parameters.int("debug") == 3)
+        let outcome = try await host.ensureLoaded(tunable, parameters: "debgu=1")
+        #expect("\(outcome.how) \(outcome.parameterWarnings.joined())" == "alreadyLive unknown parameter 'debgu' (ignored)")
         try await host.insert(BuiltinModule(name: "probe") { _ in })
         try await host.unload("probe")
         try await host.unload("jbd2", mode: .drain(timeout: .seconds(5)))
@@ -95,9 +97,14 @@ struct ReadmeTourTests {
         let trusted = try Keyring(directory: folder.path + "/keys")
         var configuration = ModuleHost.Configuration.testing()
         configuration.signaturePolicy = .enforce(trusted)
-        let files = ModuleHost(configuration: configuration)
-        let info = try await files.insert(file: checksumPath, parameters: "seed=7")
+        let files = try ModuleHost(configuration: configuration)
+        let info = try await files.insert(file: checksumPath, parameters: "seed=7").file!
         #expect("\(info.descriptor.exports)" == "[checksum_crc32c u32(u32,ptr,usize), checksum_inits u32()]")
+        do {
+            let ref = try files.acquire("checksum")
+            let crc = try ref.export("checksum_crc32c", as: (@convention(c) (UInt32, UnsafeRawPointer?, UInt) -> UInt32).self)
+            #expect(crc(0, "123456789", 9) == 3_808_858_755)
+        }
         try await files.insert(file: journalPath)
         #expect(files.info("journal")?.uses == ["checksum"])
         #expect("\(try await files.unload("journal").image!)" == "retired (it contains Swift code)")

@@ -32,7 +32,7 @@ struct ReferenceTests {
         return refs
     }
 
-    @Test func tryGetRequiresComingOrLiveWithNoUnloadBegun() {
+    @Test func tryGetRequiresComingOrLiveWithNoUnloadBegun() throws {
         let refs = RefCount()
         let unformed = refs.tryGet()
         refs.setRawState(ModuleState.coming.rawValue)
@@ -43,102 +43,126 @@ struct ReferenceTests {
         let going = refs.tryGet()
         refs.setRawState(ModuleState.live.rawValue)
         let live = refs.tryGet()
-        let reported = refs.reported  // state changes never touched the count
-        let state = refs.rawState
+        let reading = refs.reading  // state changes never touched the count
         #expect(!unformed && coming && !unloading && !going && live)
-        #expect(reported == 3)
-        #expect(state == ModuleState.live.rawValue)
+        #expect(reading.references == 3 && reading.state == .live && !reading.isUnloading)
     }
 
-    /// Try-release as fail-fast unload does it: `true` if the count froze.
-    private func tryRelease(_ refs: borrowing RefCount) -> Bool {
-        refs.removeBase() == 0 || !refs.restoreBase()
-    }
-
-    @Test func refCountStartsWithTheInitReference() {
+    @Test func refCountStartsWithTheInitReference() throws {
         let refs = RefCount()
-        let atLoad = refs.reported
+        let atLoad = refs.reading.reported
         let afterInit = refs.put()
-        let settled = refs.reported
+        let settled = refs.reading.reported
         #expect(atLoad == 1)
         #expect(afterInit == .held)
         #expect(settled == 0)
     }
 
-    @Test func tryReleaseFreezesAnUnheldCount() {
-        let refs = RefCount()
+    @Test func tryReleaseFreezesAnUnheldCountAndMarksItUnloadingInOneStep() throws {
+        let refs = liveCount()
         _ = refs.put()  // drop the init reference
-        let frozen = tryRelease(refs)
-        let reported = refs.reported
+        let held = refs.freezeIfUnreferenced()
+        let reading = refs.reading
         let gotAfterFreeze = refs.tryGet()
-        let reportedAfter = refs.reported
-        #expect(frozen)
-        #expect(reported == -1)
+        #expect(held == 0)
+        #expect(reading.isUnloading && reading.isFrozen && reading.reported == -1)
         #expect(!gotAfterFreeze)
-        #expect(reportedAfter == -1)
     }
 
-    @Test func tryReleaseRestoresAHeldCount() {
+    @Test func tryReleaseOfAHeldCountChangesNothing() throws {
         let refs = liveCount()
         _ = refs.put()
         let got = refs.tryGet()
-        let frozen = tryRelease(refs)
-        let reported = refs.reported
+        let before = refs.reading
+        let held = refs.freezeIfUnreferenced()
+        let after = refs.reading
         let gotAgain = refs.tryGet()
-        let reportedAfter = refs.reported
-        #expect(got)
-        #expect(!frozen)
-        #expect(reported == 1)
+        #expect(got && held == 1)
+        #expect(before == after)  // not even for an instant: the word was never written
+        #expect(after.state == .live && !after.isUnloading && after.references == 1)
         #expect(gotAgain)
-        #expect(reportedAfter == 2)
     }
 
-    @Test func aPutBetweenRemoveAndRestoreFreezesTheCount() {
+    @Test func aPutDuringADrainFreezesTheCountAndTheDrainCannotBeCancelled() throws {
         // The race seed 001 handles: the last holder releases after the base was removed but
         // before it is restored. Restoring must fail and the count stay frozen.
         let refs = liveCount()
         _ = refs.put()
         _ = refs.tryGet()
-        let held = refs.removeBase()
+        let held = refs.beginUnloading()
+        let draining = refs.reading
         let afterPut = refs.put()
-        let restored = refs.restoreBase()
-        let reported = refs.reported
+        let restored = refs.cancelUnloading()
+        let reading = refs.reading
         let got = refs.tryGet()
         #expect(held == 1)
+        #expect(draining.isUnloading && draining.references == 1 && draining.reported == 1)
         #expect(afterPut == .frozen)
         #expect(!restored)
-        #expect(reported == -1)
+        #expect(reading.reported == -1)
         #expect(!got)
     }
 
-    @Test func putNeverGoesBelowZero() {
-        let refs = RefCount()
+    @Test func aCancelledDrainRestoresTheBaseAndClearsTheMarkInOneStep() throws {
+        let refs = liveCount()
         _ = refs.put()
-        _ = tryRelease(refs)
+        _ = refs.tryGet()
+        _ = refs.beginUnloading()
+        let restored = refs.cancelUnloading()
+        let reading = refs.reading
+        #expect(restored)
+        #expect(reading.state == .live && !reading.isUnloading && reading.references == 1)
+    }
+
+    @Test func aRefusedCleanupReinstatesAFrozenCount() throws {
+        let refs = liveCount()
+        _ = refs.put()
+        _ = refs.freezeIfUnreferenced()
+        refs.reinstate()
+        let reading = refs.reading
+        let got = refs.tryGet()
+        #expect(reading.state == .live && !reading.isUnloading && reading.references == 0)
+        #expect(got)
+    }
+
+    @Test func aFailedLoadGoesGoingWithoutItsBaseAndInitReference() throws {
+        let refs = RefCount()
+        refs.setRawState(ModuleState.coming.rawValue)
+        _ = refs.tryGet()  // a reference taken while coming
+        let remaining = refs.failLoad()
+        let reading = refs.reading
+        #expect(remaining == 1)
+        #expect(reading.state == .going && reading.references == 1)
+    }
+
+    @Test func putNeverGoesBelowZero() throws {
+        let refs = liveCount()
+        _ = refs.put()
+        _ = refs.freezeIfUnreferenced()
         let underflow = refs.put()
-        let reported = refs.reported
+        let reported = refs.reading.reported
         #expect(underflow == .underflow)
         #expect(reported == -1)
     }
 
-    @Test func anUnreferencedCountIsNotOrphaned() {
-        let refs = RefCount()
+    @Test func anUnreferencedCountIsNotOrphaned() throws {
+        let refs = liveCount()
         _ = refs.put()
-        _ = refs.removeBase()
+        _ = refs.beginUnloading()
         let orphaned = refs.orphan()
         let got = refs.tryGet()
-        let reported = refs.reported
+        let reported = refs.reading.reported
         #expect(!orphaned)
         #expect(!got)
         #expect(reported == -1)
     }
 
-    @Test func anOrphanedCountFreezesAndItsLastPutSaysSo() {
+    @Test func anOrphanedCountFreezesAndItsLastPutSaysSo() throws {
         let refs = liveCount()
         _ = refs.put()
         _ = refs.tryGet()
         _ = refs.tryGet()
-        _ = refs.removeBase()  // forced: two references remain
+        _ = refs.beginUnloading()  // forced: two references remain
         let orphaned = refs.orphan()
         let got = refs.tryGet()  // an orphan counts as frozen for try-get
         refs.getHeld()  // a holder can still duplicate
@@ -153,7 +177,7 @@ struct ReferenceTests {
     }
 
     @Test func referenceEndReleasesIt() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("disk"))
         do {
             let ref = try host.acquire("disk")
@@ -171,7 +195,7 @@ struct ReferenceTests {
     }
 
     @Test func referenceGivesTheDefinitionInstance() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let module = TestModule("driver", version: "2.1")
         try await host.insert(module)
         let ref = try host.acquire("driver")
@@ -182,7 +206,7 @@ struct ReferenceTests {
     }
 
     @Test func noReferenceToAGoingModule() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let exitGate = Completion<Void>()
         let module = TestModule("leaving", exitGate: exitGate)
         try await host.insert(module)
@@ -196,7 +220,7 @@ struct ReferenceTests {
     }
 
     @Test func referencesOutlivingAForcedUnloadKeepTheRecordUntilTheLastOne() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let released = Counter()
         try await host.insert(ReleaseTracking(name: "forced", released: released))
         let a = try host.acquire("forced")
@@ -213,7 +237,7 @@ struct ReferenceTests {
     }
 
     @Test func aReferenceTakenWhileComingOutlivesAFailedInit() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let released = Counter()
         let gate = Completion<Void>()
         let started = Completion<Void>()
@@ -230,7 +254,7 @@ struct ReferenceTests {
     }
 
     @Test func aHandleAcquiresWithoutALookupAndKnowsWhenItsModuleIsGone() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("disk"))
         let handle = try host.handle(for: "disk")
         let ref = try handle.acquire()
@@ -247,7 +271,7 @@ struct ReferenceTests {
     }
 
     @Test func holderLabelsAreTrackedWhenConfigured() async throws {
-        let host = ModuleHost(configuration: .testing(tracksReferenceHolders: true))
+        let host = try ModuleHost(configuration: .testing(tracksReferenceHolders: true))
         try await host.insert(TestModule("net"))
         let a = try host.acquire("net", holder: "http")
         let b = try host.acquire("net", holder: "http")
@@ -265,7 +289,7 @@ struct ReferenceTests {
     }
 
     @Test func holderLabelsAreIgnoredByDefault() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("net"))
         let ref = try host.acquire("net", holder: "http")
         #expect(try host.holders(of: "net").referenceHolders.isEmpty)

@@ -16,7 +16,7 @@ struct RequestTests {
 
     @Test func aRequestLoadsTheDependencyChainFirst() async throws {
         let modules = Self.filesystem()
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules)))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules)))
         try await host.request("ext4")
         #expect(host.modules.map(\.name) == ["crc32c_generic", "ext4", "jbd2"])
         #expect(host.info("crc32c_generic")?.usedBy == ["ext4", "jbd2"])
@@ -26,14 +26,14 @@ struct RequestTests {
     }
 
     @Test func aRequestFindsModulesByAlias() async throws {
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(Self.filesystem())))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(Self.filesystem())))
         try await host.request("block:ext4")
         #expect(host.state(of: "ext4") == .live)
         try await host.request("fs-ext4")
     }
 
     @Test func badRequestsAreRefusedBeforeTakingASlot() async throws {
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(Self.filesystem())))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(Self.filesystem())))
         await expectError(.invalidArgument) { try await host.request("") }
         await expectError(.invalidArgument) { try await host.request(String(repeating: "x", count: 256)) }
         await expectError(.invalidArgument) { try await host.request("ext4 jbd2") }
@@ -41,19 +41,19 @@ struct RequestTests {
         #expect(unknown?.description == "zfs: no module has this name or alias")
         #expect(host.requestStatistics == .init(capacity: 50, inFlight: 0, peak: 0, waiting: 0, timeouts: 0))
         #expect(host.modules.isEmpty)
-        let noResolver = ModuleHost(configuration: .testing())
+        let noResolver = try ModuleHost(configuration: .testing())
         let disabled = await expectError(.autoloadDisabled) { try await noResolver.request("ext4") }
         #expect(disabled?.reason == "cannot be requested: autoload is disabled (the host has no resolver)")
     }
 
     @Test func aMissingProviderIsNotFound() async throws {
         let orphan = Linked("orphan", imports: [ImportedSymbol("nowhere", as: Int.self)])
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog([orphan])))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog([orphan])))
         let error = await expectError(.notFound) { try await host.request("orphan") }
         #expect(error?.reason == "needs unknown symbol nowhere (no module in the resolver provides it)")
     }
 
-    @Test func aCatalogRefusesAmbiguity() {
+    @Test func aCatalogRefusesAmbiguity() throws {
         #expect(throws: ModuleError.self) { try ModuleCatalog([Linked("a"), Linked("a")]) }
         #expect(throws: ModuleError.self) {
             try ModuleCatalog([Linked("a", exports: [ExportedSymbol("x", 1)]), Linked("b", exports: [ExportedSymbol("x", 2)])])
@@ -63,7 +63,7 @@ struct RequestTests {
 
     @Test func manyThreadsRequestingOneModuleRunOneInit() async throws {
         let modules = Self.filesystem()
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules)))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules)))
         let failures = Counter()
         await onThreads(16) { _ in
             for _ in 0..<20 {
@@ -79,7 +79,7 @@ struct RequestTests {
         let modules = (0..<40).map { index in
             Linked("capped_\(index)") { _ in try await Task.sleep(for: .milliseconds(5)) }
         }
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 8))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 8))
         let failures = Counter()
         await onThreads(40) { index in
             if blocking({ () -> Bool in (try? await host.request("capped_\(index)")) == nil }) { failures.add() }
@@ -94,7 +94,7 @@ struct RequestTests {
     @Test func aRequestGivesUpWaitingForASlot() async throws {
         let gate = Completion<Void>()
         let hog = Linked("hog", gate: gate)
-        let host = ModuleHost(
+        let host = try ModuleHost(
             configuration: .testing(
                 resolver: try ModuleCatalog([hog, Linked("late")]), maxConcurrentRequests: 1,
                 requestSlotTimeout: .milliseconds(20)))
@@ -104,7 +104,7 @@ struct RequestTests {
         #expect(error?.reason == "no request slot free after 0.02 seconds (1 requests in flight)")
         #expect(host.state(of: "late") == nil)
         gate.complete(())
-        try await first.value
+        _ = try await first.value
         // Slots came back: a new request runs.
         try await host.request("late")
         #expect(host.requestStatistics.inFlight == 0)
@@ -117,7 +117,7 @@ struct RequestTests {
             try await context.host!.request("helper")
             #expect(context.host!.state(of: "helper") == .live)
         }
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog([parent, helper]), maxConcurrentRequests: 1))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog([parent, helper]), maxConcurrentRequests: 1))
         // With one slot, the nested request must not need another (it runs on the parent's).
         try await host.request("parent")
         #expect(helper.inits.count == 1)
@@ -132,7 +132,7 @@ struct RequestTests {
         let left = Linked("left", exports: [ExportedSymbol("l", 1)], onInit: rendezvous)
         let right = Linked("right", exports: [ExportedSymbol("r", 2)], onInit: rendezvous)
         let top = Linked("top", imports: [ImportedSymbol("l", as: Int.self), ImportedSymbol("r", as: Int.self)])
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog([top, left, right])))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog([top, left, right])))
         try await host.request("top")
         #expect(started.count == 2)
         #expect(host.info("top")?.uses == ["left", "right"])
@@ -140,7 +140,7 @@ struct RequestTests {
 
     @Test func parametersAreGivenToTheRequestedModule() async throws {
         let tunable = Linked("tunable", parameters: [ModuleParameter("debug", .int, default: .int(0))])
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog([tunable])))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog([tunable])))
         try await host.request("tunable", parameters: "debug=3")
         #expect(host.info("tunable")?.parameters.int("debug") == 3)
     }
@@ -155,7 +155,7 @@ struct RequestTests {
             _ = await eventually { queued.count == 1 }
             try await context.host!.request("second")
         }
-        let host = ModuleHost(
+        let host = try ModuleHost(
             configuration: .testing(resolver: try ModuleCatalog([first, second]), maxConcurrentRequests: 1,
                 requestSlotTimeout: .seconds(30)))
         let top = Task { try await host.request("first") }
@@ -163,8 +163,8 @@ struct RequestTests {
         let other = Task { try await host.request("second") }
         #expect(await eventually { host.requestStatistics.waiting == 1 })
         queued.store(1)
-        try await top.value
-        try await other.value
+        _ = try await top.value
+        _ = try await other.value
         #expect(second.inits.count == 1)
         #expect(host.requestStatistics.timeouts == 0)
     }
@@ -177,7 +177,7 @@ struct RequestTests {
         let holder = Linked("holder", gate: gate)
         let lib = Linked("lib", exports: [ExportedSymbol("lib_call", 1)])
         let app = Linked("app", imports: [ImportedSymbol("lib_call", as: Int.self)])
-        let host = ModuleHost(
+        let host = try ModuleHost(
             configuration: .testing(resolver: try ModuleCatalog([holder, lib, app]), maxConcurrentRequests: 1,
                 requestSlotTimeout: .seconds(30)))
         let h = Task { try await host.request("holder") }
@@ -187,16 +187,16 @@ struct RequestTests {
         let l = Task { try await host.request("lib") }
         #expect(await eventually { host.requestStatistics.waiting == 2 })
         gate.complete(())
-        try await h.value
-        try await a.value
-        try await l.value
+        _ = try await h.value
+        _ = try await a.value
+        _ = try await l.value
         #expect(host.info("lib")?.usedBy == ["app"])
         #expect(host.requestStatistics.timeouts == 0)
     }
 
     @Test func theSlotIsReturnedBeforeTheCallerIsAnswered() async throws {
         let modules = (0..<100).map { Linked("quick_\($0)") }
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 1))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 1))
         for index in 0..<100 {
             try await host.request("quick_\(index)")
             #expect(host.requestStatistics.inFlight == 0)
@@ -221,12 +221,12 @@ struct RequestTests {
             let host = context.host!
             let background = Task {
                 await withTaskGroup(of: Void.self) { group in
-                    for index in 0..<5 { group.addTask { try? await host.request("worker_\(index)") } }
+                    for index in 0..<5 { group.addTask { _ = try? await host.request("worker_\(index)") } }
                 }
             }
             await background.value
         }
-        let host = ModuleHost(
+        let host = try ModuleHost(
             configuration: .testing(resolver: try ModuleCatalog([spawner] + workers), maxConcurrentRequests: 2))
         try await host.request("spawner")
         #expect(workers.allSatisfy { $0.inits.count == 1 })

@@ -14,7 +14,7 @@ struct SigningTests {
     func host(_ policy: SignaturePolicy) -> ModuleHost {
         var configuration = ModuleHost.Configuration.testing()
         configuration.signaturePolicy = policy
-        return ModuleHost(configuration: configuration)
+        return ModuleHost.forTesting(configuration)
     }
 
     func signedCopy(_ folder: ModuleFolder, by key: SigningKey = alice, as name: String = "libchecksum.so") async throws -> String {
@@ -27,7 +27,7 @@ struct SigningTests {
         let folder = try ModuleFolder()
         let signed = try await signedCopy(folder)
         let enforcing = host(.enforce(Keyring([Self.alice.publicKey])))
-        let info = try await enforcing.insert(file: signed)
+        let info = try await enforcing.insert(file: signed).file!
         #expect(info.signature == SignatureStatus(kind: .trusted, signer: "alice", keyFingerprint: Self.alice.publicKey.fingerprint))
         #expect(enforcing.taints.isEmpty)
         #expect(enforcing.info("checksum")?.taints == [])
@@ -50,7 +50,7 @@ struct SigningTests {
         let folder = try ModuleFolder()
         let untrusted = try await signedCopy(folder, by: Self.mallory)
         let permissive = host(SignaturePolicy(mode: .permissive, keyring: Keyring([Self.alice.publicKey])))
-        let info = try await permissive.insert(file: untrusted)
+        let info = try await permissive.insert(file: untrusted).file!
         #expect(info.signature.kind == .untrusted && info.signature.signer == "mallory")
         #expect(permissive.taints.contains(.unsignedModule))
         #expect(permissive.info("checksum")?.taints == .unsignedModule)

@@ -10,7 +10,7 @@ struct SnapshotTableTests {
     @Test(.timeLimit(.minutes(1)))
     func writersNeverBlockReaders() async throws {
         // A writer holds the table lock (and keeps holding it); every read API still answers.
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("disk"))
         try await host.insert(HotPath("lsm"))
         let holding = Completion<Void>()
@@ -42,7 +42,7 @@ struct SnapshotTableTests {
         // A reader found the module's record in a read section; the module is unloaded meanwhile.
         // Until the reader's section ends, the record and its definition stay alive; after it
         // and a grace period, they are released.
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let released = Counter()
         try await host.insert(ReleaseTracking(name: "gone_soon", released: released))
         let found = Completion<Void>()
@@ -73,7 +73,7 @@ struct SnapshotTableTests {
 
     @Test func snapshotsAreReleasedAfterUse() async throws {
         // Load and unload many modules; every record and definition is released in the end.
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let released = Counter()
         for index in 0..<200 {
             try await host.insert(ReleaseTracking(name: "m\(index)", released: released))

@@ -182,8 +182,8 @@ struct StressTests {
     }
 
     @Test(.timeLimit(.minutes(5)))
-    func randomOperationsKeepEveryInvariant() async {
-        let run = Run(host: ModuleHost(configuration: .testing(tracksReferenceHolders: true)))
+    func randomOperationsKeepEveryInvariant() async throws {
+        let run = Run(host: try ModuleHost(configuration: .testing(tracksReferenceHolders: true)))
         let checker = LifecycleChecker(violations: run.violations)
         run.host.addObserver(named: "lifecycle-checker") { checker.observe($0) }
         let threads = 8
@@ -268,11 +268,11 @@ struct StressTests {
     }
 
     @Test(.timeLimit(.minutes(5)))
-    func forcedUnloadsNeverBreakReferences() async {
+    func forcedUnloadsNeverBreakReferences() async throws {
         // Force is allowed to take a module from under its holders; what must still hold: held
         // references stay valid memory, release never drives a count negative, exit runs once,
         // and the host is tainted exactly when references were overridden.
-        let run = Run(host: ModuleHost(configuration: .testing()))
+        let run = Run(host: try ModuleHost(configuration: .testing()))
         let overridden = Atomic<Int>(0)
         await onThreads(6) { _ in
             let host = run.host
@@ -310,10 +310,10 @@ struct StressTests {
     }
 
     @Test(.timeLimit(.minutes(5)))
-    func simultaneousInsertsFromThreadsMergeEveryRound() async {
+    func simultaneousInsertsFromThreadsMergeEveryRound() async throws {
         // The kmod selftest on real threads: each round, every thread inserts the same name at
         // once. Exactly one init per round; one caller gets the result, the rest exists/busy.
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let threads = 8
         let rounds = 150 * Self.scale
         let violations = Violations()
@@ -378,12 +378,12 @@ struct StressTests {
     }
 
     @Test(.timeLimit(.minutes(5)))
-    func readersNeverTouchWhatWritersTookAway() async {
+    func readersNeverTouchWhatWritersTookAway() async throws {
         // Readers look modules up, list them, take references and call noncounting modules,
         // hundreds of thousands of times, while writers load and unload the same names. A call
         // or a held reference must never see a module whose exit ran; every definition is
         // released exactly once in the end. (Under ASan, touching released memory also aborts.)
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let counting = ["c0", "c1", "c2"]
         let noncounting = ["n0", "n1", "n2"]
         let created = Counter()
@@ -469,7 +469,7 @@ struct StressTests {
             Linked("nic", imports: [ImportedSymbol("clock", as: Int.self)], aliases: ["pci:v8086*"]),
             Linked("bridge", imports: [ImportedSymbol("clock", as: Int.self), ImportedSymbol("journal", as: Int.self)]),
         ]
-        let host = ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 3))
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 3))
         let names = modules.map(\.name)
         let requests = ["fs", "fs-ext4", "nic", "pci:v8086d15b8", "bridge", "crc", "journal", "clock"]
         let violations = Violations()
@@ -509,7 +509,7 @@ struct StressTests {
                     for importer in records {
                         for exporter in importer.targets {
                             let state = exporter.state
-                            let references = exporter.refs.reported
+                            let references = exporter.refs.reading.references
                             guard importer.targets.contains(where: { $0 === exporter }) else { continue }
                             if state == .going || state == .gone {
                                 violations.add("\(importer.name) holds \(exporter.name), which is \(state)")
@@ -538,5 +538,84 @@ struct StressTests {
             }
         }
         for module in modules { #expect(module.inits.count == module.exits.count, "\(module.name)") }
+    }
+
+    /// Unload attempts that never succeed, for the introspection test: fail-fast (refused: the
+    /// word must not change at all), and drains that time out (the base is removed and restored).
+    enum RefusedUnload: CaseIterable, Sendable {
+        case failFast, drainTimingOut
+    }
+
+    @Test(.timeLimit(.minutes(5)), arguments: RefusedUnload.allCases, [false, true])
+    func introspectionNeverReadsATornReferenceCount(unload: RefusedUnload, secondHolder: Bool) async throws {
+        // One reference is held throughout; one thread keeps trying to unload (always refused),
+        // one (if `secondHolder`) takes and drops a second reference, two read info, listing and
+        // holders. Every figure a reader gets must have been true at one instant: a module shows
+        // exactly the references held — 1, or 1–2 with the second holder — never 0 (one is
+        // held), never −1, whether or not an unload is under way.
+        let host = try ModuleHost(configuration: .testing())
+        try await host.insert(TestModule("held"))
+        let held = try host.acquire("held")
+        let stop = Atomic<Bool>(false)
+        let violations = Violations()
+        let reads = Counter()
+        let refusals = Counter()
+        let target = 40_000 * Self.scale
+        let allowed = secondHolder ? 1...2 : 1...1
+        let counts: Set<Substring> = secondHolder ? ["1", "2"] : ["1"]
+        await onThreads(4) { thread in
+            switch thread {
+            case 0:
+                // The unloader: every attempt is refused, by the held reference or the deadline.
+                while !stop.load(ordering: .acquiring) {
+                    let code = blocking { () -> String in
+                        do throws(ModuleError) {
+                            switch unload {
+                            case .failFast: try await host.unload("held")
+                            case .drainTimingOut: try await host.unload("held", mode: .drain(timeout: .microseconds(20)))
+                            }
+                        } catch { return error.code.name }
+                        return "ok"
+                    }
+                    if code != (unload == .failFast ? "wouldBlock" : "timedOut") {
+                        violations.add("unload answered \(code)")
+                    }
+                    refusals.add()
+                }
+            case 1:
+                // A second holder, so the count moves under the unloader's compare-and-swap.
+                while secondHolder && !stop.load(ordering: .acquiring) {
+                    if let extra = try? host.acquire("held") { extra.release() }
+                }
+            default:
+                while reads.count < target {
+                    reads.add()
+                    guard let info = host.info("held") else {
+                        violations.add("held: not listed while a reference is held")
+                        continue
+                    }
+                    if info.state != .live || !allowed.contains(info.refcount) {
+                        violations.add("held: \(info.state), unloading \(info.isUnloading), refcount \(info.refcount)")
+                    }
+                    if reads.count % 16 == 0 {
+                        // Module, Size, Used by, State: the used-by count is the third column.
+                        let line = host.listing().split(separator: "\n").first { $0.hasPrefix("held ") }
+                        let columns = line?.split(separator: " ") ?? []
+                        if columns.count < 4 || !counts.contains(columns[2]) {
+                            violations.add("listing: \(line ?? "no line")")
+                        }
+                        if let report = try? host.holders(of: "held"), report.references < 1 || report.isEmpty {
+                            violations.add("holders: \(report.summary) (\(report.references))")
+                        }
+                    }
+                }
+                stop.store(true, ordering: .releasing)
+            }
+        }
+        #expect(violations.all == [])
+        #expect(refusals.count > 0)
+        #expect(host.info("held")?.refcount == 1 && host.info("held")?.isUnloading == false)
+        held.release()
+        try await host.unload("held")
     }
 }

@@ -50,7 +50,7 @@ struct SymbolTests {
     let crc = ExportedSymbol("crc32c", { (x: Int) in x &* 31 } as Checksum)
 
     @Test func anImportBindsToALiveExporterAndInitUsesIt() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(Linked("crc32c_generic", exports: [crc]))
         let seen = Counter()
         let ext4 = Linked("ext4", imports: [ImportedSymbol("crc32c", as: Checksum.self)]) { context in
@@ -69,8 +69,41 @@ struct SymbolTests {
         #expect(host.listing().contains("1 ext4"))
     }
 
+    @Test func aReferenceCallsTheExportsOfItsModuleTypedAndChecked() async throws {
+        let host = try ModuleHost(configuration: .testing())
+        let jiffies = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        defer { jiffies.deallocate() }
+        jiffies.pointee = 4242
+        let cAdd: @convention(c) (Int32, Int32) -> Int32 = { $0 &+ $1 }
+        try await host.insert(
+            Linked(
+                "crc32c_generic",
+                exports: [
+                    crc,
+                    ExportedSymbol("c_add", signature: SymbolSignature("i32(i32,i32)"), value: SymbolAddress(unsafeBitCast(cAdd, to: UnsafeRawPointer.self))),
+                    ExportedSymbol("jiffies", signature: SymbolSignature("data:u64"), value: SymbolAddress(UnsafeRawPointer(jiffies))),
+                ]))
+        let ref = try host.acquire("crc32c_generic")
+        // A Swift value, by its type; a C function, by its C signature; data, by pointer.
+        #expect(try ref.export("crc32c", as: Checksum.self)(2) == 62)
+        #expect(try ref.export("c_add", as: (@convention(c) (Int32, Int32) -> Int32).self)(40, 2) == 42)
+        #expect(try ref.export("jiffies", as: UnsafePointer<UInt64>.self).pointee == 4242)
+        #expect(try ref.export("jiffies", as: UnsafeRawPointer.self) == UnsafeRawPointer(jiffies))
+        #expect(try ref.export("c_add", as: SymbolAddress.self).pointer == unsafeBitCast(cAdd, to: UnsafeRawPointer.self))
+        // Anything else is refused, naming both signatures.
+        var error = await expectError(.symbolMismatch) { try ref.export("crc32c", as: Int.self) }
+        #expect(error?.description == "crc32c_generic: exports crc32c as \(SymbolSignature(of: Checksum.self)), not as Swift.Int (Int)")
+        error = await expectError(.symbolMismatch) { try ref.export("c_add", as: (@convention(c) (UInt32) -> Int32).self) }
+        #expect(error?.description == "crc32c_generic: exports c_add as i32(i32,i32), not as i32(u32) (@convention(c) (UInt32) -> Int32)")
+        error = await expectError(.symbolMismatch) { try ref.export("jiffies", as: UnsafePointer<UInt32>.self) }
+        #expect(error?.reason.hasPrefix("exports jiffies as data:u64, not as") == true)
+        error = await expectError(.notFound) { try ref.export("crc16", as: Checksum.self) }
+        #expect(error?.description == "crc32c_generic: exports no symbol crc16")
+        ref.release()
+    }
+
     @Test func oneReferencePerDistinctExporter() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(Linked("lib", exports: [crc, ExportedSymbol("crc16", 16)]))
         try await host.insert(
             Linked("user", imports: [ImportedSymbol("crc32c", as: Checksum.self), ImportedSymbol("crc16", as: Int.self)]))
@@ -78,7 +111,7 @@ struct SymbolTests {
     }
 
     @Test func aSignatureMismatchNamesBothSidesAndLoadsNothing() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(Linked("crc32c_generic", exports: [crc]))
         let error = await expectError(.symbolMismatch) {
             try await host.insert(Linked("ext4", imports: [ImportedSymbol("crc32c", as: Int.self)]))
@@ -90,7 +123,7 @@ struct SymbolTests {
     }
 
     @Test func aDuplicateExportFailsTheLaterLoader() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(Linked("crc32c_intel", exports: [crc]))
         let later = Linked("crc32c_generic", exports: [crc])
         let error = await expectError(.duplicateSymbol) { try await host.insert(later) }
@@ -105,7 +138,7 @@ struct SymbolTests {
     }
 
     @Test func aMissingSymbolIsNotFound() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let error = await expectError(.notFound) {
             try await host.insert(Linked("ext4", imports: [ImportedSymbol("jbd2_journal", as: Int.self)]))
         }
@@ -115,7 +148,7 @@ struct SymbolTests {
 
     @Test(.timeLimit(.minutes(1)))
     func anImporterWaitsForAComingExporterThatSucceeds() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let exporter = Linked("clock", exports: [ExportedSymbol("ticks", 7)], gate: gate)
         let exporterLoad = Task { try await host.insert(exporter) }
@@ -128,8 +161,8 @@ struct SymbolTests {
         #expect(await eventually { host.table.write { !$0.waits.isEmpty } })  // the importer is waiting
         #expect(importer.inits.count == 0)
         gate.complete(())
-        try await exporterLoad.value
-        try await importerLoad.value
+        _ = try await exporterLoad.value
+        _ = try await importerLoad.value
         #expect(exporterWasLive.count == 1)
         #expect(host.info("clock")?.usedBy == ["e1000e"])
         #expect(host.table.write { $0.waits.isEmpty })
@@ -137,7 +170,7 @@ struct SymbolTests {
 
     @Test(.timeLimit(.minutes(1)))
     func anImporterOfAComingExporterThatFailsFails() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let exporter = Linked("clock", exports: [ExportedSymbol("ticks", 7)], gate: gate, failure: noDevice)
         let exporterLoad = Task { try await host.insert(exporter) }
@@ -156,7 +189,7 @@ struct SymbolTests {
 
     @Test(.timeLimit(.minutes(1)))
     func waitingForAComingExporterGivesUpAfterTheTimeout() async throws {
-        let host = ModuleHost(configuration: .testing(symbolWaitTimeout: .milliseconds(20)))
+        let host = try ModuleHost(configuration: .testing(symbolWaitTimeout: .milliseconds(20)))
         let gate = Completion<Void>()
         let exporter = Linked("slow_clock", exports: [ExportedSymbol("ticks", 7)], gate: gate)
         let exporterLoad = Task { try await host.insert(exporter) }
@@ -166,12 +199,12 @@ struct SymbolTests {
         }
         #expect(error?.reason.hasPrefix("gave up waiting for init of slow_clock") == true)
         gate.complete(())
-        try await exporterLoad.value
+        _ = try await exporterLoad.value
         #expect(host.info("slow_clock")?.usedBy == [])
     }
 
     @Test func anExporterGoingAwayIsNotFound() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let cleanupGate = Completion<Void>()
         try await host.insert(BuiltinModuleWithCleanup(name: "clock", exports: [ExportedSymbol("ticks", 7)]) {
             _ = await cleanupGate.wait()
@@ -187,19 +220,26 @@ struct SymbolTests {
     }
 
     @Test func dependentsBlockUnloadEvenForced() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let jbd2 = Linked("jbd2", exports: [ExportedSymbol("journal", 1)])
         try await host.insert(jbd2)
         try await host.insert(Linked("ext4", imports: [ImportedSymbol("journal", as: Int.self)]))
         try await host.insert(Linked("ocfs2", imports: [ImportedSymbol("journal", as: Int.self)]))
         for mode in [ModuleHost.UnloadMode.failFast, .force, .drain(timeout: .milliseconds(50))] {
             let error = await expectError(.wouldBlock) { try await host.unload("jbd2", mode: mode) }
-            #expect(error?.reason == "is used by ext4, ocfs2; unload them first")
+            // Dependents and references are named apart: the two references are the dependents'.
+            #expect(error?.description == "jbd2 (live): is in use; unload its dependents first; used by ext4, ocfs2")
             #expect(error?.holders?.dependents == ["ext4", "ocfs2"])
             #expect(error?.holders?.references == 2)
+            #expect(error?.holders?.otherReferences == 0)
         }
         #expect(host.taints.isEmpty)
-        #expect(try host.holders(of: "jbd2").summary == "held by 2 references; used by ext4, ocfs2")
+        #expect(try host.holders(of: "jbd2").summary == "used by ext4, ocfs2")
+        do {
+            let mount = try host.acquire("jbd2")
+            #expect(try host.holders(of: "jbd2").summary == "held by 1 reference besides its dependents'; used by ext4, ocfs2")
+            mount.release()
+        }
         try await host.unload("ext4")
         try await host.unload("ocfs2")
         #expect(host.info("jbd2")?.refcount == 0)
@@ -210,7 +250,7 @@ struct SymbolTests {
     }
 
     @Test func aFailedImporterReleasesWhatItBound() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(Linked("jbd2", exports: [ExportedSymbol("journal", 1)]))
         await expectError(.initFailed) {
             try await host.insert(Linked("ext4", imports: [ImportedSymbol("journal", as: Int.self)], failure: noDevice))

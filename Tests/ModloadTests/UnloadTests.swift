@@ -4,7 +4,7 @@ import Testing
 @Suite("Unloading")
 struct UnloadTests {
     @Test func failFastUnloadRunsExitOnceAndForgetsTheModule() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let module = TestModule("usb")
@@ -22,7 +22,7 @@ struct UnloadTests {
     }
 
     @Test func failFastRefusesWhileReferencesAreHeld() async throws {
-        let host = ModuleHost(configuration: .testing(tracksReferenceHolders: true))
+        let host = try ModuleHost(configuration: .testing(tracksReferenceHolders: true))
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let module = TestModule("fs")
@@ -48,7 +48,7 @@ struct UnloadTests {
     }
 
     @Test func unloadOfAComingModuleIsBusy() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let gate = Completion<Void>()
         let module = TestModule("starting", gate: gate)
         let load = Task { try await host.insert(module) }
@@ -58,13 +58,13 @@ struct UnloadTests {
             #expect(error?.state == .coming)
         }
         gate.complete(())
-        try await load.value
+        _ = try await load.value
         #expect(host.state(of: "starting") == .live)
         #expect(host.taints.isEmpty)
     }
 
     @Test func unloadOfAGoingModuleIsBusyAndSoAreLoads() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let exitGate = Completion<Void>()
         let module = TestModule("stopping", exitGate: exitGate)
         try await host.insert(module)
@@ -83,7 +83,7 @@ struct UnloadTests {
     }
 
     @Test func forceOverridesReferencesAndTaints() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let module = TestModule("stuck")
         try await host.insert(module)
         let a = try host.acquire("stuck")
@@ -98,14 +98,14 @@ struct UnloadTests {
         // The orphaned references stay memory-safe and say what happened.
         #expect(a.state == .gone)
         #expect(a.definition(as: TestModule.self) === module)
-        #expect(a.record.refs.reported == 1)  // base removed; two holders left
+        #expect(a.record.refs.reading.references == 2)  // base removed; two holders left
         a.release()
         b.release()
         #expect(module.exitCalls == 1)
     }
 
     @Test func forceWithoutReferencesDoesNotTaint() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("idle"))
         let outcome = try await host.unload("idle", mode: .force)
         #expect(outcome.overriddenReferences == 0)
@@ -113,7 +113,7 @@ struct UnloadTests {
     }
 
     @Test func drainWaitsForHoldersThenUnloads() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let module = TestModule("busy_dev")
         try await host.insert(module)
         let ref = try host.acquire("busy_dev")
@@ -134,7 +134,7 @@ struct UnloadTests {
     }
 
     @Test func drainTimeoutRestoresTheModuleAndSaysWhoHoldsIt() async throws {
-        let host = ModuleHost(configuration: .testing(tracksReferenceHolders: true))
+        let host = try ModuleHost(configuration: .testing(tracksReferenceHolders: true))
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         let module = TestModule("db")
@@ -157,7 +157,7 @@ struct UnloadTests {
     }
 
     @Test func unloadDuringAFailedLoadsRollbackSaysSo() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let name = try ModuleName(validating: "half")
         let record = ModuleRecord(
             name: name, definition: TestModule("half"), context: host.testContext(for: name), statistics: NameStatistics())
@@ -171,7 +171,7 @@ struct UnloadTests {
     }
 
     @Test func drainCancelledBeforeItBeginsChangesNothing() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let log = EventLog()
         host.addObserver(named: "log") { log.record($0) }
         try await host.insert(TestModule("db"))
@@ -187,7 +187,7 @@ struct UnloadTests {
     }
 
     @Test func cancelledDrainRestoresTheModule() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("db"))
         let ref = try host.acquire("db")
         let drain = Task { try await host.unload("db", mode: .drain(timeout: .seconds(60))) }
@@ -200,7 +200,7 @@ struct UnloadTests {
     }
 
     @Test func negativeDrainTimeoutIsRefusedAndChangesNothing() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let module = TestModule("m")
         try await host.insert(module)
         let error = await expectError(.invalidArgument) {
@@ -212,7 +212,7 @@ struct UnloadTests {
     }
 
     @Test func drainWithNothingHeldUnloadsAtOnce() async throws {
-        let host = ModuleHost(configuration: .testing())
+        let host = try ModuleHost(configuration: .testing())
         let module = TestModule("free")
         try await host.insert(module)
         let outcome = try await host.unload("free", mode: .drain(timeout: .seconds(60)))

@@ -93,6 +93,9 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         var holders: HoldersReport?
         var reason: String
         var underlying: (any Error)?
+        var underlyingIsInReason = false
+        var cycle: [String]?
+        var dependencyPath: [String] = []
 
         init(
             code: Code, module: String?, file: String?, state: ModuleState?, holders: HoldersReport?, reason: String,
@@ -108,9 +111,13 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         }
 
         func copy() -> Storage {
-            Storage(
+            let copy = Storage(
                 code: code, module: module, file: file, state: state, holders: holders, reason: reason,
                 underlying: underlying)
+            copy.underlyingIsInReason = underlyingIsInReason
+            copy.cycle = cycle
+            copy.dependencyPath = dependencyPath
+            return copy
         }
     }
     private var storage: Storage
@@ -150,10 +157,31 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         get { storage.reason }
         set { mutate { $0.reason = newValue } }
     }
-    /// For ``Code/initFailed``: the error the module's init threw.
+    /// What caused this failure, if another error did: for ``Code/initFailed`` the error the
+    /// module's init threw; for a failed dependency, that dependency's error; for a refused
+    /// cleanup, the error it refused with.
     public var underlying: (any Error)? {
         get { storage.underlying }
         set { mutate { $0.underlying = newValue } }
+    }
+    /// For ``Code/deadlock``: the modules in the ring, in wait order, the first repeated at the
+    /// end (`["a", "b", "a"]`: a waits for b, which waits for a).
+    public var cycle: [String]? {
+        get { storage.cycle }
+        set { mutate { $0.cycle = newValue } }
+    }
+
+    /// `true` when ``reason`` already says what ``underlying`` says (the description then does not
+    /// repeat it).
+    var underlyingIsInReason: Bool {
+        get { storage.underlyingIsInReason }
+        set { mutate { $0.underlyingIsInReason = newValue } }
+    }
+    /// For a cycle reached through dependencies: the modules from this one to the one whose wait
+    /// closed the ring.
+    var dependencyPath: [String] {
+        get { storage.dependencyPath }
+        set { mutate { $0.dependencyPath = newValue } }
     }
 
     /// Makes an error. `reason` should say what happened in a few words, without the module name
@@ -179,6 +207,49 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         return code.errno
     }
 
+    /// A ring of waits: "dependency cycle: a → b → a (each waits for the next one's load)", told
+    /// from `module` when it is in the ring.
+    static func ring(_ ring: [String], module: String) -> ModuleError {
+        var error = ModuleError(.deadlock, module: module, reason: "")
+        error.setCycle(ring, path: [module])
+        return error
+    }
+
+    /// What `importer` fails with when the load of its dependency `provider` failed with `error`
+    /// (`reason` says how it depended on it). A cycle is said once — from the importer if it is in
+    /// the ring, else with the path that led into it — not once per module on the way; any other
+    /// failure keeps its cause beneath.
+    static func dependency(
+        _ importer: String, failedOn provider: String, reason: String, _ error: ModuleError
+    ) -> ModuleError {
+        guard let ring = error.cycle else {
+            return ModuleError(error.code, module: importer, reason: reason, underlying: error)
+        }
+        let below = error.dependencyPath.first == importer ? Array(error.dependencyPath.dropFirst()) : error.dependencyPath
+        var wrapped = ModuleError(.deadlock, module: importer, reason: "", underlying: error)
+        wrapped.underlyingIsInReason = true
+        wrapped.setCycle(ring, path: [importer] + (below.isEmpty ? [provider] : below))
+        return wrapped
+    }
+
+    /// Sets the cycle and the reason that tells it: the ring from `path.first` if it is a member,
+    /// else the ring and the part of `path` leading into it.
+    private mutating func setCycle(_ ring: [String], path: [String]) {
+        var ring = ring
+        var path = path
+        let members = Array(ring.dropLast())  // the first is repeated at the end
+        if let start = path.first, let at = members.firstIndex(of: start) {
+            ring = Array(members[at...] + members[..<at]) + [start]
+            path = [start]
+        } else if let entry = path.firstIndex(where: members.contains) {
+            path = Array(path[...entry])
+        }
+        cycle = ring
+        dependencyPath = path
+        reason = "dependency cycle: \(ring.joined(separator: " → ")) (each waits for the next one's load)"
+        if path.count > 1 { reason += "; reached through \(path.joined(separator: " → "))" }
+    }
+
     public var description: String {
         var text = reason
         if let module {
@@ -186,7 +257,7 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         } else if let file {
             text = "\(file): " + text
         }
-        if let underlying { text += ": \(underlying)" }
+        if let underlying, !underlyingIsInReason { text += ": \(underlying)" }
         if let holders, !holders.isEmpty { text += "; \(holders.summary)" }
         return text
     }

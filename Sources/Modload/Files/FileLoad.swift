@@ -15,12 +15,14 @@
 extension ModuleHost {
     /// Loads the module file at `path` with `insmod` semantics (see ``insert(_:parameters:)``).
     ///
-    /// - Returns: what the file is (descriptor, signature, code).
+    /// - Returns: how the load went, with what the file is (``LoadOutcome/file``: descriptor,
+    ///   signature, code). Callers merged into a concurrent load of the same file get that load's
+    ///   exact outcome.
     /// - Throws: the file errors — `notFound`, `permissionDenied`, `invalidFile`, `abiMismatch`,
     ///   `badSignature`, `keyRejected` — each naming the file with nothing loaded, then every error
     ///   of ``insert(_:parameters:)``, also naming the file.
     @discardableResult
-    public func insert(file path: String, parameters: String = "") async throws(ModuleError) -> ModuleFileInfo {
+    public func insert(file path: String, parameters: String = "") async throws(ModuleError) -> LoadOutcome {
         try await loadFile(path, parameters: parameters, for: .insert)
     }
 
@@ -29,7 +31,7 @@ extension ModuleHost {
     ///
     /// - Throws: as ``insert(file:parameters:)``, except that a live module is success.
     @discardableResult
-    public func ensureLoaded(file path: String, parameters: String = "") async throws(ModuleError) -> ModuleFileInfo {
+    public func ensureLoaded(file path: String, parameters: String = "") async throws(ModuleError) -> LoadOutcome {
         try await loadFile(path, parameters: parameters, for: .ensureLoaded)
     }
 
@@ -46,11 +48,11 @@ extension ModuleHost {
     /// Same-file loads in progress, and their counters. Lock rule: a leaf lock, held only to edit
     /// the map and counters.
     struct FileLoads {
-        var running: [FileLoadKey: Completion<Result<ModuleFileInfo, ModuleError>>] = [:]
+        var running: [FileLoadKey: Completion<Result<LoadOutcome, ModuleError>>] = [:]
         var statistics = FileLoadStatistics()
     }
 
-    private func loadFile(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> ModuleFileInfo {
+    private func loadFile(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> LoadOutcome {
         // A file that cannot even be stat'ed: let the read say why.
         guard let identity = FileIdentity.of(path) else {
             _ = try ModuleFileBytes.read(path)
@@ -63,14 +65,14 @@ extension ModuleHost {
                 f.statistics.mergedJoiners += 1
                 return (running, false)
             }
-            let completion = Completion<Result<ModuleFileInfo, ModuleError>>()
+            let completion = Completion<Result<LoadOutcome, ModuleError>>()
             f.running[key] = completion
             return (completion, true)
         }
         if won {
             // In a task of its own: a cancelled caller cannot cut short what the others wait for.
             Task {
-                let result: Result<ModuleFileInfo, ModuleError>
+                let result: Result<LoadOutcome, ModuleError>
                 do throws(ModuleError) {
                     result = .success(try await self.runFileLoad(path, parameters: parameters, for: caller))
                 } catch {
@@ -92,12 +94,13 @@ extension ModuleHost {
     }
 
     /// Steps 2–4 for the caller that does the work.
-    private func runFileLoad(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> ModuleFileInfo {
+    private func runFileLoad(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> LoadOutcome {
         let (image, file) = try ModuleFileInfo.open(path, policy: configuration.signaturePolicy, host: serial)
         count(mapped: 1)
         let module = FileModule(image: image, file: file)
+        let outcome: LoadOutcome
         do {
-            try await load(module, parameters: parameters, for: caller)
+            outcome = try await load(module, parameters: parameters, for: caller)
         } catch {
             count(module.releaseImageIfUnclaimed())
             var error = error
@@ -106,7 +109,7 @@ extension ModuleHost {
         }
         // Live — but perhaps loaded by someone else (ensure-loaded found it live, or joined).
         count(module.releaseImageIfUnclaimed())
-        return module.file
+        return outcome.with(file: module.file)
     }
 
     /// Counts images mapped and what became of released ones.

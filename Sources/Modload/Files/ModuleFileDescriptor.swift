@@ -119,7 +119,7 @@ public struct ModuleFileDescriptor: Sendable, Equatable {
         var seen = Set<String>()
         for (index, parameter) in try entries(d.params, d.param_count, "parameters").enumerated() {
             let parameterName = try required(parameter.name, "parameter \(index)'s name")
-            guard !parameterName.isEmpty, parameterName.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) }) else {
+            guard ParameterParser.isParameterName(parameterName) else {
                 throw invalid("parameter name \(String(reflecting: parameterName)) is not [A-Za-z0-9_-]+")
             }
             guard seen.insert(ParameterParser.canonical(parameterName)).inserted else {

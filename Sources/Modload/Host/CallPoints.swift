@@ -9,13 +9,25 @@ extension ModuleHost {
     /// Calls into a live noncounting module without taking a reference.
     ///
     /// `body` runs inside a read section: it must not block for long, and cannot suspend. The
-    /// module is guaranteed not to be cleaned up or exited until `body` returns.
+    /// module is guaranteed not to be cleaned up or exited until `body` returns. Reach its exports
+    /// with ``ModuleDefinition/export(_:as:)``:
+    ///
+    /// ```swift
+    /// let verdict = try host.withModule("filter") { (filter) throws(ModuleError) in
+    ///     try filter.export("filter_check", as: Check.self)(packet)
+    /// }
+    /// ```
+    ///
+    /// `body` may throw a ``ModuleError``, which is rethrown as it is, so the whole call stays
+    /// `throws(ModuleError)`. Swift 6 infers a throwing closure as `throws(any Error)`, so a body
+    /// that throws says `throws(ModuleError)` as above; to carry an error of another type out,
+    /// return a `Result`.
     ///
     /// - Throws: `invalidArgument` (bad name, or the module is counting — take a reference with
     ///   ``acquire(_:holder:)`` instead), `notFound` (not loaded, or being unloaded: its call
-    ///   points are gone), `busy` (still loading).
+    ///   points are gone), `busy` (still loading), or what `body` threw.
     public func withModule<Value>(
-        _ name: String, _ body: (any ModuleDefinition) -> Value
+        _ name: String, _ body: (any ModuleDefinition) throws(ModuleError) -> Value
     ) throws(ModuleError) -> Value {
         let name = try ModuleName(validating: name)
         let key = name.canonical
@@ -28,7 +40,7 @@ extension ModuleHost {
                             .invalidArgument, module: key, state: record.state,
                             reason: "is a counting module: take a reference with acquire(_:) to call it"))
                 }
-                return .success(body(record.definition))
+                do throws(ModuleError) { return .success(try body(record.definition)) } catch { return .failure(error) }
             }) else {
                 return .failure(ModuleError(.notFound, module: key, reason: "is not loaded"))
             }
@@ -42,18 +54,16 @@ extension ModuleHost {
     /// - Throws: as ``withModule(_:_:)``, and `invalidArgument` if the module's definition is not
     ///   a `Definition`.
     public func withModule<Definition: ModuleDefinition, Value>(
-        _ name: String, as type: Definition.Type, _ body: (Definition) -> Value
+        _ name: String, as type: Definition.Type, _ body: (Definition) throws(ModuleError) -> Value
     ) throws(ModuleError) -> Value {
-        let outcome: Result<Value, ModuleError> = try withModule(name) { definition in
+        try withModule(name) { (definition) throws(ModuleError) -> Value in
             guard let typed = definition as? Definition else {
-                return .failure(
-                    ModuleError(
-                        .invalidArgument, module: definition.name,
-                        reason: "is a \(Swift.type(of: definition)), not a \(Definition.self)"))
+                throw ModuleError(
+                    .invalidArgument, module: definition.name,
+                    reason: "is a \(Swift.type(of: definition)), not a \(Definition.self)")
             }
-            return .success(body(typed))
+            return try body(typed)
         }
-        return try outcome.get()
     }
 
     private static func unreachable(_ record: ModuleRecord) -> ModuleError {

@@ -31,7 +31,9 @@ extension ModuleHost {
     ///   `notFound` / `symbolMismatch` / `duplicateSymbol` (binding and formation), `deadlock`
     ///   (a cycle), `initFailed`, `permissionDenied` (an observer vetoed), `cancelled` (this
     ///   caller's task was cancelled; the load itself goes on).
-    public func insert(_ definition: some ModuleDefinition, parameters: String = "") async throws(ModuleError) {
+    /// - Returns: how the load went for this caller, with the warnings its parameters raised.
+    @discardableResult
+    public func insert(_ definition: some ModuleDefinition, parameters: String = "") async throws(ModuleError) -> LoadOutcome {
         try await load(definition, parameters: parameters, for: .insert)
     }
 
@@ -40,9 +42,11 @@ extension ModuleHost {
     /// *that* error — same code, same underlying cause. Imports bind only to modules already
     /// loaded; ``request(_:parameters:)`` also loads what they need.
     ///
+    /// - Returns: whether this caller loaded it, joined a concurrent load, or found it live.
     /// - Throws: as ``insert(_:parameters:)``, except that a live module or a merged success is
     ///   success.
-    public func ensureLoaded(_ definition: some ModuleDefinition, parameters: String = "") async throws(ModuleError) {
+    @discardableResult
+    public func ensureLoaded(_ definition: some ModuleDefinition, parameters: String = "") async throws(ModuleError) -> LoadOutcome {
         try await load(definition, parameters: parameters, for: .ensureLoaded)
     }
 
@@ -63,22 +67,28 @@ extension ModuleHost {
         case recentlyFailed(ModuleError)
     }
 
-    func load(_ definition: any ModuleDefinition, parameters text: String, for caller: LoadCaller) async throws(ModuleError) {
-        // 1. Validate: nothing changes if the name or the parameters are bad.
+    func load(
+        _ definition: any ModuleDefinition, parameters text: String, for caller: LoadCaller
+    ) async throws(ModuleError) -> LoadOutcome {
+        // 1. Validate: nothing changes if the name or the parameters are bad. Warnings are
+        // logged as they are found, and an error names every bad parameter and every warning.
         let name = try ModuleName(validating: definition.name)
         let parsed = ParameterParser.parse(text, specification: definition.parameters)
+        for warning in parsed.warnings { logger.notice("\(warning)", metadata: ["module": "\(name)"]) }
         guard parsed.errors.isEmpty else {
             throw ModuleError(
                 .invalidArgument, module: name.canonical,
-                reason: "bad parameters: " + parsed.errors.joined(separator: "; "))
+                reason: "bad parameters: " + (parsed.errors + parsed.warnings).joined(separator: "; "))
         }
-        for warning in parsed.warnings { logger.warning("\(warning)", metadata: ["module": "\(name)"]) }
+        func outcome(_ how: LoadOutcome.How) -> LoadOutcome {
+            LoadOutcome(module: name.canonical, how: how, parameterWarnings: parsed.warnings)
+        }
 
         // 2. Admit. A request takes a slot unless it is made by the task doing another load's
         // work (that load's root already holds one).
         let waiter = Waiter.current(in: self)
         let (admission, statistics) = admit(
-            name, definition: definition, parameters: parsed.parameters,
+            name, definition: definition, parameters: parsed.parameters, warnings: parsed.warnings,
             autoload: caller == .request, takesSlot: caller == .request && waiter.load == nil)
         statistics.attempts.add(1, ordering: .relaxed)
         switch admission {
@@ -91,6 +101,7 @@ extension ModuleHost {
             if caller == .insert {
                 throw ModuleError(.exists, module: name.canonical, state: .live, reason: "is already loaded")
             }
+            return outcome(.alreadyLive)
         case .busy(let state, let reason):
             throw ModuleError(.busy, module: name.canonical, state: state, reason: reason)
         case .recentlyFailed(let failure):
@@ -100,7 +111,7 @@ extension ModuleHost {
             // runs as part of this one, on its slot (or the two would wait for each other).
             if waiter.load != nil { requestSlots.waive(running) }
             eventHub.emit(ModuleEvent(kind: .mergedJoin, module: name.canonical))
-            if case .failure(let failure) = try await outcome(of: running, waiter: waiter) {
+            if case .failure(let failure) = try await self.outcome(of: running, waiter: waiter) {
                 throw Self.joinerError(for: caller, after: failure, name: name, cached: false)
             }
             if caller == .insert {
@@ -108,15 +119,17 @@ extension ModuleHost {
                     .exists, module: name.canonical, state: .live,
                     reason: "was loaded by a concurrent insert")
             }
+            return outcome(.joined)
         case .run(let running):
             Task { await self.runLoad(running) }
-            try await outcome(of: running, waiter: waiter).get()
+            try await self.outcome(of: running, waiter: waiter).get()
+            return outcome(.loaded)
         }
     }
 
     /// Step 2 of DESIGN §4, all under the table lock.
     private func admit(
-        _ name: ModuleName, definition: any ModuleDefinition, parameters: ModuleParameters,
+        _ name: ModuleName, definition: any ModuleDefinition, parameters: ModuleParameters, warnings: [String],
         autoload: Bool, takesSlot: Bool
     ) -> (Admission, NameStatistics) {
         let cacheEnabled = configuration.failedLoadCacheDuration != nil
@@ -141,7 +154,7 @@ extension ModuleHost {
                 host: self)
             let record = ModuleRecord(
                 name: name, definition: definition, context: context, statistics: statistics,
-                tracksHolders: configuration.tracksReferenceHolders)
+                tracksHolders: configuration.tracksReferenceHolders, parameterWarnings: warnings)
             let running = RunningLoad(record: record, autoload: autoload, takesSlot: takesSlot)
             t.insert(record)
             t.running[name] = running
@@ -185,10 +198,7 @@ extension ModuleHost {
     /// Adds `waiter → target` to the wait graph, or throws the cycle it would close.
     func addWait(from waiter: RunningLoad, to target: RunningLoad) throws(ModuleError) {
         if let cycle = table.write({ $0.waits.addEdge(from: waiter, to: target) }) {
-            throw ModuleError(
-                .deadlock, module: waiter.record.name.canonical,
-                reason: "dependency cycle: " + cycle.map(\.canonical).joined(separator: " → ")
-                    + " (each waits for the next one's load)")
+            throw ModuleError.ring(cycle.map(\.canonical), module: waiter.record.name.canonical)
         }
     }
 
@@ -300,9 +310,9 @@ extension ModuleHost {
         let record = running.record
         let key = record.name.canonical
         let formed = record.state != .unformed
-        table.write { _ in record.setState(.going) }
-        // The base and the init reference go; references taken while coming may remain.
-        _ = record.refs.removeBaseAndInitReference()
+        // Going, with the base and the init reference gone in the same step; references taken
+        // while coming may remain.
+        table.write { _ in _ = record.refs.failLoad() }
         record.statistics.recordFailure(error.code)
         logger.debug("module load failed", metadata: ["module": "\(key)", "error": "\(error)"])
         if formed {

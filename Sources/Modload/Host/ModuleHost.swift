@@ -28,8 +28,21 @@ public final class ModuleHost: Sendable {
     let serial = ModuleHost.serials.add(1, ordering: .relaxed).newValue
     private static let serials = Atomic<UInt64>(0)
 
+    /// Makes an empty host with the default configuration.
+    public convenience init() {
+        self.init(validated: Configuration())
+    }
+
     /// Makes an empty host.
-    public init(configuration: Configuration = Configuration()) {
+    ///
+    /// - Throws: `invalidArgument` naming the field, if a configuration value is out of range
+    ///   (nothing is made).
+    public convenience init(configuration: Configuration) throws(ModuleError) {
+        try configuration.validate()
+        self.init(validated: configuration)
+    }
+
+    private init(validated configuration: Configuration) {
         self.configuration = configuration
         self.eventHub = EventHub(logger: configuration.logger)
         self.requestSlots = RequestSlots(
@@ -192,25 +205,27 @@ public final class ModuleHost: Sendable {
     // MARK: Shared helpers
 
     static func info(of record: ModuleRecord, in snapshot: ModuleSnapshot) -> ModuleInfo? {
-        let state = record.state
-        guard state != .unformed else { return nil }
+        let reading = record.refs.reading  // state, unloading mark and count: one load
+        guard reading.state != .unformed else { return nil }
         let definition = record.definition
         return ModuleInfo(
             name: record.name.canonical, version: definition.version,
             description: definition.description, license: definition.license,
-            size: definition.size, state: state, isUnloading: record.isUnloading,
-            accounting: record.accounting, refcount: record.refs.reported,
+            size: definition.size, state: reading.state, isUnloading: reading.isUnloading,
+            accounting: record.accounting, refcount: reading.reported,
             usedBy: snapshot.dependents(of: record.name), uses: record.targetNames.map(\.canonical).sorted(),
-            parameters: record.parameters, taints: definition.taints, file: (definition as? FileModule)?.file.path)
+            parameters: record.parameters, parameterWarnings: record.parameterWarnings, taints: definition.taints,
+            file: (definition as? FileModule)?.file.path)
     }
 
     /// Who holds `record`. `references` overrides the count read now (a refusal reports the
     /// count its decision saw).
     func holdersReport(of record: ModuleRecord, references: Int? = nil) -> HoldersReport {
-        HoldersReport(
-            module: record.name.canonical, state: record.state,
+        let reading = record.refs.reading
+        return HoldersReport(
+            module: record.name.canonical, state: reading.state,
             dependents: table.read { $0.dependents(of: record.name) },
-            references: references ?? max(record.refs.reported, 0), referenceHolders: record.holderLabels)
+            references: references ?? reading.references, referenceHolders: record.holderLabels)
     }
 
     /// The logger a module gets: the host's, with the module's name as metadata.

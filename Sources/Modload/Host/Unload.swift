@@ -69,7 +69,7 @@ extension ModuleHost {
         // 1. Decide.
         enum Decision {
             case proceed(ModuleRecord, overridden: Int)
-            case refused(ModuleRecord, held: Int)
+            case inUse(ModuleRecord, held: Int)
             case dependents(ModuleRecord, [String])
             case drain(ModuleRecord, Completion<Void>, held: Int, timeout: Duration)
         }
@@ -98,20 +98,17 @@ extension ModuleHost {
             }
             switch mode {
             case .failFast:
-                // Try-release, keeping the count seen so a refusal reports it.
-                let held = record.refs.removeBase()
-                guard held == 0 || !record.refs.restoreBase() else { return .refused(record, held: held) }
-                record.beginUnloading()
-                return .proceed(record, overridden: 0)
+                // Try-release: frozen and marked unloading in one step, or nothing changes and
+                // the count seen is what the refusal reports.
+                let held = record.refs.freezeIfUnreferenced()
+                return held == 0 ? .proceed(record, overridden: 0) : .inUse(record, held: held)
             case .force:
-                record.beginUnloading()
-                return .proceed(record, overridden: record.refs.removeBase())
+                return .proceed(record, overridden: record.refs.beginUnloading())
             case .drain(let timeout):
-                // Mark unloading first (no new references), and arm the signal before removing
-                // the base, so the put that freezes the count cannot be missed.
-                record.beginUnloading()
+                // Arm the signal before the base goes, so the put that freezes the count cannot
+                // be missed; then mark unloading (no new references) and remove the base at once.
                 let signal = record.armDrainSignal()
-                let held = record.refs.removeBase()
+                let held = record.refs.beginUnloading()
                 return held == 0
                     ? .proceed(record, overridden: 0) : .drain(record, signal, held: held, timeout: timeout)
             }
@@ -121,15 +118,15 @@ extension ModuleHost {
         var overridden = 0
         var drained = 0
         switch decision {
-        case .dependents(let used, let dependents):
+        case .dependents(let used, _):
             let error = ModuleError(
                 .wouldBlock, module: key, state: .live, holders: holdersReport(of: used),
-                reason: "is used by \(dependents.joined(separator: ", ")); unload them first")
+                reason: "is in use; unload its dependents first")
             eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
             throw error
-        case .refused(let refused, let held):
+        case .inUse(let used, let held):
             let error = ModuleError(
-                .wouldBlock, module: key, state: .live, holders: holdersReport(of: refused, references: held),
+                .wouldBlock, module: key, state: .live, holders: holdersReport(of: used, references: held),
                 reason: "is in use")
             eventHub.emit(ModuleEvent(kind: .unloadRefused, module: key, error: error))
             throw error
@@ -141,15 +138,16 @@ extension ModuleHost {
             // 2. Drain.
             let waited = await signal.wait(timeout: timeout)
             decided.disarmDrainSignal()
+            // A last put may have frozen the count just as the wait gave up: then it proceeds.
             let frozen: Bool
             switch waited {
             case .value: frozen = true
-            case .timedOut, .cancelled: frozen = !decided.refs.restoreBase()  // a last put may have just frozen it
+            case .timedOut, .cancelled: frozen = table.write { _ in !decided.refs.cancelUnloading() }
             }
             guard frozen else {
                 let timedOut = if case .timedOut = waited { true } else { false }
-                throw refuse(
-                    decided, code: timedOut ? .timedOut : .cancelled, baseRestored: true,
+                throw refused(
+                    decided, code: timedOut ? .timedOut : .cancelled,
                     reason: timedOut
                         ? "drain gave up after \(timeout); the module stays live"
                         : "drain cancelled; the module stays live")
@@ -165,9 +163,12 @@ extension ModuleHost {
         do {
             try await record.definition.cleanup(record.context)
         } catch {
-            throw refuse(
-                record, code: (error as? ModuleError)?.code ?? .busy, baseRestored: false,
-                reason: "its cleanup refused to unload; the module stays live", underlying: error)
+            // The cleanup's own words first: they say why.
+            let own = (error as? ModuleError)?.reason ?? "\(error)"
+            throw refused(
+                record, code: (error as? ModuleError)?.code ?? .busy,
+                reason: "\(own) (its cleanup refused the unload; the module stays live)", reinstate: true,
+                underlying: error, underlyingIsInReason: true)
         }
 
         // 5. Commit.
@@ -191,17 +192,17 @@ extension ModuleHost {
             module: key, mode: mode, overriddenReferences: overridden, drainedReferences: drained, image: image)
     }
 
-    /// Undoes an unload that was decided but is refused (drain timeout or cancellation, or the
-    /// module's cleanup): count restored, unloading mark cleared — the module is live as before.
-    private func refuse(
-        _ record: ModuleRecord, code: ModuleError.Code, baseRestored: Bool, reason: String,
-        underlying: (any Error)? = nil
+    /// The error of an unload that was decided but is refused after all — the module is live as
+    /// before; for a refused cleanup, `reinstate` first puts the base back and clears the mark.
+    private func refused(
+        _ record: ModuleRecord, code: ModuleError.Code, reason: String, reinstate: Bool = false,
+        underlying: (any Error)? = nil, underlyingIsInReason: Bool = false
     ) -> ModuleError {
-        if !baseRestored { record.refs.reinstateBase() }
-        table.write { _ in record.setState(.live) }
-        let error = ModuleError(
+        if reinstate { table.write { _ in record.refs.reinstate() } }
+        var error = ModuleError(
             code, module: record.name.canonical, state: .live, holders: holdersReport(of: record),
             reason: reason, underlying: underlying)
+        error.underlyingIsInReason = underlyingIsInReason
         eventHub.emit(ModuleEvent(kind: .unloadRefused, module: record.name.canonical, error: error))
         return error
     }

@@ -1,4 +1,11 @@
 /// A snapshot of one module, as the listing shows it.
+///
+/// `state`, `isUnloading` and `refcount` come from one atomic load of the word that holds all
+/// three (``ModuleHost`` keeps state and count in one word): together they were true at one
+/// instant, however the module was being loaded, referenced or unloaded at the time. A live
+/// module that no unload has begun on never shows −1, and a module shows no fewer references
+/// than were held throughout the read. The other fields are read separately (use links and
+/// parameters do not change while the module is live).
 public struct ModuleInfo: Sendable, Equatable {
     /// Canonical name.
     public let name: String
@@ -17,7 +24,9 @@ public struct ModuleInfo: Sendable, Equatable {
     public let isUnloading: Bool
     /// How callers account for their use of it.
     public let accounting: ModuleAccounting
-    /// References held (the count minus its base; −1 once frozen for unload).
+    /// References held: while `coming` the host's own init reference is one of them; once an
+    /// unload has frozen the count, −1 (the kernel's `lsmod` convention); while a drain or a
+    /// forced unload waits for holders, the references still held.
     public let refcount: Int
     /// Modules that use this one (they import its symbols), sorted by name.
     public let usedBy: [String]
@@ -25,6 +34,9 @@ public struct ModuleInfo: Sendable, Equatable {
     public let uses: [String]
     /// The parameter values of its load.
     public let parameters: ModuleParameters
+    /// What parsing its load's parameters warned about (unknown names, text after `--`), each
+    /// naming the parameter; empty if nothing.
+    public let parameterWarnings: [String]
     /// Why the module taints the host (e.g. 'E', an unsigned module file); empty if it doesn't.
     public let taints: TaintFlags
     /// The module file it was loaded from, or `nil` for a built-in module.
@@ -39,23 +51,29 @@ public struct HoldersReport: Sendable, Equatable {
     public let state: ModuleState
     /// Modules that depend on it (use links), sorted by name. They block every unload mode.
     public let dependents: [String]
-    /// References held (each dependent holds one).
+    /// References held, all of them: each dependent holds one, and ``otherReferences`` are the rest.
     public let references: Int
     /// Who holds those references, when known: holder label → count. Filled only if the host was
     /// configured with `tracksReferenceHolders` and the references were taken with a holder label.
     public let referenceHolders: [String: Int]
 
+    /// References held by something other than a dependent module (acquired by callers).
+    public var otherReferences: Int { max(references - dependents.count, 0) }
+
     /// `true` if nothing holds the module.
     public var isEmpty: Bool { dependents.isEmpty && references <= 0 }
 
-    /// One line: "held by 2 references (http×2); used by ext4".
+    /// One line, references and dependents named apart: "held by 2 references (http×2)",
+    /// "used by ext4", "held by 1 reference besides its dependents'; used by ext4".
     public var summary: String {
         var parts: [String] = []
-        if references > 0 {
-            var text = "held by \(references) reference\(references == 1 ? "" : "s")"
+        let others = otherReferences
+        if others > 0 {
+            var text = "held by \(others) reference\(others == 1 ? "" : "s")"
+            if !dependents.isEmpty { text += " besides its dependents'" }
             if !referenceHolders.isEmpty {
                 let named = referenceHolders.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }
-                let unnamed = references - referenceHolders.values.reduce(0, +)
+                let unnamed = others - referenceHolders.values.reduce(0, +)
                 text += " (\(named.joined(separator: ", "))\(unnamed > 0 ? ", \(unnamed) unnamed" : ""))"
             }
             parts.append(text)

@@ -29,6 +29,8 @@ final class ModuleRecord: Sendable {
     let statistics: NameStatistics
     /// Record holder labels of references (the host's `tracksReferenceHolders`).
     @usableFromInline let tracksHolders: Bool
+    /// What parsing the load's parameters warned about.
+    let parameterWarnings: [String]
 
     // The state lives in the reference count's word (see ``RefCount``): a state byte plus the
     // *unloading* flag — an unload has begun but is not yet committed (draining, waiting for a
@@ -52,7 +54,7 @@ final class ModuleRecord: Sendable {
 
     init(
         name: ModuleName, definition: any ModuleDefinition, context: ModuleContext, statistics: NameStatistics,
-        tracksHolders: Bool = false
+        tracksHolders: Bool = false, parameterWarnings: [String] = []
     ) {
         self.name = name
         self.definition = definition
@@ -60,6 +62,7 @@ final class ModuleRecord: Sendable {
         self.baseContext = context
         self.statistics = statistics
         self.tracksHolders = tracksHolders
+        self.parameterWarnings = parameterWarnings
     }
 
     /// What init and exit get: the base context with the bound imports.
@@ -107,11 +110,6 @@ final class ModuleRecord: Sendable {
     /// record is already unlinked).
     func setState(_ new: ModuleState) {
         refs.setRawState(new.rawValue)
-    }
-
-    /// Marks an unload begun (a live module only). Table lock held.
-    func beginUnloading() {
-        refs.setRawState(ModuleState.live.rawValue | RefCount.unloadingFlag)
     }
 
     // MARK: References

@@ -10,13 +10,21 @@ import Synchronization
 /// - load: `base + 1` (the +1 is held during init and dropped after it);
 /// - get: increment unless zero (the caller checks the state first);
 /// - put: decrement, never below zero;
-/// - try-release: subtract `base` (``removeBase()``); zero → frozen. Otherwise add `base` back
-///   *unless the count reached zero meanwhile* (``restoreBase()``; a racing put released the
-///   last reference: also frozen). The two steps are separate because force and drain unloads
-///   stop after the first.
+/// - try-release (fail-fast unload): if the count is exactly `base`, replace it with zero —
+///   frozen — in the same compare-and-swap that marks the module unloading
+///   (``freezeIfUnreferenced()``); otherwise nothing changes. The kernel subtracts the base and
+///   adds it back unless zero, two steps a reader can see between; one word holding state and
+///   count lets this be one.
+/// - force and drain: remove the base and mark unloading in one step (``beginUnloading()``); the
+///   count freezes when the last holder puts. A drain that gives up adds the base back unless the
+///   count froze meanwhile (``cancelUnloading()``).
+///
+/// Readers load the word once (``reading``): state, unloading flag and count are then a
+/// combination that was true at one instant — never "live, not unloading, count −1", never
+/// "0 references" while one is held.
 ///
 /// No lock anywhere: each operation is one atomic read-modify-write, or a short CAS loop for the
-/// two "unless zero" steps.
+/// "unless zero" steps and the unload steps.
 ///
 /// The same word holds the module's state (bits 56–61: the state and the unloading flag), so a
 /// try-get — "not going, and not frozen" — is one load and one compare-and-swap on one cache
@@ -45,8 +53,39 @@ struct RefCount: ~Copyable, Sendable {
 
     @usableFromInline let word = Atomic<Int>(1 + 1)  // the base and the init reference; state `unformed` (0)
 
-    /// References held, as reported: the count minus the base (−1 once frozen).
-    var reported: Int { (word.load(ordering: .relaxed) & Self.countBits) - Self.base }
+    /// The state, the unloading flag and the count from one load of the word: a combination that
+    /// was true at one instant (see ``Reading``).
+    var reading: Reading { Reading(word: word.load(ordering: .acquiring)) }
+
+    /// One load of the word, decoded.
+    struct Reading: Equatable {
+        /// The state byte without the unloading flag.
+        let state: ModuleState
+        /// An unload has begun but not committed.
+        let isUnloading: Bool
+        /// The count field: references, plus the base while ``holdsBase``.
+        let count: Int
+
+        init(word: Int) {
+            let raw = UInt8(truncatingIfNeeded: (word & RefCount.stateBits) >> RefCount.stateShift)
+            state = ModuleState(rawValue: raw & ~RefCount.unloadingFlag) ?? .gone
+            isUnloading = raw & RefCount.unloadingFlag != 0
+            count = word & RefCount.countBits
+        }
+
+        /// The base is in the count exactly while the module is unformed, coming or live with no
+        /// unload begun (every step that changes one changes the other in the same operation).
+        var holdsBase: Bool { !isUnloading && (state == .unformed || state == .coming || state == .live) }
+
+        /// References held (while `coming`, the host's init reference is one of them).
+        var references: Int { holdsBase ? count - RefCount.base : count }
+
+        /// Frozen: an unload owns the module and no reference can be taken again.
+        var isFrozen: Bool { !holdsBase && count == 0 }
+
+        /// What `lsmod` shows: the references held, or −1 once frozen (the kernel's convention).
+        var reported: Int { isFrozen ? -1 : references }
+    }
 
     // MARK: State
 
@@ -121,37 +160,92 @@ struct RefCount: ~Copyable, Sendable {
         return .underflow
     }
 
-    /// The unload step: subtracts the base and returns the references still held. Zero means the
-    /// count is frozen. Otherwise the caller either restores the base (``restoreBase()``) or, for
-    /// a forced or draining unload, leaves it off so the count freezes when the last holder puts.
-    func removeBase() -> Int {
-        word.wrappingSubtract(Self.base, ordering: .acquiringAndReleasing).newValue & Self.countBits
+    // MARK: Unloading
+    //
+    // Every step below changes the state byte and the count in *one* atomic operation (a CAS
+    // loop), so a reader that loads the word once (``reading``) always sees a combination that
+    // was true at one instant: the base is in the count exactly when the state is unformed,
+    // coming or live without the unloading flag. The caller holds the table lock (state writes
+    // happen only under it), so only the count can move under the CAS: a racing get or put.
+
+    /// Fail-fast try-release (the kernel's `try_release`, as one step): if the module is live
+    /// with no unload begun and holds no references, marks it unloading and freezes the count
+    /// (removes the base). Otherwise changes nothing. Returns the references held: 0 means frozen.
+    func freezeIfUnreferenced() -> Int {
+        var current = word.load(ordering: .relaxed)
+        while true {
+            let held = (current & Self.countBits) - Self.base
+            guard held == 0 else { return held }
+            let desired = Self.word(state: ModuleState.live.rawValue | Self.unloadingFlag, count: 0, orphan: current)
+            let (exchanged, original) = word.weakCompareExchange(
+                expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
+            if exchanged { return 0 }
+            current = original
+        }
     }
 
-    /// Adds the base back unless the count reached zero since ``removeBase()``. Returns `true` if
-    /// restored (the module stays), `false` if it froze meanwhile (the unload may proceed).
-    func restoreBase() -> Bool {
+    /// Force and drain: marks a live module unloading and removes the base, in one step. Returns
+    /// the references still held (0: frozen now); the count freezes when the last one is put.
+    func beginUnloading() -> Int {
+        var current = word.load(ordering: .relaxed)
+        while true {
+            let held = (current & Self.countBits) - Self.base
+            let desired = Self.word(state: ModuleState.live.rawValue | Self.unloadingFlag, count: held, orphan: current)
+            let (exchanged, original) = word.weakCompareExchange(
+                expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
+            if exchanged { return held }
+            current = original
+        }
+    }
+
+    /// A drain that gave up: adds the base back and clears the unloading flag — unless the count
+    /// froze meanwhile (a racing put released the last reference). Returns `true` if the module
+    /// is live again, `false` if it froze (the unload may proceed).
+    func cancelUnloading() -> Bool {
         var current = word.load(ordering: .relaxed)
         while current & Self.countBits != 0 {
+            let desired = Self.word(
+                state: ModuleState.live.rawValue, count: (current & Self.countBits) + Self.base, orphan: current)
             let (exchanged, original) = word.weakCompareExchange(
-                expected: current, desired: current + Self.base, successOrdering: .acquiringAndReleasing,
-                failureOrdering: .relaxed)
+                expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
             if exchanged { return true }
             current = original
         }
         return false
     }
 
-    /// Puts the base back unconditionally: an unload that removed it is refused after all (its
-    /// refusable cleanup said no). Only the unloader that removed the base may call this.
-    func reinstateBase() {
-        word.wrappingAdd(Self.base, ordering: .acquiringAndReleasing)
+    /// An unload refused after the count froze (the module's cleanup said no): live again, the
+    /// base back, in one step. Only the unloader that froze the count may call this.
+    func reinstate() {
+        var current = word.load(ordering: .relaxed)
+        while true {
+            let desired = Self.word(
+                state: ModuleState.live.rawValue, count: (current & Self.countBits) + Self.base, orphan: current)
+            let (exchanged, original) = word.weakCompareExchange(
+                expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
     }
 
-    /// Removes the base and the init reference of a load that failed (its init reference was
-    /// never dropped); returns the references taken while it was coming.
-    func removeBaseAndInitReference() -> Int {
-        word.wrappingSubtract(Self.base + 1, ordering: .acquiringAndReleasing).newValue & Self.countBits
+    /// A load that failed: `going`, with the base and the init reference (never dropped) removed,
+    /// in one step. Returns the references taken while it was coming.
+    @discardableResult
+    func failLoad() -> Int {
+        var current = word.load(ordering: .relaxed)
+        while true {
+            let held = (current & Self.countBits) - Self.base - 1
+            let desired = Self.word(state: ModuleState.going.rawValue, count: held, orphan: current)
+            let (exchanged, original) = word.weakCompareExchange(
+                expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
+            if exchanged { return held }
+            current = original
+        }
+    }
+
+    /// A word with `state`, `count`, and the orphan bit of `orphan`.
+    private static func word(state: UInt8, count: Int, orphan: Int) -> Int {
+        (Int(state) << stateShift) | (count & countBits) | (orphan & orphanBit)
     }
 
     /// At unlink, with the base (and any init reference) already gone: `true` if references

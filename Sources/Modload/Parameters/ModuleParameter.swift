@@ -23,11 +23,10 @@ public struct ModuleParameter: Sendable, Equatable {
     /// What it does, for `modinfo`-style listings.
     public let description: String
 
-    /// Declares a parameter. `defaultValue` must be of the parameter's kind.
+    /// Declares a parameter. `defaultValue` must be of the parameter's kind, and the name
+    /// `[A-Za-z0-9_-]+`: a load of a module that breaks either rule fails `invalidArgument`
+    /// naming the parameter.
     public init(_ name: String, _ kind: Kind, default defaultValue: ParameterValue? = nil, description: String = "") {
-        precondition(
-            defaultValue == nil || defaultValue!.kind == kind,
-            "default of parameter \(name) is a \(defaultValue!.kind.rawValue), not a \(kind.rawValue)")
         self.name = name
         self.kind = kind
         self.defaultValue = defaultValue

@@ -25,19 +25,19 @@ public enum ParameterParser {
         if text.isEmpty && specification.isEmpty {
             return Result(parameters: .none, errors: [], warnings: [])
         }
+        var errors = problems(in: specification)
+        var warnings: [String] = []
         var byName: [String: ModuleParameter] = [:]
         for parameter in specification { byName[canonical(parameter.name)] = parameter }
         var values: [String: ParameterValue] = [:]
-        for parameter in specification {
-            if let value = parameter.defaultValue { values[canonical(parameter.name)] = value }
+        for parameter in specification where parameter.defaultValue?.kind == parameter.kind {
+            values[canonical(parameter.name)] = parameter.defaultValue
         }
-        var errors: [String] = []
-        var warnings: [String] = []
         let (arguments, ignored) = tokens(text)
         for (name, value) in arguments {
             let key = canonical(name)
             guard let parameter = byName[key] else {
-                warnings.append("unknown parameter '\(name)' ignored")
+                warnings.append("unknown parameter '\(name)' (ignored)")
                 continue
             }
             switch convert(value, to: parameter.kind) {
@@ -45,8 +45,38 @@ public enum ParameterParser {
             case .failure(let problem): errors.append("parameter '\(name)': \(problem)")
             }
         }
-        if let ignored { warnings.append("parameters '\(ignored)' after '--' ignored") }
+        if let ignored { warnings.append("parameters '\(ignored)' after '--' (ignored)") }
         return Result(parameters: ModuleParameters(values: values), errors: errors, warnings: warnings)
+    }
+
+    /// What is wrong with a module's declared parameters (the module's own mistake, reported as
+    /// a bad parameter so the load fails cleanly): a name that is not `[A-Za-z0-9_-]+`, a name
+    /// declared twice, a default of another kind.
+    static func problems(in specification: [ModuleParameter]) -> [String] {
+        var problems: [String] = []
+        var seen = Set<String>()
+        for parameter in specification {
+            let name = parameter.name
+            if !isParameterName(name) {
+                problems.append("declared parameter \(String(reflecting: name)) is not a name ([A-Za-z0-9_-]+)")
+            } else if !seen.insert(canonical(name)).inserted {
+                problems.append("parameter '\(name)' is declared twice")
+            }
+            if let value = parameter.defaultValue, value.kind != parameter.kind {
+                problems.append(
+                    "parameter '\(name)' is declared \(parameter.kind.rawValue) with a \(value.kind.rawValue) default")
+            }
+        }
+        return problems
+    }
+
+    /// `[A-Za-z0-9_-]+`.
+    static func isParameterName(_ name: String) -> Bool {
+        !name.isEmpty
+            && name.utf8.allSatisfy {
+                $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0)
+                    || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0)
+            }
     }
 
     /// `-` written as `_`.

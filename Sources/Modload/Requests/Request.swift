@@ -20,7 +20,9 @@ extension ModuleHost {
     ///   module has that name or alias, or a dependency is missing), `timedOut` (no request slot
     ///   within ``Configuration/requestSlotTimeout``), `deadlock` (a dependency cycle, named), and
     ///   every error of ``ensureLoaded(_:parameters:)``.
-    public func request(_ nameOrAlias: String, parameters: String = "") async throws(ModuleError) {
+    /// - Returns: whether this request loaded the module, joined a load of it, or found it live.
+    @discardableResult
+    public func request(_ nameOrAlias: String, parameters: String = "") async throws(ModuleError) -> LoadOutcome {
         let length = nameOrAlias.utf8.count
         guard length > 0 else { throw ModuleError(.invalidArgument, reason: "request for an empty module name") }
         guard length <= Self.maximumRequestLength else {
@@ -39,7 +41,7 @@ extension ModuleHost {
         guard let definition = resolver.definition(for: nameOrAlias) else {
             throw ModuleError(.notFound, module: nameOrAlias, reason: "no module has this name or alias")
         }
-        try await load(definition, parameters: parameters, for: .request)
+        return try await load(definition, parameters: parameters, for: .request)
     }
 
     /// How the request cap is doing.

@@ -110,9 +110,8 @@ extension ModuleHost {
             return failures
         }
         if let (provider, error) = failures.min(by: { $0.0 < $1.0 }) {
-            throw ModuleError(
-                error.code, module: importer.canonical,
-                reason: "needs \(provider), which could not be loaded", underlying: error)
+            throw ModuleError.dependency(
+                importer.canonical, failedOn: provider, reason: "needs \(provider), which could not be loaded", error)
         }
     }
 
@@ -127,9 +126,11 @@ extension ModuleHost {
             case .value(.success):
                 continue
             case .value(.failure(let error)):
-                throw ModuleError(
-                    .notFound, module: importer.canonical,
-                    reason: "needs symbols from \(exporter.name), whose load failed", underlying: error)
+                var failure = ModuleError.dependency(
+                    importer.canonical, failedOn: exporter.name.canonical,
+                    reason: "needs symbols from \(exporter.name), whose load failed", error)
+                if failure.cycle == nil { failure.code = .notFound }
+                throw failure
             case .timedOut:
                 throw ModuleError(
                     .busy, module: importer.canonical,
@@ -173,7 +174,11 @@ extension ModuleHost {
         record.bind(BoundImports(bindings: bound), targets: targets)
         record.setState(.coming)
         let taints = record.definition.taints
-        if !taints.isEmpty { taint(taints) }
+        if !taints.isEmpty {
+            taint(taints)
+            logger.warning(
+                "module taints the host", metadata: ["module": "\(record.name)", "taints": "\(taints)"])
+        }
         return nil
     }
 }
