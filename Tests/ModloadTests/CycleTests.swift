@@ -106,7 +106,10 @@ struct CycleTests {
                     probed.complete(.failure(error))
                 }
             }
-            try await Task.sleep(for: .milliseconds(50))
+            // Stay coming until the probe's load waits for this init (its edge in the graph).
+            guard await eventually({ host.table.write { !$0.waits.isEmpty } }) else {
+                throw ModuleError(.timedOut, reason: "the probe never waited for the bus")
+            }
         }
         let host = try catalogHost([bus, device])
         try await host.request("bus")

@@ -32,7 +32,7 @@ struct FileConcurrencyTests {
         let (host, gate, log) = try gatedHost()
         let results = Locked([Result<LoadOutcome, ModuleError>]())
         let opener = Task {
-            _ = await eventually { host.fileStatistics.attempts == Self.callers }
+            #expect(await eventually { host.fileStatistics.attempts == Self.callers }, "not every caller reached the host")
             gate.complete(())
         }
         await onThreads(Self.callers) { _ in
@@ -61,7 +61,7 @@ struct FileConcurrencyTests {
         let (host, gate, log) = try gatedHost()
         let errors = Locked([String]())
         let opener = Task {
-            _ = await eventually { host.fileStatistics.attempts == Self.callers }
+            #expect(await eventually { host.fileStatistics.attempts == Self.callers }, "not every caller reached the host")
             gate.complete(())
         }
         await onThreads(Self.callers) { index in

@@ -52,13 +52,6 @@ func privateCopyMappings(named name: String) -> [String] {
     procFile("/proc/self/maps").split(separator: "\n").filter { $0.contains("/memfd:modload:\(name) ") }.map(String.init)
 }
 
-/// Resident memory of this process, in kilobytes.
-func residentKilobytes() -> Int {
-    let status = procFile("/proc/self/status")
-    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-}
-
 typealias Crc32c = @convention(c) (UInt32, UnsafeRawPointer?, UInt) -> UInt32
 typealias Counter32 = @convention(c) () -> UInt32
 typealias Counter64 = @convention(c) () -> UInt64

@@ -46,7 +46,7 @@ struct FileLoadTests {
     @Test func importsCrossLanguagesAndDependentsBlockUnloading() async throws {
         let folder = try ModuleFolder()
         let checksum = try await folder.copy(.checksum)
-        let journal = try await folder.copy(.journal)
+        let journal = try await folder.copy(.journal, as: "libjournal-crosslanguage.so")
         let jstat = try await folder.copy(.jstat)
         let host = try ModuleHost(configuration: .testing())
 
@@ -82,7 +82,7 @@ struct FileLoadTests {
         #expect(try await host.unload("checksum").image == .unmapped)
         #expect(mappings(of: checksum).isEmpty && mappings(of: jstat).isEmpty)
         // The Swift code stays mapped (retired), from its private copy.
-        #expect(!privateCopyMappings(named: "libjournal.so").isEmpty)
+        #expect(!privateCopyMappings(named: "libjournal-crosslanguage.so").isEmpty)
         #expect(host.modules.isEmpty)
     }
 
@@ -229,7 +229,7 @@ struct FileLoadTests {
 
     @Test func twoHostsLoadingOneFileEachGetTheirOwnImage() async throws {
         let folder = try ModuleFolder()
-        let path = try await folder.copy(.checksum)
+        let path = try await folder.copy(.checksum, as: "libchecksum-twohosts.so")
         let first = try ModuleHost(configuration: .testing())
         let second = try ModuleHost(configuration: .testing())
         try await first.insert(file: path)
@@ -240,35 +240,39 @@ struct FileLoadTests {
         }
         #expect(inits == [1, 1])
         #expect(!mappings(of: path).isEmpty)
-        #expect(privateCopyMappings(named: "libchecksum.so").isEmpty == false)
+        #expect(privateCopyMappings(named: "libchecksum-twohosts.so").isEmpty == false)
         #expect(try await second.unload("checksum").image == .unmapped)
         #expect(try await first.unload("checksum").image == .unmapped)
         #expect(mappings(of: path).isEmpty)
     }
 
-    @Test func loadingAndUnloadingACModuleTenThousandTimesKeepsMemoryFlat() async throws {
+    @Test func loadingAndUnloadingACModuleTenThousandTimesLeavesNothingMapped() async throws {
+        // Counted, not measured: after every cycle the host has no object mapped, the dynamic
+        // linker knows no mapping of the file, and every image went back as unmapped. (Resident
+        // memory over these cycles is a benchmark figure: `modload bench files`.) Shorter under
+        // the sanitizers, whose instrumentation makes each cycle slow and proves nothing more.
         let folder = try ModuleFolder()
-        let path = try await folder.copy(.checksum)
+        let path = try await folder.copy(.checksum, as: "libchecksum-cycles.so")
         let host = try ModuleHost(configuration: .testing())
-        func cycles(_ count: Int) async throws {
-            for _ in 0..<count {
-                try await host.insert(file: path)
-                let outcome = try await host.unload("checksum")
-                guard outcome.image == .unmapped else {
-                    Issue.record("cycle left \(String(describing: outcome.image))")
-                    return
-                }
+        let count = Stress.sanitizer == nil ? 10_000 : 500
+        var leftMapped = 0
+        for cycle in 0..<count {
+            try await host.insert(file: path)
+            let outcome = try await host.unload("checksum")
+            guard outcome.image == .unmapped else {
+                Issue.record("cycle \(cycle) left \(String(describing: outcome.image))")
+                return
+            }
+            if ImageRegistry.shared.objects(of: host.serial) != 0 { leftMapped += 1 }
+            if cycle % 1_000 == 0, !mappings(of: path).isEmpty {
+                Issue.record("cycle \(cycle): the file is still mapped")
+                return
             }
         }
-        try await cycles(1_000)  // warm up: allocator pools, thread stacks, lazily built tables
-        let before = residentKilobytes()
-        try await cycles(10_000)
-        await Quiescence.barrier()
-        let after = residentKilobytes()
-        // A leak of one image (or even one 4 KiB page) per cycle would be 40 MB; allow noise.
-        #expect(after - before < 4_096, "resident memory grew from \(before) kB to \(after) kB")
+        #expect(leftMapped == 0, "\(leftMapped) cycles left an object registered")
         #expect(mappings(of: path).isEmpty)
-        #expect(host.fileStatistics.unmapped == 11_000)
+        #expect(host.fileStatistics.mapped == count && host.fileStatistics.unmapped == count)
+        #expect(host.fileStatistics.retired == 0)
     }
 }
 

@@ -150,44 +150,6 @@ func expectError<Result>(
     }
 }
 
-// MARK: Real threads
-
-/// Runs `body(i)` on `count` new POSIX threads at once and returns when all have finished.
-///
-/// The caller *suspends* while the threads run: blocking a cooperative-pool thread in
-/// `pthread_join` would starve the pool on a 2-core machine, and the threads' `blocking` calls
-/// need the pool to make progress.
-func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) async {
-    final class Start {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-    let finished = Atomic<Int>(0)
-    let allFinished = Completion<Void>()
-    var threads: [pthread_t] = []
-    for index in 0..<count {
-        let start = Unmanaged.passRetained(Start {
-            body(index)
-            if finished.add(1, ordering: .acquiringAndReleasing).newValue == count { allFinished.complete(()) }
-        }).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, start)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        threads.append(thread)
-    }
-    _ = await allFinished.wait()
-    for thread in threads { pthread_join(thread, nil) }  // already finished: returns at once
-}
-
-/// Blocks a plain thread until async work finishes (the work runs on the concurrency pool): the
-/// library's own bridge, built on pthread primitives so ThreadSanitizer sees the hand-off.
-func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-    runBlocking(body)
-}
-
 /// A log handler that keeps what it is given ("LEVEL module: message"), for tests of what the
 /// host logs.
 final class CapturingLogs: Sendable {

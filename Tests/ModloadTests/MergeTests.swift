@@ -24,7 +24,7 @@ struct MergeTests {
                 }
             }
             // Hold the init until every other caller has merged into it.
-            _ = await eventually { host.statistics(for: name)?.mergedJoiners == count - 1 }
+            #expect(await eventually { host.statistics(for: name)?.mergedJoiners == count - 1 }, "not every caller merged")
             gate.complete(())
             var results: [ModuleError?] = []
             for await result in group { results.append(result) }
@@ -94,10 +94,11 @@ struct MergeTests {
                     }
                 }
             }
-            _ = await eventually {
-                host.statistics(for: "pcc_cpufreq")?.mergedJoiners == 287
-                    && host.statistics(for: "acpi_cpufreq")?.mergedJoiners == 575
-            }
+            #expect(
+                await eventually {
+                    host.statistics(for: "pcc_cpufreq")?.mergedJoiners == 287
+                        && host.statistics(for: "acpi_cpufreq")?.mergedJoiners == 575
+                }, "not every caller merged")
             gate.complete(())
             var errors: [ModuleError?] = []
             for await error in group { errors.append(error) }

@@ -76,17 +76,23 @@ struct NoncountingTests {
             await onThreads(1) { _ in
                 _ = try? host.withModule("lsm", as: HotPath.self) { hot in
                     inside.complete(())
-                    blocking { _ = await leave.wait() }
+                    blocking("inside the module") { _ = await leave.wait(timeout: .seconds(30)) }
                     if hot.call() { callerSawLive.add() }
                 }
             }
         }
-        _ = await inside.wait()
+        defer { leave.complete(()) }
+        guard case .value = await inside.wait(timeout: .seconds(30)) else {
+            Issue.record("the caller never got inside the module")
+            return
+        }
         let unload = Task { try await host.unload("lsm") }
         #expect(await eventually { host.info("lsm")?.isUnloading == true })
         let late = await expectError(.notFound) { _ = try host.withModule("lsm") { _ in 0 } }
         #expect(late?.reason == "is being unloaded; its call points are gone")
-        try await Task.sleep(for: .milliseconds(20))
+        // A grace period is under way; with the caller's section open it cannot end, so the
+        // unload is parked before cleanup and exit.
+        #expect(await eventually { Reclaimer.shared.isInGracePeriod })
         #expect(module.exitCalls == 0)  // still waiting for the caller inside
         leave.complete(())
         await caller.value

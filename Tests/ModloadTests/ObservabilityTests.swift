@@ -148,17 +148,19 @@ struct ObservabilityTests {
             parameters: .none, parameterWarnings: [], taints: [], file: nil))
     }
 
-    @Test func errnoMapping() throws {
-        #expect(ModuleError(.exists, reason: "").errno == EEXIST)
-        #expect(ModuleError(.busy, reason: "").errno == EBUSY)
-        #expect(ModuleError(.notFound, reason: "").errno == ENOENT)
-        #expect(ModuleError(.wouldBlock, reason: "").errno == EWOULDBLOCK)
-        #expect(ModuleError(.timedOut, reason: "").errno == ETIMEDOUT)
-        #expect(ModuleError(.cancelled, reason: "").errno == ECANCELED)
-        #expect(ModuleError(.invalidArgument, reason: "").errno == EINVAL)
-        #expect(ModuleError(.permissionDenied, reason: "").errno == EPERM)
-        // initFailed passes a ModuleError's errno through, as the kernel passes init's return.
+    @Test func anEntryPointsErrnoMapsToTheCodeOfThatErrnoAndInitFailurePassesItThrough() throws {
+        // What a module file's entry point means by returning -errno: the predefined code with
+        // that errno, or a code named after an errno no predefined code has.
+        let predefined: [ModuleError.Code] = [
+            .exists, .busy, .notFound, .wouldBlock, .timedOut, .cancelled, .invalidArgument, .permissionDenied,
+            .noDevice, .deadlock, .badSignature, .keyRejected,
+        ]
+        for code in predefined { #expect(ModuleError.Code.fromErrno(code.errno) == code, "\(code)") }
+        #expect(ModuleError.Code.fromErrno(ENOMEM) == ModuleError.Code(name: "errno\(ENOMEM)", errno: ENOMEM))
+        // initFailed passes a ModuleError's errno through, as the kernel passes init's return;
+        // any other error is EIO.
         #expect(ModuleError(.initFailed, reason: "", underlying: noDevice).errno == ENODEV)
         #expect(ModuleError(.initFailed, reason: "", underlying: Refusal()).errno == EIO)
+        #expect(ModuleError(.busy, reason: "", underlying: noDevice).errno == EBUSY)
     }
 }

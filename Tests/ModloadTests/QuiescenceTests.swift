@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CModloadRCU
 import Synchronization
 import Testing
 @testable import Modload
@@ -20,11 +24,18 @@ final class Tracked: Sendable {
 
     var isAlive: Bool { alive.load(ordering: .acquiring) }
 
-    deinit {
+    /// What a release does, without freeing the memory (the grace-period test keeps every object
+    /// so a reader's check of `isAlive` is always a valid read): dead from now on, and a release
+    /// while a reader says it holds the object is counted. Returns `false` if already retired.
+    @discardableResult
+    func retire() -> Bool {
+        guard alive.exchange(false, ordering: .acquiringAndReleasing) else { return false }
         if holders.contains(where: { $0.count == id }) { releasedWhileHeld?.add() }
-        alive.store(false, ordering: .releasing)
         released.add()
+        return true
     }
+
+    deinit { retire() }
 }
 
 @Suite("Quiescence: read sections and grace periods")
@@ -124,13 +135,22 @@ struct QuiescenceTests {
             nextID.add()
             return Tracked(id: nextID.count, released: released, holders: holding, releasedWhileHeld: releasedWhileHeld)
         }
-        let current = Atomic<Unmanaged<Tracked>>(.passRetained(make()))
+        // Every object stays in memory to the end (`graveyard`); a "release" retires it. So a
+        // reader between loading the pointer and publishing which object it holds — a window
+        // the release cannot see — still catches a premature release: its own check of
+        // `isAlive`, right after publishing, reads valid memory and finds it dead.
+        let first = make()
+        let graveyard = Locked([first])
+        let current = Atomic<Unmanaged<Tracked>>(.passUnretained(first))
+        let doubleReleases = Counter()
         await onThreads(readers + 1) { index in
             guard index < readers else {
                 var published = 0
                 while stop.count == 0 || published < 1_000 {
-                    let old = current.exchange(.passRetained(make()), ordering: .acquiringAndReleasing)
-                    Quiescence.afterGracePeriod { old.release() }
+                    let next = make()
+                    graveyard.withLock { $0.append(next) }
+                    let old = current.exchange(.passUnretained(next), ordering: .acquiringAndReleasing)
+                    Quiescence.afterGracePeriod { if !old.takeUnretainedValue().retire() { doubleReleases.add() } }
                     published += 1
                     if published % 64 == 0 { spin(20_000) }  // let readers overlap the releases
                 }
@@ -153,9 +173,11 @@ struct QuiescenceTests {
         await Quiescence.barrier()
         #expect(releasedWhileHeld.count == 0)
         #expect(touchedReleased.count == 0)
+        #expect(doubleReleases.count == 0)
         let created = nextID.count - 1
-        #expect(released.count == created - 1)
-        current.load(ordering: .acquiring).release()
+        #expect(released.count == created - 1)  // all but the current one
+        #expect(graveyard.withLock { $0.count } == created)
+        current.load(ordering: .acquiring).takeUnretainedValue().retire()
         #expect(released.count == created)
     }
 
@@ -172,51 +194,65 @@ struct QuiescenceTests {
     @Test(.timeLimit(.minutes(2)))
     func idleAndExitedThreadsNeverHoldAGracePeriod() async throws {
         // 32 threads read once and exit; 32 read once and then sit idle (blocked). Grace periods
-        // complete regardless, and exited threads leave the registry.
-        await onThreads(32) { _ in Quiescence.read {} }
-        let idleRelease = Completion<Void>()
-        let idleReady = Counter()
-        let idle = Task.detached {
-            await onThreads(32) { _ in
-                Quiescence.read {}
-                idleReady.add()
-                blocking { _ = await idleRelease.wait() }
+        // complete regardless, and exited threads leave the registry. The registry counts every
+        // thread of the process, so this runs in a process of its own, where no other suite
+        // starts threads between the counts.
+        await #expect(processExitsWith: .success) {
+            await onThreads(32) { _ in Quiescence.read {} }
+            let idleRelease = Completion<Void>()
+            let idleReady = Counter()
+            let beforeIdle = Quiescence.registeredReaders
+            let idle = Task.detached {
+                await onThreads(32) { _ in
+                    Quiescence.read {}
+                    idleReady.add()
+                    blocking("idle after one read section") { _ = await idleRelease.wait() }
+                }
             }
+            guard await eventually({ idleReady.count == 32 }) else { exit(2) }
+            let registeredWhileIdle = Quiescence.registeredReaders
+            Quiescence.synchronizeBlocking()
+            await Quiescence.synchronize()
+            idleRelease.complete(())
+            await idle.value
+            guard registeredWhileIdle == beforeIdle + 32 else { exit(3) }
+            guard await eventually({ Quiescence.registeredReaders == beforeIdle }) else { exit(4) }
         }
-        #expect(await eventually { idleReady.count == 32 })
-        let registeredWhileIdle = Quiescence.registeredReaders
-        Quiescence.synchronizeBlocking()
-        await Quiescence.synchronize()
-        idleRelease.complete(())
-        await idle.value
-        #expect(registeredWhileIdle >= 32)
-        #expect(await eventually { Quiescence.registeredReaders <= registeredWhileIdle - 32 })
     }
 
     @Test(.timeLimit(.minutes(2)))
     func asyncSynchronizeWaitsForAnOpenSection() async throws {
-        let entered = Completion<Void>()
-        let leave = Completion<Void>()
-        let reader = Task.detached {
-            await onThreads(1) { _ in
-                Quiescence.read {
-                    entered.complete(())
-                    blocking { _ = await leave.wait() }
+        // In a process of its own: there, the grace-period epoch moves only for this writer, so
+        // "the epoch moved" means its grace period has begun — and from then on it waits for the
+        // reader's open section, however long the test looks (no sleep to hope it started).
+        await #expect(processExitsWith: .success) {
+            let entered = Completion<Void>()
+            let leave = Completion<Void>()
+            let reader = Task.detached {
+                await onThreads(1) { _ in
+                    Quiescence.read {
+                        entered.complete(())
+                        blocking("inside a read section") { _ = await leave.wait(timeout: .seconds(60)) }
+                    }
                 }
             }
+            guard case .value = await entered.wait(timeout: .seconds(30)) else { exit(2) }
+            let epoch = ml_rcu_epoch_now()
+            let done = Counter()
+            let writer = Task {
+                await Quiescence.synchronize()
+                done.store(1)
+            }
+            guard await eventually({ ml_rcu_epoch_now() > epoch }) else { exit(3) }
+            for _ in 0..<100 {
+                await Task.yield()
+                if done.count != 0 { exit(4) }  // returned while the section was open
+            }
+            leave.complete(())
+            await writer.value
+            await reader.value
+            if done.count != 1 { exit(5) }
         }
-        _ = await entered.wait()
-        let done = Counter()
-        let writer = Task {
-            await Quiescence.synchronize()
-            done.store(1)
-        }
-        try? await Task.sleep(for: .milliseconds(30))
-        #expect(done.count == 0)
-        leave.complete(())
-        await writer.value
-        #expect(done.count == 1)
-        await reader.value
     }
 
     @Test func barrierWaitsForEverythingHandedOverBefore() async throws {

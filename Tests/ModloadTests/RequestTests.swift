@@ -75,15 +75,20 @@ struct RequestTests {
     }
 
     @Test func moreRequestsThanTheCapAllSucceedAndNeverExceedIt() async throws {
-        // 40 distinct modules whose init takes a while, requested at once with a cap of 8.
-        let modules = (0..<40).map { index in
-            Linked("capped_\(index)") { _ in try await Task.sleep(for: .milliseconds(5)) }
-        }
+        // 40 distinct modules requested at once with a cap of 8. Their inits hold at a gate until
+        // 8 requests are in flight and 32 wait for a slot: then every one of them may go on.
+        let gate = Completion<Void>()
+        let modules = (0..<40).map { index in Linked("capped_\(index)", gate: gate) }
         let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules), maxConcurrentRequests: 8))
         let failures = Counter()
+        let opener = Task {
+            #expect(await eventually { host.requestStatistics.inFlight == 8 && host.requestStatistics.waiting == 32 })
+            gate.complete(())
+        }
         await onThreads(40) { index in
             if blocking({ () -> Bool in (try? await host.request("capped_\(index)")) == nil }) { failures.add() }
         }
+        await opener.value
         #expect(failures.count == 0)
         let stats = host.requestStatistics
         #expect(stats.peak == 8)
@@ -124,17 +129,20 @@ struct RequestTests {
     }
 
     @Test func independentDependenciesLoadInParallel() async throws {
+        // Each dependency's init waits until the other's has started: loaded one after the
+        // other, the first gives up after ~10 s and counts a miss.
         let started = Counter()
+        let met = Counter()
         let rendezvous: @Sendable (ModuleContext) async throws -> Void = { _ in
             started.add()
-            _ = await eventually { started.count >= 2 }
+            if await eventually({ started.count >= 2 }) { met.add() }
         }
         let left = Linked("left", exports: [ExportedSymbol("l", 1)], onInit: rendezvous)
         let right = Linked("right", exports: [ExportedSymbol("r", 2)], onInit: rendezvous)
         let top = Linked("top", imports: [ImportedSymbol("l", as: Int.self), ImportedSymbol("r", as: Int.self)])
         let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog([top, left, right])))
         try await host.request("top")
-        #expect(started.count == 2)
+        #expect(met.count == 2, "the dependencies did not load at the same time")
         #expect(host.info("top")?.uses == ["left", "right"])
     }
 
@@ -152,7 +160,7 @@ struct RequestTests {
         let queued = Counter()
         let second = Linked("second")
         let first = Linked("first") { context in
-            _ = await eventually { queued.count == 1 }
+            #expect(await eventually { queued.count == 1 })
             try await context.host!.request("second")
         }
         let host = try ModuleHost(

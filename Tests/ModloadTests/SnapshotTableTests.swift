@@ -19,11 +19,16 @@ struct SnapshotTableTests {
             await onThreads(1) { _ in
                 host.table.write { _ in
                     holding.complete(())
-                    blocking { _ = await letGo.wait() }
+                    // Bounded: should this test fail before letting go, the lock is still freed.
+                    blocking("holding the table lock") { _ = await letGo.wait(timeout: .seconds(30)) }
                 }
             }
         }
-        _ = await holding.wait()
+        defer { letGo.complete(()) }
+        guard case .value = await holding.wait(timeout: .seconds(30)) else {
+            Issue.record("the writer thread never took the table lock")
+            return
+        }
         #expect(host.state(of: "disk") == .live)
         #expect(host.info("disk")?.name == "disk")
         #expect(host.modules.count == 2)
@@ -53,13 +58,18 @@ struct SnapshotTableTests {
                 host.table.read { snapshot in
                     _ = snapshot.withModule("gone_soon") { record in
                         found.complete(())
-                        blocking { _ = await unloaded.wait() }
+                        // Bounded: should this test fail first, the read section still ends.
+                        blocking("inside a read section") { _ = await unloaded.wait(timeout: .seconds(30)) }
                         if released.count == 0 && record.definition.name == "gone_soon" { aliveInSection.add() }
                     }
                 }
             }
         }
-        _ = await found.wait()
+        defer { unloaded.complete(()) }
+        guard case .value = await found.wait(timeout: .seconds(30)) else {
+            Issue.record("the reader thread never found the module")
+            return
+        }
         try await host.unload("gone_soon")
         #expect(host.state(of: "gone_soon") == nil)
         await Task.yield()

@@ -10,7 +10,9 @@
 // a full barrier, which is what lets readers use only a compiler barrier; then the epoch is
 // incremented, and the writer waits until no registered reader is inside a section that began
 // with an older epoch. Readers that entered later have already seen what was unpublished before
-// synchronize began. Where membarrier is unavailable, readers fall back to a full fence.
+// synchronize began. Where membarrier is unavailable, readers fall back to a full fence (also
+// when the environment sets MODLOAD_RCU_FENCE=1 before the first read section: a diagnostic
+// switch, and how tests run the fallback on machines that have membarrier).
 //
 // Threads register on their first read section and unregister when they exit (a pthread key
 // destructor), so a grace period never waits for exited or idle threads.
@@ -73,6 +75,8 @@ void ml_rcu_gp_end(void);
 void ml_rcu_synchronize(void);
 /// Number of registered reader threads (for tests and figures).
 int ml_rcu_registered_readers(void);
+/// The current grace-period epoch (for tests: it moves when a grace period begins).
+static inline uint64_t ml_rcu_epoch_now(void) { return __atomic_load_n(&ml_rcu_epoch, __ATOMIC_ACQUIRE); }
 /// Nonzero if readers rely on membarrier (no reader-side fence).
 int ml_rcu_uses_membarrier(void);
 

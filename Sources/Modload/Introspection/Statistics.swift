@@ -21,6 +21,9 @@ public struct ModuleStatistics: Sendable, Equatable {
     public var failures: [String: Int] = [:]
     /// Total time spent in this module's init across all loads.
     public var initTime: Duration = .zero
+    /// Releases of a reference nobody held (a bug in a holder; each was undone and logged as
+    /// critical). Zero in a correct program.
+    public var referenceUnderflows = 0
 
     /// All counters zero.
     public init() {}
@@ -36,6 +39,7 @@ final class NameStatistics: Sendable {
     let initCalls = Atomic<Int>(0)
     let loads = Atomic<Int>(0)
     let unloads = Atomic<Int>(0)
+    let referenceUnderflows = Atomic<Int>(0)
     private let initNanoseconds = Atomic<Int64>(0)
     private let failures = Locked([String: Int]())
 
@@ -60,6 +64,7 @@ final class NameStatistics: Sendable {
         s.unloads = unloads.load(ordering: .relaxed)
         s.failures = failures.withLock { $0 }
         s.initTime = .nanoseconds(initNanoseconds.load(ordering: .relaxed))
+        s.referenceUnderflows = referenceUnderflows.load(ordering: .relaxed)
         return s
     }
 }

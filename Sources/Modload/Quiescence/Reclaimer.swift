@@ -69,6 +69,14 @@ final class Reclaimer: @unchecked Sendable {
         if start { startThread() }
     }
 
+    /// `true` while the thread waits for a grace period (between taking a batch and running it).
+    /// For tests that must know a grace period is under way rather than sleep and hope.
+    var isInGracePeriod: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return takenBatches > completedBatches
+    }
+
     /// `true` on the reclaimer thread itself.
     var isCurrentThread: Bool {
         pthread_mutex_lock(mutex)
