@@ -216,6 +216,52 @@ struct StressTests {
         #expect(violations.all == [])
     }
 
+    @Test(.timeLimit(.minutes(5)))
+    func manyThreadsLoadAndUnloadAtOnceAsBlockingCalls() async throws {
+        // The way a C caller or a daemon's connection threads call the host: 64 plain threads,
+        // each blocked in its call, all released at the same instant every round, mixing loads,
+        // requests and unloads of the same few names.
+        let threads = 64
+        let run = Stress.Run(host: try ModuleHost(configuration: .testing()), callers: threads)
+        let checker = Stress.LifecycleChecker(violations: run.violations)
+        run.host.addObserver(named: "lifecycle-checker") { checker.observe($0) }
+        let rounds = 40 * Self.scale
+        let arrived = Atomic<Int>(0)
+        await onThreads(threads) { thread in
+            let host = run.host
+            for round in 0..<rounds {
+                // Everyone waits for everyone, then all call at once.
+                arrived.add(1, ordering: .acquiringAndReleasing)
+                while arrived.load(ordering: .acquiring) < threads * (round + 1) { sched_yield() }
+                let name = run.names[(thread + round) % run.names.count]
+                switch (thread + round * 7) % 4 {
+                case 0:
+                    let module = run.newModule(name)
+                    run.loadCalls.add(1, ordering: .relaxed)
+                    let (how, error) = Self.loadAnswer { () throws(ModuleError) in try await host.insert(module) }
+                    run.tally("insert", how, error, allowed: ["exists", "busy", "initFailed"])
+                case 1:
+                    let module = run.newModule(name)
+                    run.loadCalls.add(1, ordering: .relaxed)
+                    let (how, error) = Self.loadAnswer { () throws(ModuleError) in try await host.ensureLoaded(module) }
+                    run.tally("ensureLoaded", how, error, allowed: ["busy", "initFailed"])
+                case 2:
+                    let (_, error) = Self.unloadAnswer(host, name, .failFast)
+                    run.tally("unload", "ok", error, allowed: ["notFound", "busy", "wouldBlock"])
+                default:
+                    let (_, error) = Self.unloadAnswer(host, name, .drain(timeout: .milliseconds(1)))
+                    run.tally("drain", "ok", error, allowed: ["notFound", "busy", "timedOut"])
+                    run.checkListing()
+                }
+            }
+        }
+        for path in ["insert loaded", "insert exists", "ensureLoaded joined", "unload ok"] {
+            #expect(run.count(path) > 0, "never reached: \(path)")
+        }
+        #expect(run.host.statistics().values.map(\.mergedJoiners).reduce(0, +) > 0)
+        await run.finish()
+    }
+
     /// A module for the reader/writer stress: counts its releases, poisons itself on exit.
     final class ChurnModule: ModuleDefinition {
         let name: String

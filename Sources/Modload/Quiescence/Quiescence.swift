@@ -90,7 +90,9 @@ public enum Quiescence {
         Reclaimer.shared.waitForAllQueued()
     }
 
-    /// `true` if readers rely on `membarrier(2)`; `false` means they fence (slower, still correct).
+    /// `true` if readers rely on `membarrier(2)`; `false` means they fence (slower, still correct):
+    /// the kernel lacks it, or the environment set `MODLOAD_RCU_FENCE=1` before the process's
+    /// first read section (a diagnostic switch).
     public static var usesMembarrier: Bool { ml_rcu_uses_membarrier() != 0 }
 
     /// Threads registered as readers (every thread that ever entered a read section and has not
