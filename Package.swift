@@ -75,6 +75,8 @@ let package = Package(
         .testTarget(
             name: "ModloadTests",
             dependencies: [
+                // The command, so `swift test` builds it: CLITests run it as a user does.
+                "modload",
                 "Modload",
                 "ModloadDemo",
                 "ModloadExamples",

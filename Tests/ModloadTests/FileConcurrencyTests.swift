@@ -94,6 +94,24 @@ struct FileConcurrencyTests {
         #expect(mappings(of: path).isEmpty)
     }
 
+    @Test func cancellingOneCallerOfAMergedFileLoadLeavesTheLoadToTheOthers() async throws {
+        let folder = try ModuleFolder()
+        let path = try await folder.copy(.checksum, as: "libchecksum-cancel.so")
+        let (host, gate, _) = try gatedHost()
+        let winner = Task { try await host.insert(file: path, parameters: "request=gate") }
+        #expect(await eventually { host.fileStatistics.attempts == 1 })
+        let joiner = Task { try await host.insert(file: path, parameters: "request=gate") }
+        #expect(await eventually { host.fileStatistics.mergedJoiners == 1 })
+        joiner.cancel()
+        let error = await expectError(.cancelled) { try await joiner.value }
+        #expect(error?.file == path)
+        #expect(host.state(of: "checksum") != .live)  // the load goes on, still held at the gate
+        gate.complete(())
+        #expect(try await winner.value.how == .loaded)
+        #expect(host.state(of: "checksum") == .live)
+        #expect(try await host.unload("checksum").image == .unmapped)
+    }
+
     @Test func stressLoadsUnloadsAndReferencesOnTwoFilesOfOneModule() async throws {
         let folder = try ModuleFolder()
         let files = [try await folder.copy(.checksum, as: "libchecksum-a.so"), try await folder.copy(.checksum, as: "libchecksum-b.so")]

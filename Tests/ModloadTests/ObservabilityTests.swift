@@ -163,4 +163,14 @@ struct ObservabilityTests {
         #expect(ModuleError(.initFailed, reason: "", underlying: Refusal()).errno == EIO)
         #expect(ModuleError(.busy, reason: "", underlying: noDevice).errno == EBUSY)
     }
+
+    @Test func aSubscriberThatFallsBehindKeepsTheNewestEvents() async throws {
+        var host: ModuleHost? = try ModuleHost(configuration: .testing())
+        let stream = host!.events(bufferingNewest: 3)
+        for index in 0..<4 { try await host!.insert(BuiltinModule(name: "m\(index)")) }  // 8 events, unread
+        host = nil  // the stream ends with its host
+        var received: [String] = []
+        for await event in stream { received.append(event.description) }
+        #expect(received == ["live m2", "coming m3", "live m3"])
+    }
 }

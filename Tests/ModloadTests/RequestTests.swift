@@ -96,6 +96,28 @@ struct RequestTests {
         #expect(host.modules.count == 40)
     }
 
+    @Test func cancellingARequestQueuedForASlotEndsOnlyThatRequest() async throws {
+        let gate = Completion<Void>()
+        let hog = Linked("hog", gate: gate)
+        let queued = Linked("queued")
+        let host = try ModuleHost(
+            configuration: .testing(resolver: try ModuleCatalog([hog, queued]), maxConcurrentRequests: 1, requestSlotTimeout: .seconds(30)))
+        let first = Task { try await host.request("hog") }
+        #expect(await eventually { host.requestStatistics.inFlight == 1 })
+        let waiting = Task { try await host.request("queued") }
+        #expect(await eventually { host.requestStatistics.waiting == 1 })
+        waiting.cancel()
+        let error = await expectError(.cancelled) { try await waiting.value }
+        #expect(error?.module == "queued")
+        #expect(await eventually { host.requestStatistics.waiting == 0 })
+        #expect(queued.inits.count == 0 && host.state(of: "queued") == nil)
+        // The request holding the slot was not disturbed, and the slot comes back.
+        gate.complete(())
+        _ = try await first.value
+        try await host.request("queued")
+        #expect(host.requestStatistics.inFlight == 0 && host.requestStatistics.timeouts == 0)
+    }
+
     @Test func aRequestGivesUpWaitingForASlot() async throws {
         let gate = Completion<Void>()
         let hog = Linked("hog", gate: gate)

@@ -219,4 +219,32 @@ struct UnloadTests {
         #expect(outcome.drainedReferences == 0)
         #expect(module.exitCalls == 1)
     }
+
+    @Test func noLockIsHeldAcrossExit() async throws {
+        // An exit that waits, and calls the host while it does: other loads, unloads, lookups and
+        // requests all go on meanwhile, and the exit's own calls into the host do not deadlock.
+        let exitGate = Completion<Void>()
+        let seenFromExit = Locked<[String]>([])
+        let slow = BuiltinModule(name: "slow_exit") { _ in } exit: { context in
+            let host = context.host!
+            seenFromExit.withLock { $0.append("\(host.state(of: "slow_exit").map(\.description) ?? "none")") }
+            _ = try? await host.request("helper")
+            seenFromExit.withLock { $0.append("\(host.state(of: "helper").map(\.description) ?? "none")") }
+            _ = await exitGate.wait(timeout: .seconds(30))
+        }
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog([Linked("helper"), Linked("other")])))
+        try await host.insert(slow)
+        let unload = Task { try await host.unload("slow_exit") }
+        #expect(await eventually { seenFromExit.withLock { $0.count } == 2 })
+        // The exit is parked at its gate: everything else works.
+        try await host.insert(BuiltinModule(name: "during_exit"))
+        try await host.request("other")
+        try await host.unload("during_exit")
+        #expect(host.info("slow_exit")?.state == .going)
+        #expect(host.modules.map(\.name).contains("other"))
+        exitGate.complete(())
+        _ = try await unload.value
+        #expect(seenFromExit.withLock { $0 } == ["going", "live"])
+        #expect(host.state(of: "slow_exit") == nil)
+    }
 }

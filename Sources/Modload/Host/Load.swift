@@ -136,7 +136,10 @@ extension ModuleHost {
         let now = cacheEnabled ? ContinuousClock.now : nil
         return table.write { t in
             let statistics = t.statistics(for: name)
-            if let running = t.running[name] { return (.join(running), statistics) }
+            if let running = t.running[name] {
+                running.callers.add(1, ordering: .relaxed)
+                return (.join(running), statistics)
+            }
             if let existing = t.module(name) {
                 // Any load in progress has a running record (found above), so this module is
                 // live or an older one going away.
@@ -184,15 +187,36 @@ extension ModuleHost {
         case .value(let result):
             return result
         case .timedOut:
+            stopWaiting(for: running)
             throw ModuleError(
                 .busy, module: target.canonical,
                 reason: "gave up waiting for its load after \(configuration.symbolWaitTimeout) "
                     + "(waited from a task started by a module's init, where cycles cannot be seen)")
         case .cancelled:
+            let abandoned = stopWaiting(for: running)
             throw ModuleError(
                 .cancelled, module: target.canonical,
-                reason: "stopped waiting for its load (cancelled); the load goes on for others")
+                reason: abandoned
+                    ? "stopped waiting for its load (cancelled) before it got a request slot; nothing was loaded"
+                    : "stopped waiting for its load (cancelled); the load goes on for others")
         }
+    }
+
+    /// A caller stopped waiting for `running` without its outcome. If it was the last caller and
+    /// the load is still queued for a request slot, the load is abandoned: it leaves the queue,
+    /// and the name — taken off the running loads at once, so no new caller joins what will fail
+    /// — frees when its pipeline ends with `cancelled`. Returns `true` if it was abandoned.
+    @discardableResult
+    func stopWaiting(for running: RunningLoad) -> Bool {
+        let abandoned = table.write { t -> Bool in
+            guard running.callers.subtract(1, ordering: .relaxed).newValue == 0,
+                t.running[running.record.name] === running, requestSlots.leaveQueue(running)
+            else { return false }
+            t.running[running.record.name] = nil
+            return true
+        }
+        if abandoned { running.slotTicket.complete(.abandoned) }
+        return abandoned
     }
 
     /// Adds `waiter → target` to the wait graph, or throws the cycle it would close.
@@ -322,7 +346,8 @@ extension ModuleHost {
         eventHub.emit(ModuleEvent(kind: .loadFailed, module: key, error: error))
         let orphaned = unlink(record) { t in
             t.running[record.name] = nil
-            if let ttl = configuration.failedLoadCacheDuration {
+            // An abandoned load (its callers cancelled) is no failure of the module's to remember.
+            if let ttl = configuration.failedLoadCacheDuration, error.code != .cancelled {
                 let now = ContinuousClock.now
                 t.recentFailures = t.recentFailures.filter { $0.value.until > now }
                 t.recentFailures[record.name] = (error, now + ttl)

@@ -17,11 +17,24 @@ final class RunningLoad: Sendable {
     let autoload: Bool
     /// The winner was a top-level request: the pipeline holds one of the host's request slots.
     let takesSlot: Bool
-    /// Answered once while the pipeline waits for a slot: `true` the slot is handed over, `false`
-    /// the wait was waived (the load runs as part of a load that holds one). See ``RequestSlots``.
-    let slotTicket = Completion<Bool>()
+    /// Answered once while the pipeline waits for a slot. See ``RequestSlots``.
+    let slotTicket = Completion<SlotTicket>()
     /// `true` while the pipeline holds a slot (returned exactly once).
     let holdsSlot = Atomic<Bool>(false)
+    /// Callers waiting for ``outcome`` (the winner and its joiners), counted with the table lock
+    /// held: when every one of them stopped waiting while the load was still queued for a request
+    /// slot, nobody wants it any more and it is abandoned (``ModuleHost/stopWaiting(for:)``).
+    let callers = Atomic<Int>(1)
+
+    /// How a wait for a request slot ended.
+    enum SlotTicket: Sendable {
+        /// A slot was handed over by a request that finished.
+        case handedOver
+        /// The wait was waived: the load runs as part of a load that holds a slot.
+        case waived
+        /// Every caller stopped waiting before a slot came: the load is not run at all.
+        case abandoned
+    }
 
     init(record: ModuleRecord, autoload: Bool = false, takesSlot: Bool = false) {
         self.record = record

@@ -8,7 +8,8 @@ import DequeModule
 /// inside one process — so a deep dependency tree cannot exhaust the slots and deadlock. For the
 /// same reason, when such a task joins a load still queued for a slot, that wait is *waived*: the
 /// queued load now runs as part of the joiner's. A request that finds every slot taken waits,
-/// first come first served, up to `requestSlotTimeout`.
+/// first come first served, up to `requestSlotTimeout`. A queued load whose callers all stopped
+/// waiting (cancelled) leaves the queue unrun (the kernel's killed `request_module` waiter).
 ///
 /// Lock rule: innermost; never held while waiting.
 final class RequestSlots: Sendable {
@@ -45,8 +46,8 @@ final class RequestSlots: Sendable {
         }
         guard queued else { return }
         switch await load.slotTicket.wait(timeout: timeout) {
-        case .value(let handedOver):
-            if handedOver { load.holdsSlot.store(true, ordering: .releasing) }
+        case .value(let ticket):
+            try take(ticket, for: load)
             return
         case .timedOut, .cancelled:
             break
@@ -65,17 +66,33 @@ final class RequestSlots: Sendable {
                 reason: "no request slot free after \(timeout) (\(capacity) requests in flight)")
         }
         // Whoever took the ticket out of the queue completes it right after: wait for that.
-        if case .value(true) = await load.slotTicket.wait() { load.holdsSlot.store(true, ordering: .releasing) }
+        if case .value(let ticket) = await load.slotTicket.wait() { try take(ticket, for: load) }
+    }
+
+    private func take(_ ticket: RunningLoad.SlotTicket, for load: RunningLoad) throws(ModuleError) {
+        switch ticket {
+        case .handedOver: load.holdsSlot.store(true, ordering: .releasing)
+        case .waived: break
+        case .abandoned:
+            throw ModuleError(
+                .cancelled, module: load.record.name.canonical,
+                reason: "every caller stopped waiting before a request slot was free; nothing was loaded")
+        }
     }
 
     /// Lets a queued `load` run without a slot of its own (it became part of a load holding one).
     func waive(_ load: RunningLoad) {
-        let waived = state.withLock { s in
+        if leaveQueue(load) { load.slotTicket.complete(.waived) }
+    }
+
+    /// Takes `load` out of the queue if it is still there; `true` if it was. The caller then
+    /// answers its ticket (``waive(_:)``, or an abandonment).
+    func leaveQueue(_ load: RunningLoad) -> Bool {
+        state.withLock { s in
             guard let index = s.waiting.firstIndex(where: { $0 === load }) else { return false }
             s.waiting.remove(at: index)
             return true
         }
-        if waived { load.slotTicket.complete(false) }
     }
 
     /// Returns `load`'s slot if it holds one (once): to the longest waiter if there is one.
@@ -87,7 +104,7 @@ final class RequestSlots: Sendable {
             s.inFlight -= 1
             return nil
         }
-        next?.slotTicket.complete(true)
+        next?.slotTicket.complete(.handedOver)
     }
 
     var statistics: ModuleHost.RequestStatistics {
