@@ -50,7 +50,7 @@ let package = Package(
             dependencies: ["CModloadABI", "ModloadABI"]
         ),
         // Builds the module files under Examples/ from source (cc, swiftc), for tests and benchmarks.
-        .target(name: "ModloadExamples"),
+        .target(name: "ModloadExamples", dependencies: ["Modload"]),
         // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).
         .target(
             name: "ModloadDemo",

@@ -8,6 +8,8 @@
  *          refuse (bool)    cleanup refuses unloading (-EBUSY)
  *          fail (bool)      init fails with -ENODEV (after the request)
  *
+ * Aliases  crc32c, crypto-crc32c
+ *
  * Build:   cc -shared -fPIC -O2 -I Sources/CModloadABI/include Examples/checksum/checksum.c \
  *             -o libchecksum.so
  *          (-DCHECKSUM_NONCOUNTING makes it a noncounting module: callers call in inside read
@@ -65,37 +67,21 @@ static void checksum_exit(const struct modload_host_api *api, modload_host *host
     api->log(host, MODLOAD_LOG_INFO, "crc32c gone");
 }
 
-static const struct modload_export exports[] = {
-    { "checksum_crc32c", "u32(u32,ptr,usize)", (const void *)checksum_crc32c },
-    { "checksum_inits", "u32()", (const void *)checksum_inits },
-};
+MODLOAD_NAME("checksum");
+MODLOAD_VERSION("1.0");
+MODLOAD_DESCRIPTION("CRC-32C (Castagnoli) checksums");
+MODLOAD_LICENSE("MIT");
+MODLOAD_EXPORT(checksum_crc32c, "u32(u32,ptr,usize)");
+MODLOAD_EXPORT(checksum_inits, "u32()");
+MODLOAD_PARAM(seed, int, "0", "seed for the self-test");
+MODLOAD_PARAM_NODEFAULT(request, string, "a module to request during init");
+MODLOAD_PARAM(refuse, bool, "n", "cleanup refuses to unload");
+MODLOAD_PARAM(fail, bool, "n", "init fails with -ENODEV");
+MODLOAD_ALIAS("crc32c");
+MODLOAD_ALIAS("crypto-crc32c");
 
-static const struct modload_param params[] = {
-    { "seed", MODLOAD_PARAM_INT, 0, "seed for the self-test", "0" },
-    { "request", MODLOAD_PARAM_STRING, 0, "a module to request during init", NULL },
-    { "refuse", MODLOAD_PARAM_BOOL, 0, "cleanup refuses to unload", "n" },
-    { "fail", MODLOAD_PARAM_BOOL, 0, "init fails with -ENODEV", "n" },
-};
-
-static const struct modload_descriptor descriptor = {
-    .abi_version = MODLOAD_ABI_VERSION,
-    .size = sizeof(struct modload_descriptor),
-    .name = "checksum",
-    .version = "1.0",
-    .description = "CRC-32C (Castagnoli) checksums",
-    .license = "MIT",
 #ifdef CHECKSUM_NONCOUNTING
-    .accounting = MODLOAD_NONCOUNTING,
+MODLOAD_NONCOUNTING_MODULE(checksum_init, checksum_exit, checksum_cleanup);
 #else
-    .accounting = MODLOAD_COUNTING,
+MODLOAD_MODULE(checksum_init, checksum_exit, checksum_cleanup);
 #endif
-    .init = checksum_init,
-    .exit = checksum_exit,
-    .cleanup = checksum_cleanup,
-    .exports = exports,
-    .export_count = sizeof exports / sizeof exports[0],
-    .params = params,
-    .param_count = sizeof params / sizeof params[0],
-};
-
-MODLOAD_MODULE(descriptor)

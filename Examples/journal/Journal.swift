@@ -6,6 +6,10 @@
 //          journal_commits  u64()                 records committed since init
 //          journal_version  u32()                 1, or 2 when built with -D JOURNAL_V2
 // Params   barrier (bool)   whether commits are ordered (logged at init)
+// Aliases  fs-journal
+//
+// The metadata section is written after linking: `modload seal libjournal.so` (Swift cannot place
+// strings in a section at compile time; the C examples declare theirs with the MODLOAD_* macros).
 //
 // Build: see Examples/README.md (swiftc with the ModloadModule library, or a SwiftPM .dynamic
 // library product depending on ModloadModule).
@@ -43,6 +47,8 @@ let module = ModuleDescription(
     ],
     imports: [.function("checksum_crc32c", as: Crc32c.self)],
     parameters: [.bool("barrier", default: true, description: "order commits with a barrier")],
+    aliases: ["fs-journal"],
+    softDependencies: "pre: checksum",
     exit: { host in
         checksum.withLock { $0 = nil }
         host.log("journal closed after \(commits.load(ordering: .relaxed)) commits")
@@ -54,5 +60,5 @@ let module = ModuleDescription(
     host.log("journal v\(version()) ready (barrier \(host.bool("barrier") ?? true ? "on" : "off"))")
 }
 
-@_cdecl("modload_module_descriptor_v1")
+@_cdecl("modload_module_descriptor_v2")
 public func modloadModuleDescriptor() -> UnsafeRawPointer { module.descriptor }

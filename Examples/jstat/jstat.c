@@ -31,28 +31,11 @@ static void jstat_exit(const struct modload_host_api *api, modload_host *host) {
     journal_commits = NULL;
 }
 
-static const struct modload_export exports[] = {
-    { "jstat_commits", "u64()", (const void *)jstat_commits },
-};
-
-static const struct modload_import imports[] = {
-    { "journal_commits", "u64()" },
-};
-
-static const struct modload_descriptor descriptor = {
-    .abi_version = MODLOAD_ABI_VERSION,
-    .size = sizeof(struct modload_descriptor),
-    .name = "jstat",
-    .version = "1.0",
-    .description = "journal statistics",
-    .license = "MIT",
-    .accounting = MODLOAD_COUNTING,
-    .init = jstat_init,
-    .exit = jstat_exit,
-    .exports = exports,
-    .export_count = 1,
-    .imports = imports,
-    .import_count = 1,
-};
-
-MODLOAD_MODULE(descriptor)
+MODLOAD_NAME("jstat");
+MODLOAD_VERSION("1.0");
+MODLOAD_DESCRIPTION("journal statistics");
+MODLOAD_LICENSE("MIT");
+MODLOAD_EXPORT(jstat_commits, "u64()");
+MODLOAD_IMPORT("journal_commits", "u64()");
+MODLOAD_SOFTDEP("pre: journal");
+MODLOAD_MODULE(jstat_init, jstat_exit, NULL);

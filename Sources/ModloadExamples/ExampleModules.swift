@@ -1,9 +1,10 @@
 import Foundation
+import Modload
 
 /// Builds the example module files under `Examples/` from source — C with the machine's `cc`,
-/// Swift with the toolchain's `swiftc` and the ModloadModule library — into a scratch folder, once
-/// per process and variant. The tests and `modload bench files` load what it builds; nothing
-/// built is committed.
+/// Swift with the toolchain's `swiftc` and the ModloadModule library, then `modload seal`'s step
+/// (``ModuleSealing``) — into a scratch folder, once per process and variant. The tests and
+/// `modload bench files` load what it builds; nothing built is committed.
 ///
 /// The commands are the ones `Examples/README.md` gives. `CC` and `SWIFTC` in the environment
 /// choose other compilers.
@@ -90,6 +91,12 @@ public actor ExampleModules {
                 ["-parse-as-library", "-emit-library", "-module-name", example.rawValue, "-I", library, "-I", abi,
                  "-L", library, "-lModloadModule", "-lModloadABI"]
                     + defines.flatMap { ["-D", $0] } + [source, "-o", output])
+            // Swift writes no metadata section at compile time: seal it, as a module's build does.
+            do {
+                try ModuleSealing.seal(file: output)
+            } catch {
+                throw BuildFailure(command: "modload seal \(output)", output: "\(error)")
+            }
         } else {
             try await run(cc, cFlags(abi) + defines.map { "-D" + $0 } + [source, "-o", output])
         }

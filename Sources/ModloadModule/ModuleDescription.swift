@@ -22,12 +22,15 @@ import CModloadABI
 ///     for _ in 0..<(host.int("times") ?? 1) { host.log("hello") }
 /// }
 ///
-/// @_cdecl("modload_module_descriptor_v1")
+/// @_cdecl("modload_module_descriptor_v2")
 /// public func modloadModuleDescriptor() -> UnsafeRawPointer { module.descriptor }
 /// ```
 ///
 /// Build the module as a shared library that contains this library (SwiftPM: a `.dynamic`
-/// library product depending on `ModloadModule`; or `swiftc -emit-library`). The host maps a
+/// library product depending on `ModloadModule`; or `swiftc -emit-library`), then run
+/// `modload seal` on it: Swift cannot place strings in an ELF section at compile time, so the
+/// metadata section hosts read without running the file is written from this description after
+/// linking (as the kernel's modpost does for `.modinfo`). Seal before signing. The host maps a
 /// Swift module file for good — unloading it *retires* its code rather than unmapping it — so
 /// keep a module's state in values its init creates, not in globals that must start fresh.
 ///
@@ -49,6 +52,10 @@ public final class ModuleDescription: Sendable {
     public let imports: [Import]
     /// What it accepts at load time.
     public let parameters: [Parameter]
+    /// Other names it is requested by: glob patterns (`pci:v00008086d*`), as kmod matches them.
+    public let aliases: [String]
+    /// Soft dependencies, kmod's syntax: `"pre: a b post: c"`, or empty for none.
+    public let softDependencies: String
 
     /// How callers account for their use of a module (`enum modload_accounting`).
     public enum Accounting: Sendable {
@@ -77,6 +84,7 @@ public final class ModuleDescription: Sendable {
         name: String, version: String, description: String, license: String,
         accounting: Accounting = .counting,
         exports: [Export] = [], imports: [Import] = [], parameters: [Parameter] = [],
+        aliases: [String] = [], softDependencies: String = "",
         cleanup: (@Sendable (Host) throws -> Void)? = nil,
         exit: (@Sendable (Host) -> Void)? = nil,
         initialize: @escaping @Sendable (Host) throws -> Void
@@ -89,11 +97,13 @@ public final class ModuleDescription: Sendable {
         self.exports = exports
         self.imports = imports
         self.parameters = parameters
+        self.aliases = aliases
+        self.softDependencies = softDependencies
         self.entryPoints = EntryPoints(initialize: initialize, cleanup: cleanup, exit: exit)
         self.built = Built(
             name: name, version: version, description: description, license: license, accounting: accounting,
-            exports: exports, imports: imports, parameters: parameters,
-            hasCleanup: cleanup != nil, hasExit: exit != nil)
+            exports: exports, imports: imports, parameters: parameters, aliases: aliases,
+            softDependencies: softDependencies, hasCleanup: cleanup != nil, hasExit: exit != nil)
         EntryPoints.register(entryPoints)
     }
 }
@@ -106,7 +116,7 @@ private final class Built: @unchecked Sendable {  // written once in init, then 
     init(
         name: String, version: String, description: String, license: String,
         accounting: ModuleDescription.Accounting, exports: [Export], imports: [Import], parameters: [Parameter],
-        hasCleanup: Bool, hasExit: Bool
+        aliases: [String], softDependencies: String, hasCleanup: Bool, hasExit: Bool
     ) {
         func text(_ string: String) -> UnsafePointer<CChar> { UnsafePointer(strdup(string)!) }
         func array<Element>(_ items: [Element]) -> UnsafeMutablePointer<Element>? {
@@ -134,6 +144,8 @@ private final class Built: @unchecked Sendable {  // written once in init, then 
                 cleanup: hasCleanup ? EntryPoints.cleanupTrampoline : nil,
                 exports: UnsafePointer(array(cExports)), export_count: UInt32(cExports.count),
                 import_count: UInt32(cImports.count), imports: UnsafePointer(array(cImports)),
-                params: UnsafePointer(array(cParameters)), param_count: UInt32(cParameters.count), reserved2: 0))
+                params: UnsafePointer(array(cParameters)), param_count: UInt32(cParameters.count), reserved2: 0,
+                aliases: UnsafePointer(array(aliases.map { Optional(text($0)) })), alias_count: UInt32(aliases.count),
+                reserved3: 0, softdep: softDependencies.isEmpty ? nil : text(softDependencies)))
     }
 }

@@ -5,15 +5,18 @@ import Modload
 struct ModinfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modinfo",
-        abstract: "Show what a module file's descriptor says: name, version, license, exports, imports, parameters, signer.",
+        abstract: "Show what a module file says: name, version, license, aliases, softdeps, exports, imports, parameters, signer.",
         discussion: """
-            The file is validated as a load would validate it, mapped to read its descriptor, and \
-            released (a C file is unmapped again). Nothing is initialized.
+            Everything is read from the file's bytes — its metadata section, its ELF image and its \
+            signature — after checking it as a load would. Nothing of it is mapped or run.
             """
     )
 
-    @Argument(help: "The module file (a shared object exporting modload_module_descriptor_v1).")
+    @Argument(help: "The module file.")
     var file: String
+
+    @Option(name: [.customShort("F"), .long], help: "Print only this field's values, one per line (e.g. alias, depends, parm, export).")
+    var field: String?
 
     @Option(help: "A directory of trusted public keys (*.pub), to say whether the signature is trusted.")
     var keyring: String?
@@ -23,11 +26,35 @@ struct ModinfoCommand: ParsableCommand {
 
     func run() throws {
         let info = try ModuleFileInfo.inspect(file, keyring: try keyring.map { try Keyring(directory: $0) } ?? Keyring())
-        if json {
+        if let field {
+            for value in info.values(ofField: field) { print(value) }
+        } else if json {
             print(try jsonLine(info))
         } else {
             print(info.modinfo)
         }
+    }
+}
+
+struct SealCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seal",
+        abstract: "Write a module file's metadata section from its descriptor (Swift modules, after linking; before signing).",
+        discussion: """
+            Swift cannot place strings in an ELF section at compile time, so a module written with \
+            ModloadModule gets the metadata section hosts, modinfo and depmod read (without running \
+            the file) from this step, which maps the file and reads its descriptor once — as the \
+            kernel's modpost writes .modinfo after compiling. C modules declare theirs with the \
+            MODLOAD_* macros and need no sealing.
+            """
+    )
+
+    @Argument(help: "The module file (rewritten in place, atomically).")
+    var file: String
+
+    func run() throws {
+        let metadata = try ModuleSealing.seal(file: file)
+        print("\(file): sealed \(metadata.name) \(metadata.version) (\(metadata.fields.count) metadata lines)")
     }
 }
 

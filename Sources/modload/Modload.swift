@@ -7,7 +7,7 @@ struct ModloadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modload",
         abstract: "Load, link, reference-count and unload modules concurrently and safely.",
-        subcommands: [BootCommand.self, ModinfoCommand.self, KeygenCommand.self, SignCommand.self, BenchCommand.self]
+        subcommands: [BootCommand.self, ModinfoCommand.self, SealCommand.self, KeygenCommand.self, SignCommand.self, BenchCommand.self]
     )
 }
 

@@ -24,15 +24,12 @@ struct FileEntryPointTests {
             for (int i = 0; i < 60000 && access(path, F_OK) != 0; i++) usleep(1000);
             return access(path, F_OK) == 0 ? 0 : -110;  /* -ETIMEDOUT */
         }
-        static const struct modload_param params[] = {
-            { "wait_for", MODLOAD_PARAM_STRING, 0, "a file to wait for", NULL },
-        };
-        static const struct modload_descriptor d = {
-            .abi_version = MODLOAD_ABI_VERSION, .size = sizeof(struct modload_descriptor),
-            .name = "\(name)", .version = "1", .description = "blocks in init", .license = "MIT",
-            .init = init, .params = params, .param_count = 1,
-        };
-        MODLOAD_MODULE(d)
+        MODLOAD_NAME("\(name)");
+        MODLOAD_VERSION("1");
+        MODLOAD_DESCRIPTION("blocks in init");
+        MODLOAD_LICENSE("MIT");
+        MODLOAD_PARAM_NODEFAULT(wait_for, string, "a file to wait for");
+        MODLOAD_MODULE(init, NULL, NULL);
         """
     }
 
@@ -83,16 +80,13 @@ struct FileEntryPointTests {
             if (!(keep && keep[0] == 'Y')) api->release(host, held);
             held = 0;
         }
-        static const struct modload_param params[] = {
-            { "hold", MODLOAD_PARAM_STRING, 0, "a module to hold", NULL },
-            { "keep", MODLOAD_PARAM_BOOL, 0, "leave the reference to the host", "n" },
-        };
-        static const struct modload_descriptor d = {
-            .abi_version = MODLOAD_ABI_VERSION, .size = sizeof(struct modload_descriptor),
-            .name = "holder", .version = "1", .description = "holds a module", .license = "MIT",
-            .init = init, .exit = exit_, .params = params, .param_count = 2,
-        };
-        MODLOAD_MODULE(d)
+        MODLOAD_NAME("holder");
+        MODLOAD_VERSION("1");
+        MODLOAD_DESCRIPTION("holds a module");
+        MODLOAD_LICENSE("MIT");
+        MODLOAD_PARAM_NODEFAULT(hold, string, "a module to hold");
+        MODLOAD_PARAM(keep, bool, "n", "leave the reference to the host");
+        MODLOAD_MODULE(init, exit_, NULL);
         """
 
     @Test func aCModuleTakesAndReleasesReferencesAndTheHostReleasesWhatItLeaves() async throws {
@@ -153,17 +147,14 @@ struct FileEntryPointTests {
         void gate_open(void) { __atomic_store_n(&open_, 1, __ATOMIC_SEQ_CST); }
         static int init(const struct modload_host_api *api, modload_host *host) { inside = 0; open_ = 0; return 0; }
         static void exit_(const struct modload_host_api *api, modload_host *host) { api->log(host, MODLOAD_LOG_INFO, "gate exit"); }
-        static const struct modload_export exports[] = {
-            { "gate_call", "void()", (const void *)gate_call },
-            { "gate_inside", "i32()", (const void *)gate_inside },
-            { "gate_open", "void()", (const void *)gate_open },
-        };
-        static const struct modload_descriptor d = {
-            .abi_version = MODLOAD_ABI_VERSION, .size = sizeof(struct modload_descriptor),
-            .name = "gate", .version = "1", .description = "a call that waits", .license = "MIT",
-            .accounting = MODLOAD_NONCOUNTING, .init = init, .exit = exit_, .exports = exports, .export_count = 3,
-        };
-        MODLOAD_MODULE(d)
+        MODLOAD_NAME("gate");
+        MODLOAD_VERSION("1");
+        MODLOAD_DESCRIPTION("a call that waits");
+        MODLOAD_LICENSE("MIT");
+        MODLOAD_EXPORT(gate_call, "void()");
+        MODLOAD_EXPORT(gate_inside, "i32()");
+        MODLOAD_EXPORT(gate_open, "void()");
+        MODLOAD_NONCOUNTING_MODULE(init, exit_, NULL);
         """
 
     @Test func unloadingANoncountingCModuleWaitsForACallAlreadyInside() async throws {

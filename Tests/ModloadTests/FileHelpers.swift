@@ -42,14 +42,10 @@ func procFile(_ path: String) -> String {
     return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
 }
 
-/// What `/proc/self/maps` says about a file: the lines mapping it.
+/// What `/proc/self/maps` says about a module file: the lines mapping the private copy a host
+/// made of it (`/memfd:modload:PATH`).
 func mappings(of path: String) -> [String] {
-    procFile("/proc/self/maps").split(separator: "\n").filter { $0.hasSuffix(" " + path) }.map(String.init)
-}
-
-/// The lines of `/proc/self/maps` for private copies (memory files) of a file named `name`.
-func privateCopyMappings(named name: String) -> [String] {
-    procFile("/proc/self/maps").split(separator: "\n").filter { $0.contains("/memfd:modload:\(name) ") }.map(String.init)
+    procFile("/proc/self/maps").split(separator: "\n").filter { $0.contains("/memfd:modload:\(path) ") }.map(String.init)
 }
 
 typealias Crc32c = @convention(c) (UInt32, UnsafeRawPointer?, UInt) -> UInt32

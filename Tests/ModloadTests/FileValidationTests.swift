@@ -31,13 +31,24 @@ struct FileValidationTests {
         return try folder.write(bytes, as: name)
     }
 
-    /// A C module file from a descriptor template with one part replaced.
-    func cModule(_ name: String, descriptor: String = "", symbol: String = "modload_module_descriptor_v1", extra: String = "") async throws -> String {
+    /// The metadata lines the fixture template's descriptor says.
+    static let fixtureInfo = [
+        ("abi", "2"), ("name", "fixture"), ("version", "1"), ("description", "a test fixture"), ("license", "MIT"),
+    ]
+
+    /// A C module file from a hand-written descriptor template with one part replaced, and a
+    /// metadata section of `info` lines (by default what the template says) plus `extraInfo`.
+    func cModule(
+        _ name: String, descriptor: String = "", info: [(String, String)] = fixtureInfo, extraInfo: [(String, String)] = [],
+        symbol: String = "modload_module_descriptor_v2", extra: String = ""
+    ) async throws -> String {
+        let lines = (info + extraInfo).map { "MODLOAD_INFO(\(String(reflecting: $0.0)), \(String(reflecting: $0.1)));" }
         let source = """
             #include <errno.h>
             #include "modload.h"
             static int init(const struct modload_host_api *api, modload_host *host) { (void)api; (void)host; return 0; }
             \(extra)
+            \(lines.joined(separator: "\n"))
             static const struct modload_descriptor d = {
                 .abi_version = MODLOAD_ABI_VERSION, .size = sizeof(struct modload_descriptor),
                 .name = "fixture", .version = "1", .description = "a test fixture", .license = "MIT",
@@ -98,27 +109,26 @@ struct FileValidationTests {
         let executable = try await ExampleModules.shared.compile(cSource: "int main(void) { return 0; }", named: "program", flags: [])
         #expect(await refuse(executable, .invalidFile).contains("executable"))
         let library = try await ExampleModules.shared.compile(cSource: "int answer(void) { return 42; }", named: "libplain.so")
-        #expect(await refuse(library, .invalidFile).contains("does not export modload_module_descriptor_v1()"))
+        #expect(await refuse(library, .invalidFile).contains("does not export modload_module_descriptor_v2()"))
     }
 
     @Test func wrongABIVersions() async throws {
-        // Built only for ABI 2: refused from the symbol table, before mapping.
-        let future = try await cModule("future", symbol: "modload_module_descriptor_v2")
-        #expect(await refuse(future, .abiMismatch).contains("built for Modload module ABI 2; this host speaks ABI 1"))
-        // The right symbol, a descriptor claiming another version.
+        // Built only for ABI 3: refused from the symbol table, before mapping.
+        let future = try await cModule("future", symbol: "modload_module_descriptor_v3")
+        #expect(await refuse(future, .abiMismatch).contains("built for Modload module ABI 3; this host speaks ABI 2"))
+        // The right symbol, metadata claiming another version: refused before mapping.
+        let section = try await cModule("section7", info: [("abi", "7")] + Self.fixtureInfo.dropFirst())
+        #expect(await refuse(section, .abiMismatch).contains("its metadata says ABI version 7; this host speaks ABI 2"))
+        // The right symbol and metadata, a descriptor claiming another version.
         let lying = try await cModule("lying", descriptor: ".abi_version = 7,")
         #expect(await refuse(lying, .abiMismatch).contains("descriptor says ABI version 7"))
     }
 
     @Test func brokenDescriptors() async throws {
-        let name = try await cModule("badname", descriptor: #".name = "no spaces allowed","#)
-        #expect(await refuse(name, .invalidFile).contains("descriptor: module name"))
-        let long = try await cModule("longname", descriptor: ".name = \"\(String(repeating: "x", count: 56))\",")
-        #expect(await refuse(long, .invalidFile).contains("limit is 55"))
         let noInit = try await cModule("noinit", descriptor: ".init = 0,")
         #expect(await refuse(noInit, .invalidFile).contains("no init entry point"))
         let size = try await cModule("size", descriptor: ".size = 16,")
-        #expect(await refuse(size, .invalidFile).contains("smaller than version 1"))
+        #expect(await refuse(size, .invalidFile).contains("smaller than version 2"))
         let counts = try await cModule("counts", descriptor: ".export_count = 3,")
         #expect(await refuse(counts, .invalidFile).contains("3 exports, but no array"))
         let duplicate = try await cModule(
@@ -133,13 +143,58 @@ struct FileValidationTests {
             "paramdefault", descriptor: ".params = p, .param_count = 1,",
             extra: #"static const struct modload_param p[] = { { "level", MODLOAD_PARAM_INT, 0, "", "high" } };"#)
         #expect(await refuse(parameterDefault, .invalidFile).contains("'high' is not an integer"))
+        // Pointers: outside the module, or at no function of the file.
+        let outside = try await cModule("outside", descriptor: ".version = (const char *)16,")
+        #expect(await refuse(outside, .invalidFile).contains("descriptor: the version points outside the module"))
+        let offset = try await cModule("offset", descriptor: ".exit = (void (*)(const struct modload_host_api *, modload_host *))((char *)init + 1),")
+        #expect(await refuse(offset, .invalidFile).contains("exit points at no function of the file"))
+    }
+
+    @Test func brokenMetadata() async throws {
+        func without(_ key: String) -> [(String, String)] { Self.fixtureInfo.filter { $0.0 != key } }
+        let cases: [(String, [(String, String)], String)] = [
+            ("nolicense", without("license"), "metadata section: has no license= line"),
+            ("twonames", Self.fixtureInfo + [("name", "other")], "metadata section: says name= 2 times"),
+            ("badname", without("name") + [("name", "no spaces allowed")], "metadata section: module name"),
+            ("longname", without("name") + [("name", String(repeating: "x", count: 56))], "limit is 55"),
+            ("accounting", Self.fixtureInfo + [("accounting", "maybe")], "accounting=maybe: neither counting nor noncounting"),
+            ("export", Self.fixtureInfo + [("export", "lonely")], "export=lonely is not \"SYMBOL SIGNATURE\""),
+            ("parmtype", Self.fixtureInfo + [("parmtype", "level:float")], "parameter level has unknown type \"float\""),
+            ("parm", Self.fixtureInfo + [("parm", "level:how loud")], "describes parameter level, which has no parmtype= line"),
+            ("parmdefault", Self.fixtureInfo + [("parmtype", "level:int"), ("parmdefault", "level:high")], "'high' is not an integer"),
+            ("softdep", Self.fixtureInfo + [("softdep", "checksum post: x")], "softdep=checksum post: x is not"),
+            ("alias", Self.fixtureInfo + [("alias", "two words")], "an alias is a pattern without blanks"),
+        ]
+        for (name, info, expected) in cases {
+            let file = try await cModule(name, info: info)
+            let reason = await refuse(file, .invalidFile)
+            #expect(reason.contains(expected), "\(name): \(reason)")
+        }
+        let noSection = try await ExampleModules.shared.compile(
+            cSource: """
+                #include "modload.h"
+                static int init(const struct modload_host_api *a, modload_host *h) { (void)a; (void)h; return 0; }
+                static const struct modload_descriptor d = { .abi_version = MODLOAD_ABI_VERSION, .size = sizeof d,
+                    .name = "bare", .version = "1", .description = "", .license = "MIT", .init = init };
+                __attribute__((visibility("default"))) const struct modload_descriptor *modload_module_descriptor_v2(void) { return &d; }
+                """, named: "libbare.so")
+        #expect(await refuse(noSection, .invalidFile).contains("has no metadata section (.modload_info)"))
+    }
+
+    @Test func aDescriptorThatDisagreesWithTheMetadataIsRefusedNamingBoth() async throws {
+        let version = try await cModule("version", info: Self.fixtureInfo.filter { $0.0 != "version" } + [("version", "1.1")])
+        #expect(await refuse(version, .invalidFile) == #"descriptor and metadata section disagree on version: the descriptor says "1", the section "1.1""#)
+        let exports = try await cModule(
+            "exports", descriptor: ".exports = e, .export_count = 1,", extraInfo: [("export", "f i64()")],
+            extra: #"static const struct modload_export e[] = { { "f", "i32()", (const void *)init } };"#)
+        #expect(await refuse(exports, .invalidFile) == "descriptor and metadata section disagree on exports: the descriptor says [f i32()], the section [f i64()]")
     }
 
     @Test func symbolSignatureMismatchNamesBothSides() async throws {
         let folder = try ModuleFolder()
         let checksum = try await folder.copy(.checksum)
         let importer = try await cModule(
-            "importer", descriptor: ".imports = i, .import_count = 1,",
+            "importer", descriptor: ".imports = i, .import_count = 1,", extraInfo: [("import", "checksum_crc32c u64(u64)")],
             extra: #"static const struct modload_import i[] = { { "checksum_crc32c", "u64(u64)" } };"#)
         let host = try ModuleHost(configuration: .testing())
         try await host.insert(file: checksum)
@@ -156,6 +211,7 @@ struct FileValidationTests {
         let checksum = try await folder.copy(.checksum)
         let rival = try await cModule(
             "rival", descriptor: #".name = "rival", .exports = e, .export_count = 1,"#,
+            info: Self.fixtureInfo.filter { $0.0 != "name" } + [("name", "rival"), ("export", "checksum_crc32c u32(u32,ptr,usize)")],
             extra: #"static const struct modload_export e[] = { { "checksum_crc32c", "u32(u32,ptr,usize)", (const void *)init } };"#)
         let host = try ModuleHost(configuration: .testing())
         try await host.insert(file: checksum)

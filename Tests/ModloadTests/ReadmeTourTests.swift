@@ -102,7 +102,7 @@ struct ReadmeTourTests {
         configuration.signaturePolicy = .enforce(trusted)
         let files = try ModuleHost(configuration: configuration)
         let info = try await files.insert(file: checksumPath, parameters: "seed=7").file!
-        #expect("\(info.descriptor.exports)" == "[checksum_crc32c u32(u32,ptr,usize), checksum_inits u32()]")
+        #expect("\(info.metadata.exports)" == "[checksum_inits u32(), checksum_crc32c u32(u32,ptr,usize)]")
         do {
             let ref = try files.acquire("checksum")
             let crc = try ref.export("checksum_crc32c", as: (@convention(c) (UInt32, UnsafeRawPointer?, UInt) -> UInt32).self)

@@ -5,26 +5,73 @@ import Musl
 #endif
 
 /// The structural check of a module file's ELF image, done on the file's bytes before anything
-/// of it is mapped or run (the kernel's `elf_validity_cache_copy`).
+/// of it is mapped or run (the kernel's `elf_validity_cache_copy`), and what the rest of the
+/// pipeline needs to know about the image.
 ///
-/// It accepts only what the dynamic linker could map as a module for this process: a 64-bit,
-/// little-endian ELF shared object (`ET_DYN`, not a position-independent executable) for this
-/// machine, whose headers, segments and sections all lie inside the file, and which exports a
-/// descriptor function (of some ABI version: which ones is reported, so that a file built for
-/// another version is refused as that, not as "not a module"). It also reports what the loader needs to know: how long the image is
-/// (bytes after it must be a signature), and whether it contains Swift code (which is never
-/// unmapped, DESIGN §11).
+/// It accepts only what the dynamic linker can map as a module for this process, and checks
+/// everything the dynamic linker follows (see ``ElfDynamic``):
+///
+/// 1. the ELF header: a 64-bit, little-endian shared object (`ET_DYN`, not a position-independent
+///    executable) for this machine;
+/// 2. program headers: inside the file; loadable segments in address order, not overlapping,
+///    each one's file part inside the file and no larger than its memory part, offset and
+///    address congruent modulo the page; the dynamic segment inside a loadable one; no
+///    interpreter, no executable stack;
+/// 3. section headers (required: the metadata section is found through them): inside the file,
+///    names inside the section-name table;
+/// 4. the dynamic section and everything it points at (``ElfDynamic``);
+/// 5. the function symbols of `.symtab` and `.dynsym`: where entry points may point.
+///
+/// It also reports how long the image is (bytes after it must be a signature), which descriptor
+/// functions it exports, whether it contains Swift code (never unmapped, and it must come from
+/// the host's toolchain) and which compiler built it.
 struct ElfImage {
+    /// A loadable segment (`PT_LOAD`).
+    struct Segment {
+        let address: UInt64
+        let memorySize: UInt64
+        let offset: UInt64
+        let fileSize: UInt64
+        let flags: UInt32
+
+        var isExecutable: Bool { flags & 1 != 0 }
+        var isWritable: Bool { flags & 2 != 0 }
+        /// Its addresses once loaded (relative to the load base).
+        var addresses: Range<UInt64> { address..<(address + memorySize) }
+    }
+
+    /// A section.
+    struct Section {
+        let name: String
+        let type: UInt32
+        let address: UInt64
+        /// Its bytes in the file (empty for `SHT_NOBITS`).
+        let range: Range<Int>
+        let link: Int
+    }
+
     /// Bytes the ELF image spans from the start of the file (headers, segments, sections).
     let extent: Int
+    /// The loadable segments, in address order.
+    let segments: [Segment]
+    /// Every section, in header order.
+    let sections: [Section]
+    /// The addresses of the file's functions (`STT_FUNC` symbols of `.symtab` and `.dynsym`).
+    let functions: Set<UInt64>
+    /// `true` if the file has a full symbol table (`.symtab`): entry points must then be at one of
+    /// ``functions``; without it, only inside code.
+    let hasSymbolTable: Bool
     /// `true` if it contains Swift code: it needs the Swift runtime, or has Swift metadata sections.
     let containsSwift: Bool
     /// `true` if it was linked `-z nodelete`: the dynamic linker never unmaps it.
     let isNodelete: Bool
-    /// The ABI versions whose descriptor function it exports (`modload_module_descriptor_v<N>`),
-    /// sorted; `nil` if it has no section headers to tell (the descriptor is then looked up after
-    /// mapping).
-    let descriptorVersions: [UInt32]?
+    /// The descriptor functions it exports (`modload_module_descriptor_v<N>`): their addresses
+    /// (load-base relative), by ABI version.
+    let descriptorFunctions: [UInt32: UInt64]
+    /// The ABI versions whose descriptor function it exports, sorted.
+    var descriptorVersions: [UInt32] { descriptorFunctions.keys.sorted() }
+    /// The compilers that built it, as they recorded themselves in `.comment`.
+    let compilers: [String]
 
     /// Why a file is not a module image; the loader turns it into an `invalidFile` error.
     struct Invalid: Error {
@@ -32,8 +79,8 @@ struct ElfImage {
         init(_ reason: String) { self.reason = reason }
     }
 
-    // ELF constants used here (see elf(5)).
-    private static let machine: UInt16 = {
+    /// This process's machine, as ELF names it.
+    static let machine: UInt16 = {
         #if arch(x86_64)
         62  // EM_X86_64
         #elseif arch(arm64)
@@ -42,20 +89,47 @@ struct ElfImage {
         0
         #endif
     }()
-    private static let ehdrSize = 64, phdrSize = 56, shdrSize = 64, symSize = 24, dynSize = 16
-    private static let ptLoad: UInt32 = 1, ptDynamic: UInt32 = 2
-    private static let shtNobits: UInt32 = 8, shtDynsym: UInt32 = 11, shtDynamic: UInt32 = 6
-    private static let dtNeeded: UInt64 = 1, dtFlags1: UInt64 = 0x6fff_fffb, df1Pie: UInt64 = 0x0800_0000
-    private static let df1Nodelete: UInt64 = 0x8
+    static let ehdrSize = 64, phdrSize = 56, shdrSize = 64, symSize = 24
+    private static let ptLoad: UInt32 = 1, ptDynamic: UInt32 = 2, ptInterp: UInt32 = 3, ptTls: UInt32 = 7
+    private static let ptGnuStack: UInt32 = 0x6474_e551, ptGnuRelro: UInt32 = 0x6474_e552
+    private static let shtSymtab: UInt32 = 2, shtNobits: UInt32 = 8, shtDynsym: UInt32 = 11
+    private static let pageSize: UInt64 = 4096
+
+    /// The section named `name`, if there is one.
+    func section(named name: String) -> Section? { sections.first { $0.name == name } }
+
+    /// The loadable segment holding `length` bytes from `address` (load-base relative), if one does.
+    func segment(holding address: UInt64, length: UInt64) -> Segment? {
+        segments.first { address >= $0.address && length <= $0.memorySize && address - $0.address <= $0.memorySize - length }
+    }
+
+    /// Where the `length` bytes at `address` lie in the file, if a segment holds them in its file
+    /// part (what the dynamic linker reads its tables from).
+    func fileRange(of address: UInt64, length: UInt64) -> Range<Int>? {
+        for segment in segments
+        where address >= segment.address && length <= segment.fileSize && address - segment.address <= segment.fileSize - length {
+            let start = Int(segment.offset + (address - segment.address))
+            return start..<(start + Int(length))
+        }
+        return nil
+    }
+
+    /// The addresses the image spans once loaded: from its lowest segment to the end of its highest.
+    var addresses: ClosedRange<UInt64> { (segments.first?.address ?? 0)...(segments.last.map { $0.address + $0.memorySize } ?? 0) }
+
+    /// `true` if `address` may be called as code: inside an executable segment, and — when the file
+    /// has a symbol table — the start of one of its functions.
+    func isFunction(at address: UInt64) -> Bool {
+        guard let segment = segment(holding: address, length: 1), segment.isExecutable else { return false }
+        return !hasSymbolTable || functions.contains(address)
+    }
 
     /// Checks `bytes` — the file without any appended signature — as a module image exporting
     /// descriptor functions named `descriptorPrefix` + an ABI version.
     ///
     /// - Throws: ``Invalid`` naming the first rule broken.
-    static func validate(
-        _ bytes: UnsafeRawBufferPointer, descriptorPrefix: String, abiVersion: UInt32
-    ) throws(Invalid) -> ElfImage {
-        let file = Reader(bytes: bytes)
+    static func validate(_ bytes: UnsafeRawBufferPointer, descriptorPrefix: String) throws(Invalid) -> ElfImage {
+        let file = ElfReader(bytes: bytes)
         guard bytes.count >= 4, file.u8(0) == 0x7f, file.u8(1) == 0x45, file.u8(2) == 0x4c, file.u8(3) == 0x46 else {
             throw Invalid("not an ELF file (no \\x7fELF magic)")
         }
@@ -71,6 +145,7 @@ struct ElfImage {
             throw Invalid("not a shared object: it is \(kind)")
         }
         guard file.u16(18) == machine else { throw Invalid("built for another machine (e_machine \(file.u16(18)))") }
+        guard file.u16(52) == ehdrSize else { throw Invalid("the ELF header claims \(file.u16(52)) bytes, not \(ehdrSize)") }
 
         let phoff = file.u64(32), shoff = file.u64(40)
         let phentsize = Int(file.u16(54)), phnum = Int(file.u16(56))
@@ -86,117 +161,196 @@ struct ElfImage {
             return Int(offset)..<Int(end)
         }
 
-        // Program headers: segments inside the file; a dynamic segment; not an executable.
+        // 2. Program headers.
         guard phnum > 0, phentsize == phdrSize else { throw Invalid("no program headers (not a loadable object)") }
         let programHeaders = try within(phoff, UInt64(phnum * phentsize), "the program header table")
-        var hasDynamic = false, hasLoad = false
+        var segments: [Segment] = []
+        var dynamic: (offset: UInt64, size: UInt64, address: UInt64)?
+        var others: [(what: String, address: UInt64, size: UInt64, writable: Bool)] = []
         for index in 0..<phnum {
             let at = programHeaders.lowerBound + index * phentsize
-            let type = file.u32(at)
-            _ = try within(file.u64(at + 8), file.u64(at + 32), "segment \(index)")
-            if type == ptLoad { hasLoad = true }
-            if type == ptDynamic { hasDynamic = true }
-        }
-        guard hasLoad, hasDynamic else { throw Invalid("not a shared object: no loadable or dynamic segment") }
-
-        // Section headers (absent only from specially stripped files; then the descriptor is
-        // looked up after mapping).
-        var needed: [String] = []
-        var swiftSections = false
-        var symbolTableSeen = false
-        var descriptorVersions = Set<UInt32>()
-        var isPIE = false
-        var isNodelete = false
-        if shnum > 0 {
-            guard shentsize == shdrSize else { throw Invalid("section headers of size \(shentsize), not \(shdrSize)") }
-            let sectionHeaders = try within(shoff, UInt64(shnum * shentsize), "the section header table")
-            struct Section { let type: UInt32, name: UInt32, range: Range<Int>, link: Int }
-            var sections: [Section] = []
-            sections.reserveCapacity(shnum)
-            for index in 0..<shnum {
-                let at = sectionHeaders.lowerBound + index * shentsize
-                let type = file.u32(at + 4)
-                let range =
-                    type == shtNobits
-                    ? 0..<0 : try within(file.u64(at + 24), file.u64(at + 32), "section \(index)")
-                sections.append(Section(type: type, name: file.u32(at), range: range, link: Int(file.u32(at + 40))))
-            }
-            func string(in table: Int, at offset: UInt32) -> String? {
-                guard table < sections.count else { return nil }
-                return file.cString(in: sections[table].range, at: Int(offset))
-            }
-            if shstrndx < sections.count {
-                swiftSections = sections.contains { string(in: shstrndx, at: $0.name)?.hasPrefix("swift5_") == true }
-            }
-            // Defined, global functions named modload_module_descriptor_v<N>: the ABI versions the
-            // file was built for.
-            let prefix = Array(descriptorPrefix.utf8)
-            for section in sections where section.type == shtDynsym {
-                symbolTableSeen = true
-                guard section.link < sections.count else { continue }
-                let names = sections[section.link].range
-                var at = section.range.lowerBound
-                while at + symSize <= section.range.upperBound {
-                    defer { at += symSize }
-                    let info = file.u8(at + 4), shndx = file.u16(at + 6)
-                    let isFunction = info & 0xf == 2, isGlobal = info >> 4 == 1 || info >> 4 == 2
-                    guard isFunction, isGlobal, shndx != 0,
-                        file.bytes(in: names, at: Int(file.u32(at)), equal: prefix),
-                        let name = file.cString(in: names, at: Int(file.u32(at))),
-                        let version = UInt32(name.dropFirst(prefix.count))
-                    else { continue }
-                    descriptorVersions.insert(version)
+            let type = file.u32(at), flags = file.u32(at + 4)
+            let offset = file.u64(at + 8), address = file.u64(at + 16)
+            let fileSize = file.u64(at + 32), memorySize = file.u64(at + 40), align = file.u64(at + 48)
+            _ = try within(offset, fileSize, "segment \(index)")
+            switch type {
+            case ptLoad:
+                guard fileSize <= memorySize else {
+                    throw Invalid("loadable segment \(index) has \(fileSize) bytes in the file but \(memorySize) in memory")
                 }
-            }
-            for section in sections where section.type == shtDynamic {
-                var at = section.range.lowerBound
-                while at + dynSize <= section.range.upperBound {
-                    let tag = file.u64(at), value = file.u64(at + 8)
-                    if tag == 0 { break }
-                    if tag == dtNeeded, value <= UInt64(UInt32.max), let name = string(in: section.link, at: UInt32(value)) {
-                        needed.append(name)
+                let (_, overflow) = address.addingReportingOverflow(memorySize)
+                guard !overflow, memorySize < 1 << 40 else { throw Invalid("loadable segment \(index) has an impossible size") }
+                guard align == 0 || align & (align - 1) == 0, offset % pageSize == address % pageSize else {
+                    throw Invalid("loadable segment \(index): offset \(offset) and address \(address) are not page-congruent")
+                }
+                if let last = segments.last {
+                    guard address >= last.address + last.memorySize else {
+                        throw Invalid("loadable segment \(index) overlaps or precedes the one before it")
                     }
-                    if tag == dtFlags1, value & df1Pie != 0 { isPIE = true }
-                    if tag == dtFlags1, value & df1Nodelete != 0 { isNodelete = true }
-                    at += dynSize
                 }
+                segments.append(Segment(address: address, memorySize: memorySize, offset: offset, fileSize: fileSize, flags: flags))
+            case ptDynamic:
+                guard dynamic == nil else { throw Invalid("two dynamic segments") }
+                dynamic = (offset, fileSize, address)
+            case ptInterp:
+                throw Invalid("not a shared object: it asks for a program interpreter (PT_INTERP), as an executable does")
+            case ptGnuStack:
+                if flags & 1 != 0 { throw Invalid("asks for an executable stack (PT_GNU_STACK)") }
+            case ptTls:
+                others.append(("the TLS segment", address, fileSize, false))
+            case ptGnuRelro:
+                others.append(("the RELRO segment", address, memorySize, true))
+            default:
+                break
             }
         }
-        if isPIE {
-            throw Invalid("not a shared object: it is a position-independent executable")
+        guard !segments.isEmpty, let dynamic else { throw Invalid("not a shared object: no loadable or dynamic segment") }
+
+        // 3. Section headers.
+        guard shnum > 0 else { throw Invalid("no section headers: its metadata section cannot be found") }
+        guard shentsize == shdrSize else { throw Invalid("section headers of size \(shentsize), not \(shdrSize)") }
+        let sectionHeaders = try within(shoff, UInt64(shnum * shentsize), "the section header table")
+        var raw: [(type: UInt32, name: UInt32, address: UInt64, range: Range<Int>, link: Int)] = []
+        raw.reserveCapacity(shnum)
+        for index in 0..<shnum {
+            let at = sectionHeaders.lowerBound + index * shentsize
+            let type = file.u32(at + 4)
+            let range = type == shtNobits ? 0..<0 : try within(file.u64(at + 24), file.u64(at + 32), "section \(index)")
+            raw.append((type, file.u32(at), file.u64(at + 16), range, Int(file.u32(at + 40))))
         }
-        if symbolTableSeen, descriptorVersions.isEmpty {
-            throw Invalid("not a Modload module: it does not export \(descriptorPrefix)\(abiVersion)()")
+        guard shstrndx < raw.count else { throw Invalid("the section-name table index \(shstrndx) is out of range") }
+        var sections: [Section] = []
+        sections.reserveCapacity(raw.count)
+        for (index, section) in raw.enumerated() {
+            guard let name = file.cString(in: raw[shstrndx].range, at: Int(section.name)) else {
+                throw Invalid("section \(index)'s name lies outside the section-name table")
+            }
+            sections.append(Section(name: name, type: section.type, address: section.address, range: section.range, link: section.link))
         }
-        let containsSwift = swiftSections || needed.contains { $0.hasPrefix("libswiftCore.") }
+
+        let image = ElfImage(
+            extent: extent, segments: segments, sections: sections, functions: [], hasSymbolTable: false,
+            containsSwift: false, isNodelete: false, descriptorFunctions: [:], compilers: [])
+        guard image.segment(holding: dynamic.address, length: dynamic.size) != nil,
+            image.fileRange(of: dynamic.address, length: dynamic.size) == Int(dynamic.offset)..<Int(dynamic.offset + dynamic.size)
+        else { throw Invalid("the dynamic segment is not inside a loadable segment") }
+        for other in others {
+            guard let holder = image.segment(holding: other.address, length: other.size), !other.writable || holder.isWritable else {
+                throw Invalid("\(other.what) is not inside a loadable\(other.writable ? ", writable" : "") segment")
+            }
+        }
+
+        // 5. Function symbols (entry points must be one), and the descriptor functions exported.
+        var functions = Set<UInt64>()
+        var hasSymbolTable = false
+        var descriptorFunctions: [UInt32: UInt64] = [:]
+        let prefix = Array(descriptorPrefix.utf8)
+        for section in sections where section.type == shtSymtab || section.type == shtDynsym {
+            guard section.link < sections.count else { throw Invalid("symbol table \(section.name) names no string table") }
+            if section.type == shtSymtab { hasSymbolTable = true }
+            let names = sections[section.link].range
+            var at = section.range.lowerBound
+            while at + symSize <= section.range.upperBound {
+                defer { at += symSize }
+                let info = file.u8(at + 4), shndx = file.u16(at + 6), value = file.u64(at + 8)
+                let isFunction = info & 0xf == 2, isGlobal = info >> 4 == 1 || info >> 4 == 2
+                guard isFunction, shndx != 0 else { continue }
+                functions.insert(value)
+                guard section.type == shtDynsym, isGlobal, file.bytes(in: names, at: Int(file.u32(at)), equal: prefix),
+                    let name = file.cString(in: names, at: Int(file.u32(at))),
+                    let version = UInt32(name.dropFirst(prefix.count))
+                else { continue }
+                descriptorFunctions[version] = value
+            }
+        }
+        let withSymbols = ElfImage(
+            extent: extent, segments: segments, sections: sections, functions: functions, hasSymbolTable: hasSymbolTable,
+            containsSwift: false, isNodelete: false, descriptorFunctions: [:], compilers: [])
+
+        // 4. The dynamic section and what the dynamic linker follows from it.
+        let linking = try ElfDynamic.validate(file, image: withSymbols, dynamic: Int(dynamic.offset)..<Int(dynamic.offset + dynamic.size))
+
+        let swiftSections = sections.contains { $0.name.hasPrefix("swift5_") }
+        let containsSwift = swiftSections || linking.needed.contains { $0.hasPrefix("libswiftCore.") }
+        var compilers: [String] = []
+        if let comment = withSymbols.section(named: ".comment") {
+            compilers = file.strings(in: comment.range).filter { !$0.isEmpty }
+        }
         return ElfImage(
-            extent: extent, containsSwift: containsSwift, isNodelete: isNodelete,
-            descriptorVersions: symbolTableSeen ? descriptorVersions.sorted() : nil)
+            extent: extent, segments: segments, sections: sections, functions: functions, hasSymbolTable: hasSymbolTable,
+            containsSwift: containsSwift, isNodelete: linking.isNodelete, descriptorFunctions: descriptorFunctions,
+            compilers: compilers)
+    }
+}
+
+extension ElfImage {
+    /// The `.comment` lines of the ELF file at `path` (the compilers that built it), read with a
+    /// few small reads rather than the whole file (for the host's own executable); empty if it has
+    /// none or is not ELF.
+    static func compilers(ofFileAt path: String) -> [String] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        func read(_ offset: UInt64, _ count: Int) -> [UInt8]? {
+            guard count > 0, count <= 1 << 20 else { return nil }
+            var buffer = [UInt8](repeating: 0, count: count)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(offset)) }
+            return n == count ? buffer : nil
+        }
+        func withReader<T>(_ bytes: [UInt8], _ body: (ElfReader) -> T) -> T {
+            bytes.withUnsafeBytes { body(ElfReader(bytes: $0)) }
+        }
+        guard let header = read(0, ehdrSize), header.starts(with: [0x7f, 0x45, 0x4c, 0x46]) else { return [] }
+        let (shoff, shnum, shstrndx) = withReader(header) { ($0.u64(40), Int($0.u16(60)), Int($0.u16(62))) }
+        guard shnum > 0, shstrndx < shnum, let table = read(shoff, shnum * shdrSize) else { return [] }
+        return withReader(table) { headers -> [String] in
+            func section(_ index: Int) -> (name: UInt32, offset: UInt64, size: UInt64) {
+                (headers.u32(index * shdrSize), headers.u64(index * shdrSize + 24), headers.u64(index * shdrSize + 32))
+            }
+            let names = section(shstrndx)
+            guard let nameBytes = read(names.offset, Int(min(names.size, 1 << 20))) else { return [] }
+            return withReader(nameBytes) { nameTable -> [String] in
+                for index in 0..<shnum {
+                    let candidate = section(index)
+                    guard nameTable.cString(in: 0..<nameBytes.count, at: Int(candidate.name)) == ".comment",
+                        let comment = read(candidate.offset, Int(min(candidate.size, 1 << 16)))
+                    else { continue }
+                    return withReader(comment) { $0.strings(in: 0..<comment.count).filter { !$0.isEmpty } }
+                }
+                return []
+            }
+        }
+    }
+}
+
+/// Little-endian reads of an ELF file's bytes. A read past the end returns 0 and never traps:
+/// every field is range-checked by the caller before it is trusted.
+struct ElfReader {
+    let bytes: UnsafeRawBufferPointer
+
+    func u8(_ at: Int) -> UInt8 { at >= 0 && at < bytes.count ? bytes[at] : 0 }
+    func u16(_ at: Int) -> UInt16 { at >= 0 && at + 2 <= bytes.count ? UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)) : 0 }
+    func u32(_ at: Int) -> UInt32 { at >= 0 && at + 4 <= bytes.count ? UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)) : 0 }
+    func u64(_ at: Int) -> UInt64 { at >= 0 && at + 8 <= bytes.count ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) : 0 }
+
+    /// `true` if the bytes at `offset` inside `table` are `expected`.
+    func bytes(in table: Range<Int>, at offset: Int, equal expected: [UInt8]) -> Bool {
+        guard offset >= 0, offset <= table.count - expected.count else { return false }
+        let start = table.lowerBound + offset
+        return expected.withUnsafeBytes { memcmp(bytes.baseAddress! + start, $0.baseAddress!, expected.count) == 0 }
     }
 
-    /// Little-endian reads at byte offsets the caller has bounds-checked against the image (reads
-    /// past the end return 0, never trap: the header fields are checked before use).
-    private struct Reader {
-        let bytes: UnsafeRawBufferPointer
+    /// The NUL-terminated string at `offset` inside `table`, or `nil` if it runs out of it.
+    func cString(in table: Range<Int>, at offset: Int) -> String? {
+        guard offset >= 0, offset < table.count else { return nil }
+        let start = table.lowerBound + offset
+        guard let end = bytes[start..<table.upperBound].firstIndex(of: 0) else { return nil }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
 
-        func u8(_ at: Int) -> UInt8 { at < bytes.count ? bytes[at] : 0 }
-        func u16(_ at: Int) -> UInt16 { at + 2 <= bytes.count ? UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)) : 0 }
-        func u32(_ at: Int) -> UInt32 { at + 4 <= bytes.count ? UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)) : 0 }
-        func u64(_ at: Int) -> UInt64 { at + 8 <= bytes.count ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) : 0 }
-
-        /// `true` if the bytes at `offset` inside `table` are `expected`.
-        func bytes(in table: Range<Int>, at offset: Int, equal expected: [UInt8]) -> Bool {
-            guard offset >= 0, offset <= table.count - expected.count else { return false }
-            let start = table.lowerBound + offset
-            return expected.withUnsafeBytes { memcmp(bytes.baseAddress! + start, $0.baseAddress!, expected.count) == 0 }
-        }
-
-        /// The NUL-terminated string at `offset` inside `table`, or `nil` if it runs out of it.
-        func cString(in table: Range<Int>, at offset: Int) -> String? {
-            guard offset >= 0, offset < table.count else { return nil }
-            let start = table.lowerBound + offset
-            guard let end = bytes[start..<table.upperBound].firstIndex(of: 0) else { return nil }
-            return String(decoding: bytes[start..<end], as: UTF8.self)
-        }
+    /// The NUL-terminated strings filling `table` (a last one without NUL included).
+    func strings(in table: Range<Int>) -> [String] {
+        bytes[table].split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            .dropLast(bytes[table].last == 0 ? 1 : 0).map { $0 }
     }
 }

@@ -3,10 +3,9 @@
 /// 1. **Merge same-file loads** (the kernel's idempotent load, commit 9b9879fc): concurrent loads
 ///    of one file version, with the same entry point and parameters, find one record here; one of
 ///    them does the work and every caller gets its exact result — success or the very same error.
-/// 2. **Validate** without running anything of the module (``ValidatedModuleFile``): the ELF
-///    image, the descriptor symbol and its ABI version, the signature under the host's policy.
-/// 3. **Map** (``ImageRegistry``) and check the descriptor before any entry point runs.
-/// 4. **Load** the resulting ``FileModule`` through the host's pipeline — name merging, imports
+/// 2. **Check** without running anything of the module, **map** exactly what was checked, and
+///    check the descriptor before any entry point runs: the one open pipeline, ``ModuleFile``.
+/// 3. **Load** the resulting ``FileModule`` through the host's pipeline — name merging, imports
 ///    (a signature mismatch is refused here), formation, init — like any definition.
 ///
 /// The image is released when the module is gone (``ModuleHost/unload(_:mode:)``), or at once if
@@ -36,20 +35,13 @@ extension ModuleHost {
     }
 
     /// How same-file loads have gone in this host.
-    public var fileStatistics: FileLoadStatistics { fileLoads.withLock { $0.statistics } }
+    public var fileStatistics: FileLoadStatistics { files.statistics }
 
     /// A load of one file version: merged with every concurrent load of the same key.
     struct FileLoadKey: Hashable {
         let identity: FileIdentity
         let insert: Bool
         let parameters: String
-    }
-
-    /// Same-file loads in progress, and their counters. Lock rule: a leaf lock, held only to edit
-    /// the map and counters.
-    struct FileLoads {
-        var running: [FileLoadKey: Completion<Result<LoadOutcome, ModuleError>>] = [:]
-        var statistics = FileLoadStatistics()
     }
 
     private func loadFile(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> LoadOutcome {
@@ -59,7 +51,7 @@ extension ModuleHost {
             throw ModuleError(.notFound, file: path, reason: "no such module file")
         }
         let key = FileLoadKey(identity: identity, insert: caller == .insert, parameters: parameters)
-        let (completion, won) = fileLoads.withLock { f in
+        let (completion, won) = files.state.withLock { f in
             f.statistics.attempts += 1
             if let running = f.running[key] {
                 f.statistics.mergedJoiners += 1
@@ -78,7 +70,7 @@ extension ModuleHost {
                 } catch {
                     result = .failure(error)
                 }
-                self.fileLoads.withLock { f in
+                self.files.state.withLock { f in
                     f.running[key] = nil
                     if case .failure = result { f.statistics.failures += 1 }
                 }
@@ -93,28 +85,41 @@ extension ModuleHost {
         }
     }
 
-    /// Steps 2–4 for the caller that does the work.
+    /// Steps 2–3 for the caller that does the work.
     private func runFileLoad(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> LoadOutcome {
-        let (image, file) = try ModuleFileInfo.open(path, policy: configuration.signaturePolicy, host: serial)
-        count(mapped: 1)
-        let module = FileModule(image: image, file: file)
+        let file = try ModuleFile.check(path, policy: configuration.signaturePolicy)
+        let (image, descriptor) = try file.map(for: serial)
+        files.count(mapped: 1)
+        let module = FileModule(file: file, image: image, descriptor: descriptor, loads: files)
         let outcome: LoadOutcome
         do {
             outcome = try await load(module, parameters: parameters, for: caller)
         } catch {
-            count(module.releaseImageIfUnclaimed())
+            _ = module.releaseImageIfUnclaimed()
             var error = error
             if error.file == nil { error.file = path }
             throw error
         }
         // Live — but perhaps loaded by someone else (ensure-loaded found it live, or joined).
-        count(module.releaseImageIfUnclaimed())
+        _ = module.releaseImageIfUnclaimed()
         return outcome.with(file: module.file)
     }
+}
+
+/// A host's same-file loads in progress and its module-file counters (owned by the host, kept by
+/// Files). Lock rule: a leaf lock, held only to edit the map and counters.
+final class ModuleFileLoads: Sendable {
+    struct State {
+        var running: [ModuleHost.FileLoadKey: Completion<Result<LoadOutcome, ModuleError>>] = [:]
+        var statistics = FileLoadStatistics()
+    }
+    let state = Locked(State())
+
+    var statistics: FileLoadStatistics { state.withLock { $0.statistics } }
 
     /// Counts images mapped and what became of released ones.
-    private func count(mapped: Int = 0, _ release: ImageRelease? = nil) {
-        fileLoads.withLock { f in
+    func count(mapped: Int = 0, _ release: ImageRelease? = nil) {
+        state.withLock { f in
             f.statistics.mapped += mapped
             switch release {
             case .unmapped: f.statistics.unmapped += 1
@@ -122,18 +127,6 @@ extension ModuleHost {
             case .shared, nil: break
             }
         }
-    }
-
-    /// Releases a module file's image once its module is gone: after a grace period (no reader
-    /// can still reach the module), unmapped — or retired, if references outlived it. `nil` for
-    /// built-in modules.
-    @discardableResult
-    func releaseImage(of record: ModuleRecord, orphaned: Bool) async -> ImageRelease? {
-        guard let module = record.definition as? FileModule else { return nil }
-        await Quiescence.synchronize()
-        let release = module.releaseImage(referencesRemain: orphaned)
-        count(release)
-        return release
     }
 }
 
@@ -155,19 +148,3 @@ public struct FileLoadStatistics: Sendable, Equatable {
     /// Images released and kept mapped for good (Swift code, references outliving the module).
     public var retired = 0
 }
-
-extension ModuleFileInfo {
-    /// Reads what a module file is — descriptor, signature, code — without loading it into any
-    /// host (`modload modinfo`). The file is validated as a load would, mapped to call its
-    /// descriptor function, and released: a C file is unmapped again; a Swift file stays mapped
-    /// (as every Swift image does).
-    ///
-    /// - Parameter keyring: keys to report the signature as trusted against.
-    /// - Throws: the file errors of ``ModuleHost/insert(file:parameters:)``.
-    public static func inspect(_ path: String, keyring: Keyring = Keyring()) throws(ModuleError) -> ModuleFileInfo {
-        let (image, info) = try open(path, policy: SignaturePolicy(mode: .permissive, keyring: keyring), host: 0)
-        _ = image.release()
-        return info
-    }
-}
-

@@ -3,69 +3,36 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CModloadABI
 import Synchronization
-
-/// What a module file is, as loading found it: its path, descriptor, signature and code.
-public struct ModuleFileInfo: Sendable, Equatable {
-    /// The path as given.
-    public let path: String
-    /// What the descriptor says.
-    public let descriptor: ModuleFileDescriptor
-    /// What the signature says (and whether the host's keyring trusts it).
-    public let signature: SignatureStatus
-    /// `true` if the file contains Swift code (it needs the Swift runtime, or has Swift metadata).
-    public let containsSwift: Bool
-    /// Why unloading it will retire its code rather than unmap it, or `nil` if it will be unmapped.
-    public let neverUnmapped: String?
-    /// Bytes of its ELF image.
-    public let size: Int
-
-    /// Reads, validates and maps the module file at `path` for `host` (0: no host) and reads its
-    /// descriptor — everything a load does before the pipeline. On a bad descriptor the image is
-    /// released again.
-    static func open(_ path: String, policy: SignaturePolicy, host: UInt64) throws(ModuleError) -> (ModuleImage, ModuleFileInfo) {
-        let validated = try ValidatedModuleFile.read(path, policy: policy)
-        let image = try ImageRegistry.shared.map(validated, host: host)
-        do {
-            let descriptor = try ModuleFileDescriptor.read(image.descriptor.pointee, file: path)
-            return (
-                image,
-                ModuleFileInfo(
-                    path: path, descriptor: descriptor, signature: validated.signature,
-                    containsSwift: validated.elf.containsSwift, neverUnmapped: image.neverUnmapped, size: image.size)
-            )
-        } catch {
-            _ = image.release()
-            throw error
-        }
-    }
-}
 
 /// A module loaded from a module file: the definition the host's load pipeline runs, so a file
 /// gets the same states, merging, references, symbols, parameters and events as a built-in module.
 ///
-/// Its entry points run on entry-point threads (``EntryThreads``), its exports are
-/// ``SymbolAddress`` values with C signatures, and its mapped image is released by the host once
-/// the module is gone: unmapped for C code, retired for Swift code (``ImageRelease``).
-public final class FileModule: ModuleDefinition {
-    /// The descriptor's name.
+/// Its metadata is the file's metadata section; its entry points and export addresses are the
+/// descriptor's, checked (``MappedDescriptor``). Entry points run on entry-point threads
+/// (``EntryThreads``), exports are ``SymbolAddress`` values with C signatures, and the mapped image
+/// is released once the module is gone: unmapped for C code, retired for Swift code
+/// (``ImageRelease``).
+public final class FileModule: ModuleDefinition, FileBackedDefinition {
+    /// The module's name.
     public let name: String
-    /// The descriptor's version.
+    /// Its version.
     public let version: String
-    /// The descriptor's description.
+    /// What it does.
     public let description: String
-    /// The descriptor's license.
+    /// Its license.
     public let license: String
     /// Bytes of the ELF image.
     public let size: Int
-    /// The descriptor's accounting.
+    /// How callers account for it.
     public let accounting: ModuleAccounting
-    /// The descriptor's exports, with their addresses.
+    /// Names it is also requested by.
+    public let aliases: [String]
+    /// Its exports, with their addresses.
     public let exports: [ExportedSymbol]
-    /// The descriptor's imports.
+    /// Its imports.
     public let imports: [ImportedSymbol]
-    /// The descriptor's parameters.
+    /// Its parameters.
     public let parameters: [ModuleParameter]
     /// ``TaintFlags/unsignedModule`` if the signature policy let it in unsigned or untrusted.
     public let taints: TaintFlags
@@ -73,7 +40,10 @@ public final class FileModule: ModuleDefinition {
     public let file: ModuleFileInfo
 
     let image: ModuleImage
-    let link: FileModuleLink
+    private let entryPoints: MappedDescriptor
+    private let link: FileModuleLink
+    /// The counters of the host that loads it (images mapped, unmapped, retired).
+    private let loads: ModuleFileLoads
 
     /// Who owns the image: nobody yet (the load may never run), the module (a record holds this
     /// definition), or released.
@@ -82,64 +52,60 @@ public final class FileModule: ModuleDefinition {
         static let unclaimed: UInt8 = 0, module: UInt8 = 1, released: UInt8 = 2
     }
 
-    init(image: ModuleImage, file: ModuleFileInfo) {
-        let descriptor = file.descriptor
-        let addresses = image.descriptor.pointee.exports
-        name = descriptor.name
-        version = descriptor.version
-        description = descriptor.description
-        license = descriptor.license
-        size = file.size
-        accounting = descriptor.accounting
-        exports = descriptor.exports.enumerated().map { index, export in
-            ExportedSymbol(export.name, signature: export.signature, value: SymbolAddress(addresses![index].address!))
+    init(file: ModuleFile, image: ModuleImage, descriptor: MappedDescriptor, loads: ModuleFileLoads) {
+        let metadata = file.metadata
+        name = metadata.name
+        version = metadata.version
+        description = metadata.description
+        license = metadata.license
+        size = file.imageEnd
+        accounting = metadata.accounting
+        aliases = metadata.aliases
+        exports = metadata.exports.map { export in
+            ExportedSymbol(export.name, signature: export.signature, value: SymbolAddress(descriptor.exports[export.name]!))
         }
-        imports = descriptor.imports.map { ImportedSymbol($0.name, signature: $0.signature) }
-        parameters = descriptor.parameters
+        imports = metadata.imports.map { ImportedSymbol($0.name, signature: $0.signature) }
+        parameters = metadata.parameters
         taints = file.signature.kind == .trusted ? [] : [.unsignedModule]
-        self.file = file
+        self.file = file.info
         self.image = image
-        link = FileModuleLink(module: descriptor.name)
+        self.entryPoints = descriptor
+        self.loads = loads
+        link = FileModuleLink(module: metadata.name)
     }
 
-    /// The address of one of its exports — how a caller of a noncounting module file reaches its
-    /// functions inside ``ModuleHost/withModule(_:_:)``.
-    public func address(ofExport symbol: String) -> SymbolAddress? {
-        exports.first { $0.name == symbol }?.value as? SymbolAddress
-    }
+    var filePath: String { file.path }
 
     /// Runs the descriptor's init on an entry-point thread.
     public func initialize(_ context: ModuleContext) async throws {
         link.enter(context, scope: LoadScope.current)
         defer { link.leaveInit() }
-        let (image, link) = (image, link)
-        let result = await EntryThreads.shared.run {
-            image.descriptor.pointee.`init`!(FileModuleLink.api, link.handle)
-        }
+        let (initialize, link) = (entryPoints.initialize, link)
+        let result = await EntryThreads.shared.run { initialize(FileModuleLink.api, link.handle) }
         if result != 0 { throw entryPointError("init", result) }
     }
 
     /// Runs the descriptor's cleanup, if it has one; a negative errno refuses the unload.
     public func cleanup(_ context: ModuleContext) async throws {
-        guard image.descriptor.pointee.cleanup != nil else { return }
+        guard let cleanup = entryPoints.cleanup else { return }
         link.enter(context, scope: nil)
-        let (image, link) = (image, link)
-        let result = await EntryThreads.shared.run { image.descriptor.pointee.cleanup!(FileModuleLink.api, link.handle) }
+        let link = link
+        let result = await EntryThreads.shared.run { cleanup(FileModuleLink.api, link.handle) }
         if result != 0 { throw entryPointError("cleanup", result) }
     }
 
     /// Runs the descriptor's exit, if it has one, then releases references it left behind.
     public func exit(_ context: ModuleContext) async {
         link.enter(context, scope: nil)
-        if image.descriptor.pointee.exit != nil {
-            let (image, link) = (image, link)
-            await EntryThreads.shared.run { image.descriptor.pointee.exit!(FileModuleLink.api, link.handle) }
+        if let exit = entryPoints.exit {
+            let link = link
+            await EntryThreads.shared.run { exit(FileModuleLink.api, link.handle) }
         }
         link.releaseLeftoverReferences()
     }
 
     private func entryPointError(_ entry: String, _ result: Int32) -> ModuleError {
-        guard result < 0 else {
+        guard result < 0, result > Int32.min else {
             return ModuleError(.invalidArgument, module: name, reason: "\(entry) returned \(result), not 0 or a negative errno")
         }
         let code = ModuleError.Code.fromErrno(-result)
@@ -148,17 +114,17 @@ public final class FileModule: ModuleDefinition {
 
     // MARK: The image's owner
 
-    /// A record now holds this definition: the host releases the image when the module is gone.
-    func claimForModule() {
+    func claim() {
         let claimed = ownership.compareExchange(expected: Ownership.unclaimed, desired: Ownership.module, ordering: .acquiringAndReleasing).exchanged
         precondition(claimed, "module file \(file.path) loaded twice from one definition")
     }
 
-    /// The module is gone and a grace period has passed (no reader can reach the image): releases
-    /// it, keeping it mapped if references outlived the module.
-    func releaseImage(referencesRemain: Bool) -> ImageRelease {
+    func release(referencesRemain: Bool) async -> ImageRelease {
+        await Quiescence.synchronize()  // no reader can reach the module's code any more
         ownership.store(Ownership.released, ordering: .releasing)
-        return image.release(keepMapped: referencesRemain ? "references to it outlived the module" : nil)
+        let release = image.release(keepMapped: referencesRemain ? "references to it outlived the module" : nil)
+        loads.count(release)
+        return release
     }
 
     /// Releases the image if the load never made a module of this definition (it found the module
@@ -167,6 +133,8 @@ public final class FileModule: ModuleDefinition {
     func releaseImageIfUnclaimed() -> ImageRelease? {
         guard ownership.compareExchange(expected: Ownership.unclaimed, desired: Ownership.released, ordering: .acquiringAndReleasing).exchanged
         else { return nil }
-        return image.release()
+        let release = image.release()
+        loads.count(release)
+        return release
     }
 }

@@ -4,11 +4,12 @@ import Glibc
 import Musl
 #endif
 import CModloadABI
+import Foundation
 
 /// A module file as read from disk, before anything of it is mapped: its bytes and its identity.
 ///
-/// Everything that can be checked without running the module is checked on these bytes: the ELF
-/// structure (``ElfImage``), the descriptor symbol's ABI version, and the signature.
+/// Everything that can be checked without running the module is checked on these bytes
+/// (``ModuleFile``): the ELF image, the signature, the metadata.
 struct ModuleFileBytes {
     /// The path as the caller gave it.
     let path: String
@@ -57,30 +58,28 @@ struct ModuleFileBytes {
         return ModuleFileBytes(path: path, bytes: bytes, identity: FileIdentity(status))
     }
 
-    /// Checks the ELF image (the file without its signature trailer) as a module of this host's
-    /// ABI version.
-    ///
-    /// - Throws: `invalidFile` (not a module image for this machine, or bytes after the image),
-    ///   `abiMismatch` (built only for other ABI versions).
-    static func validateImage(_ image: UnsafeRawBufferPointer, file: String) throws(ModuleError) -> ElfImage {
-        let elf: ElfImage
+    /// Writes `bytes` over the file at `path` atomically (a new file renamed over it), keeping its
+    /// permissions.
+    static func replace(_ path: String, with bytes: [UInt8]) throws(ModuleError) {
+        let temporary = path + ".modload-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         do {
-            elf = try ElfImage.validate(image, descriptorPrefix: descriptorPrefix, abiVersion: abiVersion)
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+            if let permissions = attributes[.posixPermissions] {
+                try FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: temporary)
+            }
+            guard rename(temporary, path) == 0 else {
+                throw ModuleError(.invalidArgument, file: path, reason: "cannot replace it: \(String(cString: strerror(errno)))")
+            }
+        } catch let error as ModuleError {
+            unlink(temporary)
+            throw error
         } catch {
-            throw ModuleError(.invalidFile, file: file, reason: error.reason)
-        }
-        if let versions = elf.descriptorVersions, !versions.contains(abiVersion) {
+            unlink(temporary)
             throw ModuleError(
-                .abiMismatch, file: file,
-                reason: "was built for Modload module ABI \(versions.map(String.init).joined(separator: ", ")); "
-                    + "this host speaks ABI \(abiVersion)")
+                .invalidArgument, file: path,
+                reason: "cannot write it: \((error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription)")
         }
-        guard elf.extent == image.count else {
-            throw ModuleError(
-                .invalidFile, file: file,
-                reason: "has \(image.count - elf.extent) bytes after its ELF image that are not a signature")
-        }
-        return elf
     }
 
     private static func ioError(_ code: Int32, _ path: String, _ what: String) -> ModuleError {

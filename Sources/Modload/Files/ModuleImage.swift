@@ -32,37 +32,35 @@ public enum ImageRelease: Sendable, Equatable, CustomStringConvertible {
 /// A module file mapped into the process: one `dlopen` reference on it, closed once with
 /// ``release(keepMapped:)``.
 ///
-/// How a file is mapped (``ImageRegistry/map(_:host:)``):
-/// - **C code** is mapped from its own path, so the dynamic linker, debuggers and
-///   `/proc/self/maps` name it, and can be unmapped for real.
-/// - **Swift code** (or a file linked `-z nodelete`) can never be unmapped, so it is mapped from a
-///   *sealed private copy* of the bytes that were validated (a memory file): every version of a
-///   file gets its own image, an updated module really runs new code, and nothing can change the
-///   code after it was checked.
-/// - A C file whose path or inode is already mapped — an older version of it, or the same file
-///   loaded by another host (hosts share nothing, not even a module's globals) — is mapped from a
-///   private copy too, because the dynamic linker would hand back the image it already has.
-/// - A host loading a file version it already has mapped (a duplicate load, or a retired Swift
-///   image loaded again) shares that image.
+/// Every module file is mapped from a *sealed private copy* of exactly the bytes that were checked
+/// (a memory file, ``ImageRegistry/map(_:host:)``): a file changed or swapped on disk between the
+/// check and the mapping cannot run instead of what was checked — under the enforce policy too —
+/// every version of a file gets its own image, and nothing can change the code after it was
+/// checked. (`/proc/self/maps` and debuggers name the copy `memfd:modload:FILE`.) A host loading a
+/// file version it already has mapped (a duplicate load, or a retired Swift image loaded again)
+/// shares that image; each host maps its own copy (hosts share nothing, not a module's globals).
 final class ModuleImage: @unchecked Sendable {  // immutable but for `released`, an atomic
     /// The path the caller gave.
     let source: String
     /// Why it is never unmapped (Swift code, `-z nodelete`), or `nil` if it can be.
     let neverUnmapped: String?
-    /// The descriptor the module's descriptor function returned.
-    let descriptor: UnsafePointer<modload_descriptor>
+    /// What the module's descriptor function returned (not yet trusted: ``MappedDescriptor``).
+    let descriptor: UnsafeRawPointer
+    /// Where the image was loaded: its addresses are this plus the ELF's.
+    let base: UInt
     /// Bytes of the ELF image.
     let size: Int
     private let handle: UnsafeMutableRawPointer
     private let released = Atomic<Bool>(false)
 
     fileprivate init(
-        source: String, neverUnmapped: String?, descriptor: UnsafePointer<modload_descriptor>, size: Int,
+        source: String, neverUnmapped: String?, descriptor: UnsafeRawPointer, base: UInt, size: Int,
         handle: UnsafeMutableRawPointer
     ) {
         self.source = source
         self.neverUnmapped = neverUnmapped
         self.descriptor = descriptor
+        self.base = base
         self.size = size
         self.handle = handle
     }
@@ -95,7 +93,7 @@ final class ImageRegistry: Sendable {
         let mappedPath: String
         /// The private copy's memory file: open for as long as the object is mapped, so its
         /// `/proc/self/fd/N` name cannot be reused for another file.
-        let memoryFile: Int32?
+        let memoryFile: Int32
         /// Live ``ModuleImage``s on it.
         var users: Int
         /// Why it is never to be unmapped (kept, and shareable by its host, for good), or `nil`.
@@ -111,32 +109,22 @@ final class ImageRegistry: Sendable {
         var entries: [UInt: Entry] = [:]
         /// Which image a host has of a file version (shared by its later loads of it).
         var bySource: [Source: UInt] = [:]
-        /// Objects mapped from their own path: by the path, and by the file.
-        var byPath: [String: UInt] = [:]
-        var byFile: [FileIdentity.FileKey: UInt] = [:]
-
-        mutating func forget(_ key: UInt, _ entry: Entry) {
-            if bySource[Source(host: entry.host, identity: entry.identity)] == key {
-                bySource[Source(host: entry.host, identity: entry.identity)] = nil
-            }
-            if byPath[entry.mappedPath] == key { byPath[entry.mappedPath] = nil }
-            if entry.memoryFile == nil, byFile[entry.identity.file] == key { byFile[entry.identity.file] = nil }
-        }
     }
     private let state = Locked(State())
 
-    /// Maps a validated module file for `host`: shares the host's image of this file version, or
-    /// maps the file (from its path when that is safe, else from a sealed private copy), then
-    /// finds its descriptor function.
+    /// Runs between a file's check and its mapping, for a test that swaps the file in that
+    /// window. `nil` outside such tests.
+    let beforeMapping = Locked<(@Sendable (String) -> Void)?>(nil)
+
+    /// Maps a checked module file for `host`: shares the host's image of this file version, or
+    /// maps a sealed private copy of the checked bytes, then finds its descriptor function.
     ///
-    /// - Throws: `invalidFile` (the dynamic linker refused it, or no descriptor function),
-    ///   `abiMismatch`.
-    func map(_ file: ValidatedModuleFile, host: UInt64) throws(ModuleError) -> ModuleImage {
+    /// - Throws: `invalidFile` (the dynamic linker refused it, or no descriptor function).
+    func map(_ file: ModuleFile, host: UInt64) throws(ModuleError) -> ModuleImage {
         let source = Source(host: host, identity: file.bytes.identity)
-        let neverUnmapped =
-            file.elf.containsSwift ? "it contains Swift code" : file.elf.isNodelete ? "it was linked -z nodelete" : nil
+        let neverUnmapped = file.neverUnmapped
         let flags = RTLD_NOW | RTLD_LOCAL | (neverUnmapped != nil ? RTLD_NODELETE : 0)
-        let path = absolute(file.bytes.path)
+        beforeMapping.withLock { $0 }?(file.path)
 
         let handle = try state.withLock { (s) throws(ModuleError) -> UnsafeMutableRawPointer in
             // The host's own image of this version: share it (one more dlopen reference).
@@ -147,22 +135,7 @@ final class ImageRegistry: Sendable {
                 }
                 dlclose(handle)
             }
-            // C code whose path and file are not mapped yet: map it in place — if the file is
-            // still the version validated, and the object is no one else's.
-            if neverUnmapped == nil, s.byPath[path] == nil, s.byFile[file.bytes.identity.file] == nil {
-                guard let handle = dlopen(path, flags) else { throw refused(file) }
-                let key = UInt(bitPattern: handle)
-                if s.entries[key] == nil, FileIdentity.of(path) == file.bytes.identity {
-                    s.entries[key] = Entry(
-                        host: host, identity: file.bytes.identity, mappedPath: path, memoryFile: nil, users: 1, retired: nil)
-                    s.bySource[source] = key
-                    s.byPath[path] = key
-                    s.byFile[file.bytes.identity.file] = key
-                    return handle
-                }
-                dlclose(handle)
-            }
-            // Otherwise: a sealed private copy of exactly the bytes validated.
+            // A sealed private copy of exactly the bytes checked.
             let copy = try privateCopy(file)
             let copyPath = "/proc/self/fd/\(copy)"
             guard let handle = dlopen(copyPath, flags) else {
@@ -181,21 +154,24 @@ final class ImageRegistry: Sendable {
     }
 
     /// Finds and calls the descriptor function of a freshly mapped object; on failure the object
-    /// is released again.
+    /// is released again. The function must be where the checked symbol table says it is.
     private func image(
-        _ file: ValidatedModuleFile, handle: UnsafeMutableRawPointer, neverUnmapped: String?
+        _ file: ModuleFile, handle: UnsafeMutableRawPointer, neverUnmapped: String?
     ) throws(ModuleError) -> ModuleImage {
         let symbol = ModuleFileBytes.descriptorPrefix + String(ModuleFileBytes.abiVersion)
-        let function = dlsym(handle, symbol)
-        guard let function, let descriptor = unsafeBitCast(function, to: modload_descriptor_fn.self)() else {
-            _ = release(handle, of: file.bytes.path, keepMapped: nil)
-            throw ModuleError(
-                .invalidFile, file: file.bytes.path,
-                reason: function == nil
-                    ? "not a Modload module: it does not export \(symbol)()" : "\(symbol)() returned NULL")
+        func fail(_ reason: String) -> ModuleError {
+            _ = release(handle, of: file.path, keepMapped: nil)
+            return ModuleError(.invalidFile, file: file.path, reason: reason)
+        }
+        guard let function = dlsym(handle, symbol), let offset = file.elf.descriptorFunctions[ModuleFileBytes.abiVersion],
+            UInt(bitPattern: function) >= UInt(offset)
+        else { throw fail("not a Modload module: it does not export \(symbol)()") }
+        let base = UInt(bitPattern: function) - UInt(offset)
+        guard let descriptor = unsafeBitCast(function, to: (@convention(c) () -> UnsafeRawPointer?).self)() else {
+            throw fail("\(symbol)() returned NULL")
         }
         return ModuleImage(
-            source: file.bytes.path, neverUnmapped: neverUnmapped, descriptor: descriptor, size: file.imageEnd,
+            source: file.path, neverUnmapped: neverUnmapped, descriptor: descriptor, base: base, size: file.imageEnd,
             handle: handle)
     }
 
@@ -215,7 +191,9 @@ final class ImageRegistry: Sendable {
             if let reason = entry.retired { return .retired(reason: reason) }
             dlclose(handle)
             guard entry.users == 0 else { return .shared }  // another load of this host still uses it
-            s.forget(key, entry)
+            if s.bySource[Source(host: entry.host, identity: entry.identity)] == key {
+                s.bySource[Source(host: entry.host, identity: entry.identity)] = nil
+            }
             // Did the dynamic linker drop it? (Code outside Modload may hold it open.)
             if let still = dlopen(entry.mappedPath, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD) {
                 dlclose(still)
@@ -224,7 +202,7 @@ final class ImageRegistry: Sendable {
                 return .retired(reason: reason)
             }
             s.entries[key] = nil
-            if let memoryFile = entry.memoryFile { close(memoryFile) }
+            close(entry.memoryFile)
             return .unmapped
         }
     }
@@ -234,21 +212,15 @@ final class ImageRegistry: Sendable {
         state.withLock { $0.entries.values.filter { $0.host == host }.count }
     }
 
-    /// The path made absolute (not resolving links): the name the dynamic linker will know it by.
-    private func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return path }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
-        guard getcwd(&buffer, buffer.count) != nil else { return path }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
-    }
-
-    /// A sealed memory file holding the validated ELF image.
-    private func privateCopy(_ file: ValidatedModuleFile) throws(ModuleError) -> Int32 {
-        let name = "modload:" + (file.bytes.path.split(separator: "/").last.map(String.init) ?? "module")
+    /// A sealed memory file holding the checked ELF image.
+    private func privateCopy(_ file: ModuleFile) throws(ModuleError) -> Int32 {
+        // Named after the file (its last 200 bytes of path): /proc/self/maps and debuggers show
+        // `/memfd:modload:PATH (deleted)`.
+        let name = "modload:" + String(decoding: Array(file.path.utf8).suffix(200), as: UTF8.self)
         let fd = ml_memfd_create(name)
         guard fd >= 0 else {
             throw ModuleError(
-                .invalidFile, file: file.bytes.path,
+                .invalidFile, file: file.path,
                 reason: "cannot make a private copy to map (memfd_create: \(String(cString: strerror(errno))))")
         }
         let written = file.bytes.bytes.withUnsafeBytes { bytes -> Bool in
@@ -264,46 +236,13 @@ final class ImageRegistry: Sendable {
         guard written, ml_seal_contents(fd) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ModuleError(.invalidFile, file: file.bytes.path, reason: "cannot make a private copy to map: \(reason)")
+            throw ModuleError(.invalidFile, file: file.path, reason: "cannot make a private copy to map: \(reason)")
         }
         return fd
     }
 
-    private func refused(_ file: ValidatedModuleFile) -> ModuleError {
+    private func refused(_ file: ModuleFile) -> ModuleError {
         let message = dlerror().map { String(cString: $0) } ?? "unknown error"
-        return ModuleError(.invalidFile, file: file.bytes.path, reason: "the dynamic linker refused it: \(message)")
-    }
-}
-
-/// A module file whose bytes passed every check that needs no mapping: ELF structure, descriptor
-/// symbol and ABI version, signature under the host's policy.
-struct ValidatedModuleFile {
-    let bytes: ModuleFileBytes
-    /// Where the ELF image ends (a signature trailer may follow).
-    let imageEnd: Int
-    let elf: ElfImage
-    let signature: SignatureStatus
-
-    /// Reads and checks the file at `path` under `policy`.
-    static func read(_ path: String, policy: SignaturePolicy) throws(ModuleError) -> ValidatedModuleFile {
-        let file = try ModuleFileBytes.read(path)
-        // `withUnsafeBytes` rethrows untyped errors: carry the typed one out in a Result.
-        return try file.bytes.withUnsafeBytes { all in
-            Result { () throws(ModuleError) -> ValidatedModuleFile in
-                // The trailer's shape, then the ELF image (a file that is not a module says so,
-                // signed or not), then the signature itself and the policy.
-                var imageEnd = all.count
-                if SignatureTrailer.isPresent(in: all) {
-                    do throws(SignatureTrailer.Malformed) {
-                        imageEnd = try SignatureTrailer.parse(all).imageEnd
-                    } catch {
-                        throw ModuleError(.badSignature, file: path, reason: error.reason)
-                    }
-                }
-                let elf = try ModuleFileBytes.validateImage(UnsafeRawBufferPointer(rebasing: all[..<imageEnd]), file: path)
-                let (_, signature) = try policy.check(all, file: path)
-                return ValidatedModuleFile(bytes: file, imageEnd: imageEnd, elf: elf, signature: signature)
-            }
-        }.get()
+        return ModuleError(.invalidFile, file: file.path, reason: "the dynamic linker refused it: \(message)")
     }
 }

@@ -219,17 +219,6 @@ extension ModuleHost {
         return abandoned
     }
 
-    /// Adds `waiter → target` to the wait graph, or throws the cycle it would close.
-    func addWait(from waiter: RunningLoad, to target: RunningLoad) throws(ModuleError) {
-        if let cycle = table.write({ $0.waits.addEdge(from: waiter, to: target) }) {
-            throw ModuleError.ring(cycle.map(\.canonical), module: waiter.record.name.canonical)
-        }
-    }
-
-    func removeWait(from waiter: RunningLoad, to target: RunningLoad) {
-        table.write { $0.waits.removeEdge(from: waiter, to: target) }
-    }
-
     /// What a caller gets when the load it joined (or the cached failure it hit) failed.
     private static func joinerError(
         for caller: LoadCaller, after failure: ModuleError, name: ModuleName, cached: Bool
@@ -251,7 +240,7 @@ extension ModuleHost {
     private func runLoad(_ running: RunningLoad) async {
         let record = running.record
         // A module file's image now belongs to this module: released when it is gone.
-        (record.definition as? FileModule)?.claimForModule()
+        (record.definition as? any FileBackedDefinition)?.claim()
         await LoadScope.$current.withValue(LoadScope(host: ObjectIdentifier(self), load: running)) {
             // A top-level request holds one of the host's request slots while it works (returned
             // before its callers are answered) — unless a load it is part of waived it.
@@ -354,7 +343,7 @@ extension ModuleHost {
             }
         }
         // A module file's image goes before the callers hear of the failure: nothing stays loaded.
-        await releaseImage(of: record, orphaned: orphaned)
+        _ = await (record.definition as? any FileBackedDefinition)?.release(referencesRemain: orphaned)
         requestSlots.finish(running)
         running.outcome.complete(.failure(error))
     }
@@ -378,51 +367,5 @@ extension ModuleHost {
         // References that outlive the module (forced unload, or taken while coming before a
         // failed init) keep its record in memory from here on.
         return record.orphanIfReferenced()
-    }
-}
-
-/// The load a task works for (task-local), set for a winner's pipeline: binding, dependency
-/// requests, and the init — including what init awaits.
-///
-/// Task-locals are also copied into unstructured tasks (`Task {}`) that an init or an observer
-/// starts, though the load may never wait for those. So the scope remembers *which task* does
-/// the load's work: only that task — and the dependency-request tasks the pipeline starts for
-/// itself, which re-scope to their own task — counts as the load waiting.
-struct LoadScope: Sendable {
-    let host: ObjectIdentifier
-    let load: RunningLoad
-    /// The identity of the task doing the load's work.
-    let task: Int?
-
-    init(host: ObjectIdentifier, load: RunningLoad) {
-        self.host = host
-        self.load = load
-        self.task = LoadScope.currentTask
-    }
-
-    /// This scope, for the current task (a task the pipeline started to do part of its work).
-    func forCurrentTask() -> LoadScope { LoadScope(host: host, load: load) }
-
-    static var currentTask: Int? { withUnsafeCurrentTask { $0?.hashValue } }
-
-    @TaskLocal static var current: LoadScope?
-}
-
-/// How the current task relates to the loads of a host (see ``LoadScope``).
-struct Waiter {
-    /// The load whose work the current task does, if it does one.
-    let load: RunningLoad?
-    /// `true` if the task only inherited a load's scope.
-    let inherited: Bool
-
-    static func current(in host: ModuleHost) -> Waiter {
-        guard let scope = LoadScope.current else { return Waiter(load: nil, inherited: false) }
-        // The task doing a load's work on this host: its waits are edges of this host's graph.
-        if scope.host == ObjectIdentifier(host), scope.task != nil, scope.task == LoadScope.currentTask {
-            return Waiter(load: scope.load, inherited: false)
-        }
-        // A task that inherited a scope, or works for a load of *another* host (each host has its
-        // own graph): a ring through it cannot be seen, so its waits are bounded.
-        return Waiter(load: nil, inherited: true)
     }
 }

@@ -22,8 +22,8 @@ public final class ModuleHost: Sendable {
     /// The cap on concurrent requests.
     let requestSlots: RequestSlots
     private let taintBits = Atomic<UInt32>(0)
-    /// Same-file loads in progress and their counters (``insert(file:parameters:)``).
-    let fileLoads = Locked(FileLoads())
+    /// Same-file loads in progress and module-file counters (``insert(file:parameters:)``).
+    let files = ModuleFileLoads()
     /// This host's number in the process (module images are per host; 0 is no host).
     let serial = ModuleHost.serials.add(1, ordering: .relaxed).newValue
     private static let serials = Atomic<UInt64>(0)
@@ -215,7 +215,7 @@ public final class ModuleHost: Sendable {
             accounting: record.accounting, refcount: reading.reported,
             usedBy: snapshot.dependents(of: record.name), uses: record.targetNames.map(\.canonical).sorted(),
             parameters: record.parameters, parameterWarnings: record.parameterWarnings, taints: definition.taints,
-            file: (definition as? FileModule)?.file.path)
+            file: (definition as? any FileBackedDefinition)?.filePath)
     }
 
     /// Who holds `record`. `references` overrides the count read now (a refusal reports the

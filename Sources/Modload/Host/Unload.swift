@@ -187,7 +187,7 @@ extension ModuleHost {
         // emit `coming` first.
         eventHub.emit(ModuleEvent(kind: .gone, module: key))
         let orphaned = unlink(record)
-        let image = await releaseImage(of: record, orphaned: orphaned)
+        let image = await (record.definition as? any FileBackedDefinition)?.release(referencesRemain: orphaned)
         return UnloadOutcome(
             module: key, mode: mode, overriddenReferences: overridden, drainedReferences: drained, image: image)
     }

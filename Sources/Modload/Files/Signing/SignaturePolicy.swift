@@ -40,11 +40,13 @@ public struct SignaturePolicy: Sendable, Equatable {
 
     /// Checks a file's signature against this policy.
     ///
-    /// - Returns: where the ELF image ends and what the signature says.
-    /// - Throws: `badSignature` (malformed, unknown kind, does not verify — every policy) or
-    ///   `keyRejected` (unsigned or untrusted, when enforcing), naming `file`.
-    func check(_ bytes: UnsafeRawBufferPointer, file: String) throws(ModuleError) -> (imageEnd: Int, status: SignatureStatus) {
-        let (imageEnd, status) = try SignatureStatus.verify(bytes, file: file, keyring: keyring)
+    /// - Parameters:
+    ///   - bytes: the whole file; `trailer`: its signature trailer, as ``SignatureTrailer/split(_:file:)`` found it.
+    /// - Returns: what the signature says.
+    /// - Throws: `badSignature` (unknown kind, does not verify — every policy) or `keyRejected`
+    ///   (unsigned or untrusted, when enforcing), naming `file`.
+    func check(_ bytes: UnsafeRawBufferPointer, trailer: SignatureTrailer?, file: String) throws(ModuleError) -> SignatureStatus {
+        let status = try SignatureStatus.verify(bytes, trailer: trailer, file: file, keyring: keyring)
         if mode == .enforce {
             switch status.kind {
             case .trusted:
@@ -58,7 +60,7 @@ public struct SignaturePolicy: Sendable, Equatable {
                         + "which is not in this host's keyring")
             }
         }
-        return (imageEnd, status)
+        return status
     }
 }
 
@@ -87,19 +89,11 @@ public struct SignatureStatus: Sendable, Equatable, CustomStringConvertible {
         return "\(signer) (key \(keyFingerprint)), \(kind.rawValue)"
     }
 
-    /// Splits off and verifies the signature trailer, if there is one.
+    /// Verifies a file's signature trailer, if it has one.
     static func verify(
-        _ bytes: UnsafeRawBufferPointer, file: String, keyring: Keyring
-    ) throws(ModuleError) -> (imageEnd: Int, status: SignatureStatus) {
-        guard SignatureTrailer.isPresent(in: bytes) else {
-            return (bytes.count, SignatureStatus(kind: .unsigned, signer: nil, keyFingerprint: nil))
-        }
-        let trailer: SignatureTrailer
-        do throws(SignatureTrailer.Malformed) {
-            trailer = try SignatureTrailer.parse(bytes)
-        } catch {
-            throw ModuleError(.badSignature, file: file, reason: error.reason)
-        }
+        _ bytes: UnsafeRawBufferPointer, trailer: SignatureTrailer?, file: String, keyring: Keyring
+    ) throws(ModuleError) -> SignatureStatus {
+        guard let trailer else { return SignatureStatus(kind: .unsigned, signer: nil, keyFingerprint: nil) }
         let fingerprint = PublicSigningKey.fingerprint(of: trailer.publicKey)
         guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: trailer.publicKey) else {
             throw ModuleError(.badSignature, file: file, reason: "the signature's public key is not an Ed25519 key")
@@ -111,10 +105,7 @@ public struct SignatureStatus: Sendable, Equatable, CustomStringConvertible {
                 reason: "signature by \(trailer.signer) (key \(fingerprint)) does not verify: the file changed after signing")
         }
         let trusted = keyring.key(matching: trailer.publicKey) != nil
-        return (
-            trailer.imageEnd,
-            SignatureStatus(kind: trusted ? .trusted : .untrusted, signer: trailer.signer, keyFingerprint: fingerprint)
-        )
+        return SignatureStatus(kind: trusted ? .trusted : .untrusted, signer: trailer.signer, keyFingerprint: fingerprint)
     }
 }
 
@@ -129,16 +120,14 @@ public enum ModuleSigning {
         let file = try ModuleFileBytes.read(path)
         let image: [UInt8] = try file.bytes.withUnsafeBytes { bytes in
             Result { () throws(ModuleError) -> [UInt8] in
-                var end = bytes.count
-                if SignatureTrailer.isPresent(in: bytes) {
-                    do throws(SignatureTrailer.Malformed) {
-                        end = try SignatureTrailer.parse(bytes).imageEnd
-                    } catch {
-                        throw ModuleError(.badSignature, file: path, reason: error.reason + " (cannot replace it)")
-                    }
+                let end: Int
+                do throws(ModuleError) {
+                    end = try SignatureTrailer.split(bytes, file: path).imageEnd
+                } catch {
+                    throw ModuleError(.badSignature, file: path, reason: error.reason + " (cannot replace it)")
                 }
                 let image = UnsafeRawBufferPointer(rebasing: bytes[..<end])
-                _ = try ModuleFileBytes.validateImage(image, file: path)
+                _ = try ModuleFile.image(image, file: path)
                 return Array(image)
             }
         }.get()
@@ -149,22 +138,6 @@ public enum ModuleSigning {
         } catch {
             throw ModuleError(.invalidArgument, file: path, reason: "signing failed", underlying: error)
         }
-        let temporary = path + ".modload-sign-\(getpid())"
-        do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: path)
-            try Data(signed).write(to: URL(fileURLWithPath: temporary))
-            if let permissions = attributes[.posixPermissions] {
-                try FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: temporary)
-            }
-            guard rename(temporary, path) == 0 else {
-                throw ModuleError(.invalidArgument, file: path, reason: "cannot replace it: \(String(cString: strerror(errno)))")
-            }
-        } catch let error as ModuleError {
-            unlink(temporary)
-            throw error
-        } catch {
-            unlink(temporary)
-            throw ModuleError(.invalidArgument, file: path, reason: "cannot write the signed file", underlying: error)
-        }
+        try ModuleFileBytes.replace(path, with: signed)
     }
 }

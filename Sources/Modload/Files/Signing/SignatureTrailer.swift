@@ -34,8 +34,23 @@ struct SignatureTrailer {
         bytes.count >= magic.count && bytes[(bytes.count - magic.count)...].elementsEqual(magic)
     }
 
+    /// Splits a file into its ELF image and its trailer, if it has one: the one place a file's
+    /// trailer is parsed (``ModuleFile``).
+    ///
+    /// - Throws: `badSignature` naming `file`, if the file ends with the magic but the trailer is
+    ///   malformed.
+    static func split(_ bytes: UnsafeRawBufferPointer, file: String) throws(ModuleError) -> (imageEnd: Int, trailer: SignatureTrailer?) {
+        guard isPresent(in: bytes) else { return (bytes.count, nil) }
+        do throws(Malformed) {
+            let trailer = try parse(bytes)
+            return (trailer.imageEnd, trailer)
+        } catch {
+            throw ModuleError(.badSignature, file: file, reason: error.reason)
+        }
+    }
+
     /// Parses the trailer of a file that ends with the magic.
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws(Malformed) -> SignatureTrailer {
+    private static func parse(_ bytes: UnsafeRawBufferPointer) throws(Malformed) -> SignatureTrailer {
         let end = bytes.count - magic.count
         guard end >= infoLength else { throw Malformed(reason: "signature trailer is truncated") }
         let info = end - infoLength
