@@ -51,3 +51,16 @@ func mappings(of path: String) -> [String] {
 typealias Crc32c = @convention(c) (UInt32, UnsafeRawPointer?, UInt) -> UInt32
 typealias Counter32 = @convention(c) () -> UInt32
 typealias Counter64 = @convention(c) () -> UInt64
+
+extension Data {
+    /// Appends to the file at `path`, creating it (for debugging logs).
+    func append(to path: String) throws {
+        if let handle = FileHandle(forWritingAtPath: path) {
+            defer { try? handle.close() }
+            handle.seekToEndOfFile()
+            handle.write(self)
+        } else {
+            try write(to: URL(fileURLWithPath: path))
+        }
+    }
+}

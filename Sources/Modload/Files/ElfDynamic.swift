@@ -39,6 +39,36 @@ struct ElfDynamic {
     private static let dtVerneed: UInt64 = 0x6fff_fffe, dtVerneedNum: UInt64 = 0x6fff_ffff
     private static let dtAuxiliary: UInt64 = 0x7fff_fffd, dtFilter: UInt64 = 0x7fff_ffff
     private static let dfTextrel: UInt64 = 0x4, df1Nodelete: UInt64 = 0x8, df1Pie: UInt64 = 0x0800_0000
+    private static let dtPltGot: UInt64 = 3, dtSymbolic: UInt64 = 16, dtDebug: UInt64 = 21, dtBindNow: UInt64 = 24
+    private static let dtRelaCount: UInt64 = 0x6fff_fff9, dtRelCount: UInt64 = 0x6fff_fffa, dtGnuFlags1: UInt64 = 0x6fff_fdf4
+
+    /// The tags a module may have (what linkers emit for a shared object; machine-specific PLT
+    /// tags included): anything else is refused.
+    private static let knownTags: Set<UInt64> = {
+        var tags: Set<UInt64> = [
+            dtNeeded, dtPltRelSize, dtPltGot, dtHash, dtStrtab, dtSymtab, dtRela, dtRelaSize, dtRelaEnt, dtStrSize, dtSymEnt,
+            dtInit, dtFini, dtSoname, dtRpath, dtSymbolic, dtPltRel, dtDebug, dtJmpRel, dtBindNow, dtInitArray, dtFiniArray,
+            dtInitArraySize, dtFiniArraySize, dtRunpath, dtFlags, dtRelrSize, dtRelr, dtRelrEnt, dtGnuHash, dtVersym,
+            dtRelaCount, dtRelCount, dtFlags1, dtVerdef, dtVerdefNum, dtVerneed, dtVerneedNum, dtGnuFlags1,
+            // Refused with a reason of their own below.
+            dtTextrel, dtRel, dtPreinitArray, dtAuxiliary, dtFilter, 18, 19, 33,
+        ]
+        #if arch(x86_64)
+        tags.formUnion([0x7000_0000, 0x7000_0001, 0x7000_0003])  // DT_X86_64_PLT, _PLTSZ, _PLTENT
+        #elseif arch(arm64)
+        tags.formUnion([0x7000_0001, 0x7000_0003, 0x7000_0005])  // DT_AARCH64_BTI_PLT, _PAC_PLT, _VARIANT_PCS
+        #endif
+        return tags
+    }()
+
+    /// The machine's JUMP_SLOT type.
+    private static let jumpSlotType: UInt32 = {
+        #if arch(arm64)
+        1026
+        #else
+        7
+        #endif
+    }()
 
     /// Relocation types this host's machine uses in shared objects, by what they need.
     private enum RelocationKind { case none, absolute, symbol, relative, irelative, tls }
@@ -69,6 +99,27 @@ struct ElfDynamic {
         guard terminated else { throw Invalid("the dynamic section has no DT_NULL end inside its segment") }
         func one(_ tag: UInt64) -> UInt64? { entries.last { $0.tag == tag }?.value }
         func all(_ tag: UInt64) -> [UInt64] { entries.filter { $0.tag == tag }.map(\.value) }
+        // Only tags this host knows: the dynamic linker indexes tables by tag arithmetic, so a
+        // stray tag can land anywhere in them.
+        for (tag, _) in entries where !knownTags.contains(tag) {
+            throw Invalid("the dynamic section has an unknown tag 0x\(String(tag, radix: 16))")
+        }
+        // Tables come with their sizes: the dynamic linker reads one without checking the other.
+        for (table, size, name) in [(dtStrtab, dtStrSize, "DT_STRTAB and DT_STRSZ"), (dtRela, dtRelaSize, "DT_RELA and DT_RELASZ"),
+                                    (dtJmpRel, dtPltRelSize, "DT_JMPREL and DT_PLTRELSZ"), (dtRelr, dtRelrSize, "DT_RELR and DT_RELRSZ"),
+                                    (dtInitArray, dtInitArraySize, "DT_INIT_ARRAY and DT_INIT_ARRAYSZ"),
+                                    (dtFiniArray, dtFiniArraySize, "DT_FINI_ARRAY and DT_FINI_ARRAYSZ"),
+                                    (dtVerdef, dtVerdefNum, "DT_VERDEF and DT_VERDEFNUM"), (dtVerneed, dtVerneedNum, "DT_VERNEED and DT_VERNEEDNUM")]
+        where (one(table) == nil) != (one(size) == nil) {
+            throw Invalid("the dynamic section gives only one of \(name)")
+        }
+        if one(dtJmpRel) != nil, one(dtPltRel) == nil { throw Invalid("the dynamic section gives DT_JMPREL without DT_PLTREL") }
+        for tag in Set(entries.map(\.tag)) where tag != dtNeeded && entries.filter({ $0.tag == tag }).count > 1 {
+            throw Invalid("the dynamic section gives tag 0x\(String(tag, radix: 16)) twice")
+        }
+        if let got = one(dtPltGot), image.segment(holding: got, length: 24)?.isWritable != true {
+            throw Invalid("DT_PLTGOT points outside any writable segment")
+        }
         for (tag, name) in [(dtTextrel, "DT_TEXTREL: text relocations"), (dtRel, "DT_REL relocations"),
                             (dtPreinitArray, "a preinit array"), (dtAuxiliary, "DT_AUXILIARY"), (dtFilter, "DT_FILTER")]
         where one(tag) != nil {
@@ -123,8 +174,17 @@ struct ElfDynamic {
         for index in 0..<Int(symbolCount) {
             let entry = symbols.lowerBound + index * ElfImage.symSize
             _ = try string(UInt64(file.u32(entry)), "the name of dynamic symbol \(index)")
-            let type = file.u8(entry + 4) & 0xf, shndx = file.u16(entry + 6)
+            let type = file.u8(entry + 4) & 0xf, binding = file.u8(entry + 4) >> 4, other = file.u8(entry + 5)
+            let shndx = file.u16(entry + 6)
             let value = file.u64(entry + 8), size = file.u64(entry + 16)
+            // Types: NOTYPE OBJECT FUNC SECTION FILE TLS, GNU_IFUNC; bindings LOCAL GLOBAL WEAK,
+            // GNU_UNIQUE; st_other only a visibility.
+            guard [0, 1, 2, 3, 4, 6, 10].contains(type), [0, 1, 2, 10].contains(binding), other & ~3 == 0 else {
+                throw Invalid("dynamic symbol \(index) has an unknown type, binding or visibility (info \(file.u8(entry + 4)), other \(other))")
+            }
+            if type == 10, shndx != 0, !image.isFunction(at: value) {
+                throw Invalid("dynamic symbol \(index) is an IFUNC whose resolver is no function of the file")
+            }
             guard shndx != 0, shndx != 0xfff1, type != 6 else {  // undefined, absolute, TLS: no address
                 definedValues.append(UInt64.max)
                 continue
@@ -155,8 +215,11 @@ struct ElfDynamic {
             }
         }
 
-        // 5. Relocations. Slots of the init and fini arrays are collected with their targets.
+        // 5. Relocations. Every slot written is collected with its target (for the init and fini
+        // arrays), and written once: a linker never relocates one slot twice.
         var slotTargets: [UInt64: UInt64] = [:]
+        var written = Set<UInt64>()
+        var jumpSlots = Set<UInt64>()
         func relocations(at address: UInt64?, size: UInt64?, _ what: String) throws(Invalid) {
             guard let address, let size, size > 0 else { return }
             guard size % 24 == 0, let range = image.fileRange(of: address, length: size) else {
@@ -172,7 +235,16 @@ struct ElfDynamic {
                 guard let target = image.segment(holding: offset, length: 8), target.isWritable else {
                     throw bad("writes outside any writable segment (at \(offset))")
                 }
+                guard offset % 8 == 0 else { throw bad("writes a misaligned slot (at \(offset))") }
+                guard written.insert(offset).inserted else { throw bad("writes a slot another relocation writes (at \(offset))") }
                 guard symbol < symbolCount else { throw bad("names symbol \(symbol); the table has \(symbolCount)") }
+                if type == jumpSlotType { jumpSlots.insert(offset) }
+                // A relative one's slot holds its addend in the file (or nothing): a slot that
+                // holds something else is not the one the linker meant.
+                if kind == .relative, let slot = image.fileRange(of: offset, length: 8) {
+                    let content = file.u64(slot.lowerBound)
+                    guard content == addend || content == 0 else { throw bad("writes a slot that holds something else (at \(offset))") }
+                }
                 let value: UInt64?
                 switch kind {
                 case .none, .tls:
@@ -197,11 +269,33 @@ struct ElfDynamic {
         }
         guard (one(dtRelaEnt) ?? 24) == 24 else { throw Invalid("relocations of size \(one(dtRelaEnt)!), not 24") }
         try relocations(at: one(dtRela), size: one(dtRelaSize), "DT_RELA")
+        // DT_RELACOUNT: the dynamic linker applies that many leading DT_RELA entries as relative
+        // without looking at their type — they must be exactly that.
+        if let count = one(dtRelaCount) {
+            let relativeType = relocationKinds.first { $0.value == .relative }!.key
+            guard let rela = one(dtRela), let size = one(dtRelaSize), count <= size / 24,
+                let range = image.fileRange(of: rela, length: count * 24),
+                stride(from: range.lowerBound, to: range.upperBound, by: 24).allSatisfy({ UInt32(truncatingIfNeeded: file.u64($0 + 8)) == relativeType })
+            else { throw Invalid("DT_RELACOUNT \(count) is more than the relative relocations DT_RELA begins with") }
+        }
+        if one(dtRelCount) != nil { throw Invalid("the dynamic section gives DT_RELCOUNT, for DT_REL relocations this machine does not use") }
         if one(dtJmpRel) != nil, one(dtPltRel) != dtRela { throw Invalid("PLT relocations are not RELA (DT_PLTREL)") }
         try relocations(at: one(dtJmpRel), size: one(dtPltRelSize), "DT_JMPREL")
         if let relr = one(dtRelr) {
             try relativeRelocations(file, image, at: relr, size: one(dtRelrSize) ?? 0, entry: one(dtRelrEnt) ?? 8, into: &slotTargets)
         }
+        // The PLT's GOT slots (after its three reserved words) are each bound by one JUMP_SLOT:
+        // code calls through them, and one left unbound would call the lazy resolver, which a
+        // module loaded with RTLD_NOW does not have set up.
+        if let gotPlt = image.section(named: ".got.plt"), gotPlt.range.count > 24 || !jumpSlots.isEmpty {
+            let slots = Set(stride(from: gotPlt.address + 24, to: gotPlt.address + UInt64(gotPlt.range.count), by: 8))
+            guard jumpSlots == slots else {
+                throw Invalid("the PLT relocations (DT_JMPREL) do not bind exactly the PLT's \(slots.count) slots of .got.plt")
+            }
+        } else if !jumpSlots.isEmpty {
+            throw Invalid("JUMP_SLOT relocations without a .got.plt section")
+        }
+
 
         // 6. Initializers and finalizers.
         for (tag, name) in [(dtInit, "DT_INIT"), (dtFini, "DT_FINI")] {
@@ -265,60 +359,77 @@ struct ElfDynamic {
         return count
     }
 
-    /// Checks `DT_VERNEED` records; returns the highest version index they define.
+    /// Checks `DT_VERNEED` records; returns the highest version index they define. The dynamic
+    /// linker walks the records and their entries by their `next` offsets until one is 0 (not by
+    /// the counts), so exactly `count` records, and `vn_cnt` entries in each, must end the chains.
     private static func versionNeeds(
         _ file: ElfReader, _ image: ElfImage, at address: UInt64, count: UInt64,
         _ string: (UInt64, String) throws(Invalid) -> String
     ) throws(Invalid) -> UInt64 {
+        guard count > 0, count < 1 << 12 else { throw Invalid("DT_VERNEEDNUM \(count) is out of range") }
         var highest: UInt64 = 0
         var record = address
-        for index in 0..<min(count, 1 << 12) {
+        for index in 0..<count {
             guard let need = image.fileRange(of: record, length: 16), file.u16(need.lowerBound) == 1 else {
                 throw Invalid("version need \(index) (DT_VERNEED) lies outside the file or has an unknown version")
             }
             _ = try string(UInt64(file.u32(need.lowerBound + 4)), "the file of version need \(index)")
+            let entries = Int(file.u16(need.lowerBound + 2))
+            guard entries > 0 else { throw Invalid("version need \(index) has no entries") }
             var aux = record + UInt64(file.u32(need.lowerBound + 8))
-            for auxIndex in 0..<Int(file.u16(need.lowerBound + 2)) {
+            for auxIndex in 0..<entries {
                 guard let entry = image.fileRange(of: aux, length: 16) else {
                     throw Invalid("version need \(index), entry \(auxIndex) lies outside the file")
                 }
                 _ = try string(UInt64(file.u32(entry.lowerBound + 8)), "a version name of need \(index)")
                 highest = max(highest, UInt64(file.u16(entry.lowerBound + 6) & 0x7fff))
                 let next = UInt64(file.u32(entry.lowerBound + 12))
-                if next == 0 { break }
+                guard (next == 0) == (auxIndex == entries - 1) else {
+                    throw Invalid("version need \(index): its entries' chain does not end after \(entries)")
+                }
                 aux += next
             }
             let next = UInt64(file.u32(need.lowerBound + 12))
-            if next == 0 { break }
+            guard (next == 0) == (index == count - 1) else {
+                throw Invalid("the version needs' chain (DT_VERNEED) does not end after DT_VERNEEDNUM \(count) records")
+            }
             record += next
         }
         return highest
     }
 
-    /// Checks `DT_VERDEF` records; returns the highest version index they define.
+    /// Checks `DT_VERDEF` records, as ``versionNeeds(_:_:at:count:_:)`` does its own; returns
+    /// the highest version index they define.
     private static func versionDefinitions(
         _ file: ElfReader, _ image: ElfImage, at address: UInt64, count: UInt64,
         _ string: (UInt64, String) throws(Invalid) -> String
     ) throws(Invalid) -> UInt64 {
+        guard count > 0, count < 1 << 12 else { throw Invalid("DT_VERDEFNUM \(count) is out of range") }
         var highest: UInt64 = 0
         var record = address
-        for index in 0..<min(count, 1 << 12) {
+        for index in 0..<count {
             guard let definition = image.fileRange(of: record, length: 20), file.u16(definition.lowerBound) == 1 else {
                 throw Invalid("version definition \(index) (DT_VERDEF) lies outside the file or has an unknown version")
             }
             highest = max(highest, UInt64(file.u16(definition.lowerBound + 4) & 0x7fff))
+            let entries = Int(file.u16(definition.lowerBound + 6))
+            guard entries > 0 else { throw Invalid("version definition \(index) has no names") }
             var aux = record + UInt64(file.u32(definition.lowerBound + 12))
-            for auxIndex in 0..<Int(file.u16(definition.lowerBound + 6)) {
+            for auxIndex in 0..<entries {
                 guard let entry = image.fileRange(of: aux, length: 8) else {
                     throw Invalid("version definition \(index), entry \(auxIndex) lies outside the file")
                 }
                 _ = try string(UInt64(file.u32(entry.lowerBound)), "a version name of definition \(index)")
                 let next = UInt64(file.u32(entry.lowerBound + 4))
-                if next == 0 { break }
+                guard (next == 0) == (auxIndex == entries - 1) else {
+                    throw Invalid("version definition \(index): its names' chain does not end after \(entries)")
+                }
                 aux += next
             }
             let next = UInt64(file.u32(definition.lowerBound + 16))
-            if next == 0 { break }
+            guard (next == 0) == (index == count - 1) else {
+                throw Invalid("the version definitions' chain (DT_VERDEF) does not end after DT_VERDEFNUM \(count) records")
+            }
             record += next
         }
         return highest

@@ -241,11 +241,16 @@ struct ElfImage {
         }
 
         // 5. Function symbols (entry points must be one), and the descriptor functions exported.
+        // With a full symbol table, it is the one that counts: every defined dynamic symbol must
+        // be in it under the same name at the same address (a linker writes both).
         var functions = Set<UInt64>()
         var hasSymbolTable = false
+        var globals: [String: UInt64] = [:]
+        var dynamicSymbols: [(name: String, value: UInt64)] = []
         var descriptorFunctions: [UInt32: UInt64] = [:]
         let prefix = Array(descriptorPrefix.utf8)
-        for section in sections where section.type == shtSymtab || section.type == shtDynsym {
+        // .symtab first: once it is seen, only it says where functions are.
+        for section in sections.filter({ $0.type == shtSymtab }) + sections.filter({ $0.type == shtDynsym }) {
             guard section.link < sections.count else { throw Invalid("symbol table \(section.name) names no string table") }
             if section.type == shtSymtab { hasSymbolTable = true }
             let names = sections[section.link].range
@@ -254,13 +259,24 @@ struct ElfImage {
                 defer { at += symSize }
                 let info = file.u8(at + 4), shndx = file.u16(at + 6), value = file.u64(at + 8)
                 let isFunction = info & 0xf == 2, isGlobal = info >> 4 == 1 || info >> 4 == 2
-                guard isFunction, shndx != 0 else { continue }
-                functions.insert(value)
+                guard shndx != 0, shndx < 0xff00 else { continue }  // undefined, absolute, common
+                if isGlobal, let name = file.cString(in: names, at: Int(file.u32(at))) {
+                    if section.type == shtSymtab { globals[name] = value } else { dynamicSymbols.append((name, value)) }
+                }
+                guard isFunction else { continue }
+                if section.type == shtSymtab || !hasSymbolTable { functions.insert(value) }
                 guard section.type == shtDynsym, isGlobal, file.bytes(in: names, at: Int(file.u32(at)), equal: prefix),
                     let name = file.cString(in: names, at: Int(file.u32(at))),
                     let version = UInt32(name.dropFirst(prefix.count))
                 else { continue }
                 descriptorFunctions[version] = value
+            }
+        }
+        if hasSymbolTable {
+            for symbol in dynamicSymbols where globals[symbol.name] != symbol.value {
+                throw Invalid(
+                    "dynamic symbol \(symbol.name) is at \(symbol.value), but the symbol table has it "
+                        + (globals[symbol.name].map { "at \($0)" } ?? "nowhere"))
             }
         }
         let withSymbols = ElfImage(
