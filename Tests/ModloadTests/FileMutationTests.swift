@@ -196,8 +196,10 @@ struct FileMutationTests {
             return result + kept
         }
 
-        /// Applies one mutation; says which.
+        /// Applies one mutation; says which. (Stacked on a truncated mutant, a mutation may find
+        /// its place gone: it changes nothing then.)
         func mutate(_ bytes: inout [UInt8], _ random: inout SplitMix) -> String {
+            let count = bytes.count
             func position(in ranges: [Range<Int>]) -> Int {
                 let total = ranges.map(\.count).reduce(0, +)
                 var pick = Int(random.next() % UInt64(max(total, 1)))
@@ -211,16 +213,19 @@ struct FileMutationTests {
             case 0..<4:
                 let at = position(in: allowed)
                 let value = UInt8(truncatingIfNeeded: random.next() | 1)
+                guard at < count else { return "unchanged" }
                 bytes[at] ^= value
                 return "byte \(at) ^= \(value)"
             case 4, 5:
                 let at = position(in: allowed)
                 let room = allowed.filter { $0.contains(at) }.map { $0.upperBound - at }.max() ?? 1
-                let length = min(Int(random.next() % 15) + 2, room)
+                let length = min(Int(random.next() % 15) + 2, room, count - at)
+                guard length > 0 else { return "unchanged" }
                 for index in at..<(at + length) { bytes[index] = UInt8(truncatingIfNeeded: random.next()) }
                 return "\(length) bytes from \(at) randomized"
             case 6:
-                let length = Int(random.next() % UInt64(bytes.count))
+                guard count > 0 else { return "unchanged" }
+                let length = Int(random.next() % UInt64(count))
                 bytes.removeLast(bytes.count - length)
                 return "truncated to \(length) bytes"
             default:

@@ -182,6 +182,14 @@ struct ElfDynamic {
             guard [0, 1, 2, 3, 4, 6, 10].contains(type), [0, 1, 2, 10].contains(binding), other & ~3 == 0 else {
                 throw Invalid("dynamic symbol \(index) has an unknown type, binding or visibility (info \(file.u8(entry + 4)), other \(other))")
             }
+            // An undefined one is looked up elsewhere: global or weak, of default visibility
+            // (a local or hidden one would resolve to nothing, and be called).
+            if shndx == 0, index > 0, !([1, 2].contains(binding) && other & 3 == 0 && [0, 1, 2, 6].contains(type)) {
+                throw Invalid("undefined dynamic symbol \(index) is not a global or weak symbol of default visibility")
+            }
+            if index == 0, (0..<ElfImage.symSize).contains(where: { file.u8(entry + $0) != 0 }) {
+                throw Invalid("dynamic symbol 0 is not the null symbol")
+            }
             if type == 10, shndx != 0, !image.isFunction(at: value) {
                 throw Invalid("dynamic symbol \(index) is an IFUNC whose resolver is no function of the file")
             }
@@ -198,7 +206,8 @@ struct ElfDynamic {
         // 4. Versions.
         var highestVersion: UInt64 = 1
         if let verneed = one(dtVerneed) {
-            highestVersion = max(highestVersion, try versionNeeds(file, image, at: verneed, count: one(dtVerneedNum) ?? 0, string))
+            highestVersion = max(
+                highestVersion, try versionNeeds(file, image, at: verneed, count: one(dtVerneedNum) ?? 0, needed: needed, string))
         }
         if let verdef = one(dtVerdef) {
             highestVersion = max(highestVersion, try versionDefinitions(file, image, at: verdef, count: one(dtVerdefNum) ?? 0, string))
@@ -310,7 +319,7 @@ struct ElfDynamic {
                 throw Invalid("\(name) (\(size) bytes at \(address)) lies outside the image")
             }
             for slot in 0..<(size / 8) {
-                let at = address + slot * 8
+                let at = address &+ slot &* 8
                 guard let target = slotTargets[at], image.isFunction(at: target) else {
                     throw Invalid("entry \(slot) of \(name) points at no function of the file")
                 }
@@ -323,7 +332,7 @@ struct ElfDynamic {
     private static func sysvHashSymbols(_ file: ElfReader, _ image: ElfImage, at address: UInt64) throws(Invalid) -> UInt64 {
         guard let header = image.fileRange(of: address, length: 8) else { throw Invalid("DT_HASH lies outside the file") }
         let buckets = UInt64(file.u32(header.lowerBound)), chains = UInt64(file.u32(header.lowerBound + 4))
-        guard buckets < 1 << 24, chains < 1 << 24, let table = image.fileRange(of: address + 8, length: (buckets + chains) * 4) else {
+        guard buckets < 1 << 24, chains < 1 << 24, let table = image.fileRange(of: address &+ 8, length: (buckets + chains) * 4) else {
             throw Invalid("DT_HASH (\(buckets) buckets, \(chains) chains) lies outside the file")
         }
         for index in 0..<Int(buckets + chains) where UInt64(file.u32(table.lowerBound + index * 4)) >= max(chains, 1) {
@@ -339,16 +348,16 @@ struct ElfDynamic {
         let buckets = UInt64(file.u32(header.lowerBound)), offset = UInt64(file.u32(header.lowerBound + 4))
         let bloom = UInt64(file.u32(header.lowerBound + 8)), shift = file.u32(header.lowerBound + 12)
         guard buckets > 0, buckets < 1 << 24, bloom > 0, bloom < 1 << 24, shift < 64, offset < 1 << 24,
-            let bucketRange = image.fileRange(of: address + 16 + bloom * 8, length: buckets * 4)
+            let bucketRange = image.fileRange(of: address &+ 16 &+ bloom &* 8, length: buckets * 4)
         else { throw Invalid("DT_GNU_HASH (\(buckets) buckets, \(bloom) bloom words) lies outside the file or is broken") }
-        let chainStart = address + 16 + bloom * 8 + buckets * 4
+        let chainStart = address &+ 16 &+ bloom &* 8 &+ buckets &* 4
         var count = offset
         for bucket in 0..<Int(buckets) {
             var symbol = UInt64(file.u32(bucketRange.lowerBound + bucket * 4))
             guard symbol != 0 else { continue }
             guard symbol >= offset else { throw Invalid("DT_GNU_HASH bucket \(bucket) names a symbol below its first") }
             while true {
-                guard symbol - offset < 1 << 24, let slot = image.fileRange(of: chainStart + (symbol - offset) * 4, length: 4) else {
+                guard symbol - offset < 1 << 24, let slot = image.fileRange(of: chainStart &+ (symbol - offset) &* 4, length: 4) else {
                     throw Invalid("DT_GNU_HASH chain of bucket \(bucket) runs outside the file")
                 }
                 count = max(count, symbol + 1)
@@ -363,7 +372,7 @@ struct ElfDynamic {
     /// linker walks the records and their entries by their `next` offsets until one is 0 (not by
     /// the counts), so exactly `count` records, and `vn_cnt` entries in each, must end the chains.
     private static func versionNeeds(
-        _ file: ElfReader, _ image: ElfImage, at address: UInt64, count: UInt64,
+        _ file: ElfReader, _ image: ElfImage, at address: UInt64, count: UInt64, needed: [String],
         _ string: (UInt64, String) throws(Invalid) -> String
     ) throws(Invalid) -> UInt64 {
         guard count > 0, count < 1 << 12 else { throw Invalid("DT_VERNEEDNUM \(count) is out of range") }
@@ -373,10 +382,15 @@ struct ElfDynamic {
             guard let need = image.fileRange(of: record, length: 16), file.u16(need.lowerBound) == 1 else {
                 throw Invalid("version need \(index) (DT_VERNEED) lies outside the file or has an unknown version")
             }
-            _ = try string(UInt64(file.u32(need.lowerBound + 4)), "the file of version need \(index)")
+            // The dynamic linker finds the library by this name among those DT_NEEDED loads, and
+            // asserts that it does.
+            let library = try string(UInt64(file.u32(need.lowerBound + 4)), "the file of version need \(index)")
+            guard needed.contains(library) else {
+                throw Invalid("version need \(index) names \(String(reflecting: library)), which is not a DT_NEEDED library")
+            }
             let entries = Int(file.u16(need.lowerBound + 2))
             guard entries > 0 else { throw Invalid("version need \(index) has no entries") }
-            var aux = record + UInt64(file.u32(need.lowerBound + 8))
+            var aux = record &+ UInt64(file.u32(need.lowerBound + 8))
             for auxIndex in 0..<entries {
                 guard let entry = image.fileRange(of: aux, length: 16) else {
                     throw Invalid("version need \(index), entry \(auxIndex) lies outside the file")
@@ -387,18 +401,18 @@ struct ElfDynamic {
                 guard (next == 0) == (auxIndex == entries - 1) else {
                     throw Invalid("version need \(index): its entries' chain does not end after \(entries)")
                 }
-                aux += next
+                aux &+= next
             }
             let next = UInt64(file.u32(need.lowerBound + 12))
             guard (next == 0) == (index == count - 1) else {
                 throw Invalid("the version needs' chain (DT_VERNEED) does not end after DT_VERNEEDNUM \(count) records")
             }
-            record += next
+            record &+= next
         }
         return highest
     }
 
-    /// Checks `DT_VERDEF` records, as ``versionNeeds(_:_:at:count:_:)`` does its own; returns
+    /// Checks `DT_VERDEF` records, as ``versionNeeds(_:_:at:count:needed:_:)`` does its own; returns
     /// the highest version index they define.
     private static func versionDefinitions(
         _ file: ElfReader, _ image: ElfImage, at address: UInt64, count: UInt64,
@@ -414,7 +428,7 @@ struct ElfDynamic {
             highest = max(highest, UInt64(file.u16(definition.lowerBound + 4) & 0x7fff))
             let entries = Int(file.u16(definition.lowerBound + 6))
             guard entries > 0 else { throw Invalid("version definition \(index) has no names") }
-            var aux = record + UInt64(file.u32(definition.lowerBound + 12))
+            var aux = record &+ UInt64(file.u32(definition.lowerBound + 12))
             for auxIndex in 0..<entries {
                 guard let entry = image.fileRange(of: aux, length: 8) else {
                     throw Invalid("version definition \(index), entry \(auxIndex) lies outside the file")
@@ -424,13 +438,13 @@ struct ElfDynamic {
                 guard (next == 0) == (auxIndex == entries - 1) else {
                     throw Invalid("version definition \(index): its names' chain does not end after \(entries)")
                 }
-                aux += next
+                aux &+= next
             }
             let next = UInt64(file.u32(definition.lowerBound + 16))
             guard (next == 0) == (index == count - 1) else {
                 throw Invalid("the version definitions' chain (DT_VERDEF) does not end after DT_VERDEFNUM \(count) records")
             }
-            record += next
+            record &+= next
         }
         return highest
     }
@@ -457,16 +471,16 @@ struct ElfDynamic {
             let word = file.u64(table.lowerBound + index * 8)
             if word & 1 == 0 {
                 try slot(word)
-                next = word + 8
+                next = word &+ 8
             } else {
                 var bits = word >> 1
                 var at = next
                 while bits != 0 {
                     if bits & 1 != 0 { try slot(at) }
                     bits >>= 1
-                    at += 8
+                    at &+= 8
                 }
-                next += 63 * 8
+                next &+= 63 * 8
             }
         }
     }

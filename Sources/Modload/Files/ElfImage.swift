@@ -44,6 +44,7 @@ struct ElfImage {
     struct Section {
         let name: String
         let type: UInt32
+        let flags: UInt64
         let address: UInt64
         /// Its bytes in the file (empty for `SHT_NOBITS`).
         let range: Range<Int>
@@ -175,7 +176,9 @@ struct ElfImage {
             _ = try within(offset, fileSize, "segment \(index)")
             switch type {
             case ptLoad:
-                guard fileSize <= memorySize else {
+                // Only a writable segment may be longer in memory than in the file (its .bss): code
+                // and constants that are not in the file would be zeros.
+                guard fileSize == memorySize || (fileSize < memorySize && flags & 2 != 0) else {
                     throw Invalid("loadable segment \(index) has \(fileSize) bytes in the file but \(memorySize) in memory")
                 }
                 let (_, overflow) = address.addingReportingOverflow(memorySize)
@@ -210,13 +213,13 @@ struct ElfImage {
         guard shnum > 0 else { throw Invalid("no section headers: its metadata section cannot be found") }
         guard shentsize == shdrSize else { throw Invalid("section headers of size \(shentsize), not \(shdrSize)") }
         let sectionHeaders = try within(shoff, UInt64(shnum * shentsize), "the section header table")
-        var raw: [(type: UInt32, name: UInt32, address: UInt64, range: Range<Int>, link: Int)] = []
+        var raw: [(type: UInt32, flags: UInt64, name: UInt32, address: UInt64, size: UInt64, range: Range<Int>, link: Int)] = []
         raw.reserveCapacity(shnum)
         for index in 0..<shnum {
             let at = sectionHeaders.lowerBound + index * shentsize
             let type = file.u32(at + 4)
             let range = type == shtNobits ? 0..<0 : try within(file.u64(at + 24), file.u64(at + 32), "section \(index)")
-            raw.append((type, file.u32(at), file.u64(at + 16), range, Int(file.u32(at + 40))))
+            raw.append((type, file.u64(at + 8), file.u32(at), file.u64(at + 16), file.u64(at + 32), range, Int(file.u32(at + 40))))
         }
         guard shstrndx < raw.count else { throw Invalid("the section-name table index \(shstrndx) is out of range") }
         var sections: [Section] = []
@@ -225,7 +228,26 @@ struct ElfImage {
             guard let name = file.cString(in: raw[shstrndx].range, at: Int(section.name)) else {
                 throw Invalid("section \(index)'s name lies outside the section-name table")
             }
-            sections.append(Section(name: name, type: section.type, address: section.address, range: section.range, link: section.link))
+            sections.append(
+                Section(name: name, type: section.type, flags: section.flags, address: section.address, range: section.range, link: section.link))
+        }
+
+        // Sections and segments describe one layout: every loaded section lies in a segment at
+        // the same place in file and memory, code in an executable one, writable data in a
+        // writable one (what the dynamic linker maps is what the sections say the file holds).
+        let shfWrite: UInt64 = 1, shfAlloc: UInt64 = 2, shfExec: UInt64 = 4
+        let shfTls: UInt64 = 0x400
+        for (index, section) in raw.enumerated()
+        where section.flags & shfAlloc != 0 && section.size > 0 && !(section.type == shtNobits && section.flags & shfTls != 0) {
+            guard let holder = segments.first(where: {
+                section.address >= $0.address && section.size <= $0.memorySize && section.address - $0.address <= $0.memorySize - section.size
+            }), section.type == shtNobits
+                || (section.address - holder.address + section.size <= holder.fileSize
+                    && UInt64(section.range.lowerBound) == holder.offset + (section.address - holder.address)),
+                section.flags & shfExec == 0 || holder.flags & 1 != 0, section.flags & shfWrite == 0 || holder.flags & 2 != 0
+            else {
+                throw Invalid("section \(index) (\(sections[index].name)) does not lie where the loadable segments put it")
+            }
         }
 
         let image = ElfImage(
@@ -247,6 +269,7 @@ struct ElfImage {
         var hasSymbolTable = false
         var globals: [String: UInt64] = [:]
         var dynamicSymbols: [(name: String, value: UInt64)] = []
+        var undefined = Set<String>(), dynamicUndefined: [String] = []
         var descriptorFunctions: [UInt32: UInt64] = [:]
         let prefix = Array(descriptorPrefix.utf8)
         // .symtab first: once it is seen, only it says where functions are.
@@ -259,6 +282,10 @@ struct ElfImage {
                 defer { at += symSize }
                 let info = file.u8(at + 4), shndx = file.u16(at + 6), value = file.u64(at + 8)
                 let isFunction = info & 0xf == 2, isGlobal = info >> 4 == 1 || info >> 4 == 2
+                if shndx == 0, isGlobal, let name = file.cString(in: names, at: Int(file.u32(at))) {
+                    // (.symtab may spell a versioned reference name@VERSION.)
+                    if section.type == shtSymtab { undefined.insert(String(name.prefix { $0 != "@" })) } else { dynamicUndefined.append(name) }
+                }
                 guard shndx != 0, shndx < 0xff00 else { continue }  // undefined, absolute, common
                 if isGlobal, let name = file.cString(in: names, at: Int(file.u32(at))) {
                     if section.type == shtSymtab { globals[name] = value } else { dynamicSymbols.append((name, value)) }
@@ -273,6 +300,9 @@ struct ElfImage {
             }
         }
         if hasSymbolTable {
+            for name in dynamicUndefined where !undefined.contains(name) {
+                throw Invalid("undefined dynamic symbol \(name) is not an undefined symbol of the symbol table")
+            }
             for symbol in dynamicSymbols where globals[symbol.name] != symbol.value {
                 throw Invalid(
                     "dynamic symbol \(symbol.name) is at \(symbol.value), but the symbol table has it "
