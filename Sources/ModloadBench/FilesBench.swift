@@ -85,14 +85,14 @@ public enum FilesBench {
     /// The baseline: map, find and call the descriptor function, unmap.
     private static func rawCycle(_ path: String) {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { preconditionFailure("dlopen \(path) failed") }
-        blackHole(unsafeBitCast(dlsym(handle, "modload_module_descriptor_v1"), to: DescriptorFunction.self)())
+        blackHole(unsafeBitCast(dlsym(handle, "modload_module_descriptor_v2"), to: DescriptorFunction.self)())
         dlclose(handle)
     }
 
     /// A minimal loader: map, init, cleanup, exit, unmap — no checks, no host.
     private static func handWrittenCycle(_ path: String) {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL),
-            let descriptor = unsafeBitCast(dlsym(handle, "modload_module_descriptor_v1"), to: DescriptorFunction.self)()
+            let descriptor = unsafeBitCast(dlsym(handle, "modload_module_descriptor_v2"), to: DescriptorFunction.self)()
         else { preconditionFailure("dlopen \(path) failed") }
         let d = descriptor.pointee
         precondition(d.`init`!(stubHost, nil) == 0)
@@ -122,7 +122,7 @@ public enum FilesBench {
         lines.append(row("  hand-written loader (+ init, cleanup, exit)", r.handWrittenCycleUs))
         lines.append(String(format: "  ratio to raw %.2f× (target ≤ 1.2×); to the hand-written loader %.2f×", r.ratio, r.ratioToHandWritten))
         lines.append("  where Modload's time goes (same loop):")
-        lines.append(row("    inspect (read, validate, map, unmap)", r.inspectUs))
+        lines.append(row("    check without mapping (read, ELF, metadata)", r.inspectUs))
         lines.append(row("    one grace period (synchronize)", r.synchronizeUs))
         lines.append(row("    load + unload of a built-in module", r.builtinCycleUs))
         if let c = r.cDlopenCycleUs { lines.append(String(format: "  C limits: dlopen+dlsym+call+dlclose of a tiny library  %.2f µs", c)) }
