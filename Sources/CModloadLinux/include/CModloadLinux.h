@@ -10,8 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U
@@ -34,30 +32,9 @@ static inline int ml_seal_contents(int fd) {
 
 /// Copies up to `length` bytes at `address` (in this process) to `into` without faulting: returns
 /// the bytes copied — fewer than asked if the range runs into memory that is not mapped readable
-/// — or -1 and errno (EFAULT if not even the first byte is). process_vm_readv where the kernel
-/// allows it, else a write through a pipe (the kernel checks the address, and fails with EFAULT
-/// instead of a signal).
-static inline long ml_read_memory(void *into, const void *address, unsigned long length) {
-    struct iovec local = { into, length }, remote = { (void *)address, length };
-    long n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-    if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return n;
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) return -1;
-    long done = 0;
-    while ((unsigned long)done < length) {
-        unsigned long chunk = length - (unsigned long)done < 4096 ? length - (unsigned long)done : 4096;
-        long w = write(pipefd[1], (const char *)address + done, chunk);
-        if (w <= 0) break;
-        long r = read(pipefd[0], (char *)into + done, (unsigned long)w);
-        if (r != w) break;
-        done += w;
-    }
-    int saved = errno;
-    close(pipefd[0]);
-    close(pipefd[1]);
-    errno = saved;
-    return done > 0 ? done : -1;
-}
+/// — or -1 and errno (EFAULT if not even the first byte is). (In memory.c: the header includes
+/// nothing that would clash with Swift's Glibc module.)
+long ml_read_memory(void *into, const void *address, unsigned long length);
 
 
 #endif
