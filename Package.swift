@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "Modload",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Modload", targets: ["Modload"]),
         // For module authors: write a module file in Swift; produces the C descriptor.
@@ -56,10 +55,12 @@ let package = Package(
             name: "ModloadDemo",
             dependencies: ["Modload"]
         ),
+        // The physical limits the benchmarks are held against, measured in C in the same run.
+        .target(name: "CModloadLimits"),
         // Benchmark scenarios and their baselines (never in the library).
         .target(
             name: "ModloadBench",
-            dependencies: ["Modload", "ModloadExamples", "CModloadABI", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Modload", "ModloadExamples", "CModloadABI", "CModloadLimits", .product(name: "Logging", package: "swift-log")]
         ),
         // The command-line tool: a thin layer over the library.
         .executableTarget(

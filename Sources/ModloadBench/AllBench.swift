@@ -1,10 +1,10 @@
 import Foundation
 
 /// `modload bench all`: every scenario in one run — with the C limits measured once, in the same
-/// run — and one table of every target of DESIGN §10: the figure, its baseline, the ratio, and
+/// run — and one table of every target of docs/design.md §10: the figure, its baseline, the ratio, and
 /// whether it is met.
 public enum AllBench {
-    /// One target of DESIGN §10.
+    /// One target of docs/design.md §10.
     public struct Target: Codable, Sendable {
         public let scenario: String
         public let target: String
@@ -37,8 +37,7 @@ public enum AllBench {
         public let targets: [Target]
     }
 
-    public static func run(quick: Bool, limitsScript: String?) async throws -> Report {
-        let limits = limitsScript.flatMap { Limits.measure(script: $0, full: true) }
+    public static func run(quick: Bool, limits: Limits?) async throws -> Report {
         let burst = await BurstBench.run(.init(repetitions: quick ? 1 : 5), limits: limits)
         let parallel = await ParallelBench.run(.init(repetitions: quick ? 1 : 5))
         let refs = await RefsBench.run(quick: quick, limits: limits)
@@ -132,7 +131,7 @@ public enum AllBench {
             BurstBench.render(r.burst), ParallelBench.render(r.parallel), RefsBench.render(r.refs),
             QuiescenceBench.render(r.quiescence), CycleBench.render(r.cycle), FilesBench.render(r.files),
         ]
-        var summary = ["targets (DESIGN §10, and issue 6's module-file cycle)"]
+        var summary = ["targets (docs/design.md §10, and issue 6's module-file cycle)"]
         for t in r.targets {
             summary.append(
                 "  \(t.met.map { $0 ? "met   " : "MISSED" } ?? "n/a   ") \(t.scenario.padding(toLength: 11, withPad: " ", startingAt: 0))"

@@ -178,7 +178,7 @@ extension QuiescenceBench {
         ]
         lines += LookupBench.table(r.lookupNs, baselines: r.baselines)
         lines.append(LookupBench.summary(r.lookupNs))
-        if r.limits == nil { lines.append("\n(no C limits: ../shared/limits/run not found or failed)") }
+        if r.limits == nil { lines.append("\n(no C limits: --limits none)") }
         return lines.joined(separator: "\n")
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Modload
 import ModloadDemo
 
-struct BootCommand: AsyncParsableCommand {
+struct BootCommand: AsyncParsableCommand, ReportsJSON {
     static let configuration = CommandConfiguration(
         commandName: "boot",
         abstract: "Boot the demo system: every CPU asks for its frequency drivers at once (seed 002).",
@@ -16,10 +16,10 @@ struct BootCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "CPUs, each requesting pcc_cpufreq once and acpi_cpufreq twice.")
+    @Option(parsing: .unconditional, help: "CPUs, each requesting pcc_cpufreq once and acpi_cpufreq twice.")
     var cpus = 288
 
-    @Option(name: .customLong("init-ms"), help: "How long every module's init takes, in milliseconds.")
+    @Option(name: .customLong("init-ms"), parsing: .unconditional, help: "How long every module's init takes, in milliseconds.")
     var initMs = 2.0
 
     @Flag(help: "Don't remember failed loads: late duplicate requests run the failing init again.")

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Modload
 
-struct ModinfoCommand: ParsableCommand {
+struct ModinfoCommand: ParsableCommand, ReportsJSON {
     static let configuration = CommandConfiguration(
         commandName: "modinfo",
         abstract: "Show what a module file says: name, version, license, aliases, softdeps, exports, imports, parameters, signer.",
@@ -75,16 +75,31 @@ struct KeygenCommand: ParsableCommand {
     var force = false
 
     func run() throws {
+        // The key files' names: PREFIX.key and PREFIX.pub, never inside a directory named by --out.
+        var isDirectory: ObjCBool = false
+        if out.hasSuffix("/") || (FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            throw RuntimeFailure(file: out, reason: "is a directory; --out takes a file prefix (\(out.hasSuffix("/") ? out : out + "/")NAME makes NAME.key and NAME.pub)")
+        }
         let key = try SigningKey(generatingFor: signer)
         let (privatePath, publicPath) = (out + ".key", out + ".pub")
         for path in [privatePath, publicPath] where !force && FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("\(path) exists; pass --force to overwrite it")
+            throw RuntimeFailure(file: path, reason: "exists; pass --force to overwrite it")
         }
-        guard FileManager.default.createFile(
-            atPath: privatePath, contents: Data(key.fileContents.utf8), attributes: [.posixPermissions: 0o600])
-        else { throw ValidationError("cannot write \(privatePath)") }
-        try key.publicKey.fileContents.write(toFile: publicPath, atomically: true, encoding: .utf8)
+        try write(key.fileContents, to: privatePath, mode: 0o600)
+        try write(key.publicKey.fileContents, to: publicPath, mode: 0o644)
         print("\(privatePath)\n\(publicPath)\nkey \(key.publicKey.fingerprint) for \(signer)")
+    }
+
+    /// Writes `text` to `path` with `mode` (replacing the file), or fails in plain words.
+    private func write(_ text: String, to path: String, mode: mode_t) throws {
+        unlink(path)  // --force, or nothing there: a new file gets `mode` whatever the old one had
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw RuntimeFailure(file: path, reason: "cannot be written: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ Foundation.write(fd, $0.baseAddress!, $0.count) }) == bytes.count else {
+            throw RuntimeFailure(file: path, reason: "cannot be written: \(String(cString: strerror(errno)))")
+        }
     }
 }
 

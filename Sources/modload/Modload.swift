@@ -1,14 +1,82 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Modload
 
 @main
 struct ModloadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modload",
         abstract: "Load, link, reference-count and unload modules concurrently and safely.",
+        version: "modload \(modloadVersion) (module ABI \(ModuleFileInfo.abiVersion))",
         subcommands: [BootCommand.self, ModinfoCommand.self, SealCommand.self, KeygenCommand.self, SignCommand.self, BenchCommand.self]
     )
+
+    /// Parses, runs, and reports failures as kmod's tools do: a runtime failure is one line on
+    /// standard error — what failed, on which module or file, why — and exit status 1 (a JSON
+    /// object on standard error under `--json`); a usage error is the parser's message and status
+    /// 64.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(arguments)
+            do {
+                if var command = command as? AsyncParsableCommand {
+                    try await command.run()
+                } else {
+                    try command.run()
+                }
+            } catch let error as ModuleError {
+                report(error, json: (command as? ReportsJSON)?.json ?? false)
+                Foundation.exit(1)
+            } catch let error as RuntimeFailure {
+                report(ModuleError(.invalidArgument, file: error.file, reason: error.reason), json: (command as? ReportsJSON)?.json ?? false)
+                Foundation.exit(1)
+            }
+        } catch {
+            if let scenarios = BenchCommand.unknownScenario(in: arguments) {
+                FileHandle.standardError.write(Data("modload bench: \(scenarios)\n".utf8))
+                Foundation.exit(64)
+            }
+            exit(withError: error)
+        }
+    }
+
+    /// One line, or one JSON object (`{"error": {code, errno, module, file, reason}}`), on
+    /// standard error.
+    static func report(_ error: ModuleError, json: Bool) {
+        let text: String
+        if json {
+            let body = ErrorReport(
+                code: error.code.name, errno: error.errno, module: error.module, file: error.file, reason: "\(error)")
+            text = (try? jsonLine(["error": body])) ?? "{\"error\":{}}"
+        } else {
+            text = "modload: \(error)"
+        }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    private struct ErrorReport: Encodable {
+        let code: String
+        let errno: Int32
+        let module: String?
+        let file: String?
+        let reason: String
+    }
+}
+
+/// This build of the command.
+let modloadVersion = "0.12.0"
+
+/// A command with a `--json` flag: its failures are JSON too.
+protocol ReportsJSON {
+    var json: Bool { get }
+}
+
+/// A failure of the command's own work (a file it cannot write), reported like a ModuleError.
+struct RuntimeFailure: Error {
+    let file: String?
+    let reason: String
 }
 
 /// Options every verb shares.

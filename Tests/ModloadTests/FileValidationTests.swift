@@ -63,7 +63,7 @@ struct FileValidationTests {
     @Test func missingFilesAndDirectories() async throws {
         let folder = try ModuleFolder()
         #expect(await refuse("\(folder.path)/absent.so", .notFound).contains("no such module file"))
-        #expect(await refuse(folder.path, .invalidFile).contains("not a regular file"))
+        #expect(await refuse(folder.path, .invalidFile).contains("is a directory, not a module file"))
         let host = try ModuleHost(configuration: .testing())
         _ = await expectError(.invalidArgument) { try await host.insert(file: "") }
     }

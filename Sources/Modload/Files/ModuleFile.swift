@@ -127,6 +127,9 @@ struct ModuleFile {
 
 /// What a module file is, as opening it found it: its path, metadata, signature and code.
 public struct ModuleFileInfo: Sendable, Equatable {
+    /// The module-file ABI version this host speaks (`modload.h`).
+    public static let abiVersion: UInt32 = ModuleFileBytes.abiVersion
+
     /// The path as given.
     public let path: String
     /// What its metadata section says.

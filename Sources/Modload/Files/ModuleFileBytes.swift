@@ -26,36 +26,54 @@ struct ModuleFileBytes {
     /// The one ABI version this host speaks.
     static let abiVersion = MODLOAD_ABI_VERSION
 
-    /// Reads the file at `path`.
+    /// Reads the module file at `path`.
     ///
     /// - Throws: `notFound` if there is no such file, `permissionDenied` if it cannot be read,
     ///   `invalidFile` if it is not a regular file or is too large.
     static func read(_ path: String) throws(ModuleError) -> ModuleFileBytes {
         guard !path.isEmpty else { throw ModuleError(.invalidArgument, reason: "module file path is empty") }
+        let (bytes, status) = try contents(of: path, what: "module file", maximumSize: maximumSize, failure: .invalidFile)
+        return ModuleFileBytes(path: path, bytes: bytes, identity: FileIdentity(status))
+    }
+
+    /// Every byte of the regular file at `path` (a `what`, for the errors), and its status. The
+    /// errors say what failed in plain words (`strerror`), with `failure` as the code of a file
+    /// that is no regular file, too large, or unreadable for another reason.
+    ///
+    /// - Throws: `notFound`, `permissionDenied`, or `failure`, naming the file.
+    static func contents(
+        of path: String, what: String, maximumSize: Int, failure: ModuleError.Code
+    ) throws(ModuleError) -> ([UInt8], stat) {
+        func ioError(_ code: Int32, _ doing: String) -> ModuleError {
+            let text = String(cString: strerror(code))
+            switch code {
+            case ENOENT, ENOTDIR: return ModuleError(.notFound, file: path, reason: "no such \(what)")
+            case EACCES, EPERM: return ModuleError(.permissionDenied, file: path, reason: "\(doing): \(text)")
+            default: return ModuleError(failure, file: path, reason: "\(doing): \(text)")
+            }
+        }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ioError(errno, path, "cannot open it") }
+        guard fd >= 0 else { throw ioError(errno, "cannot open it") }
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else { throw ioError(errno, path, "cannot stat it") }
+        guard fstat(fd, &status) == 0 else { throw ioError(errno, "cannot stat it") }
         guard status.st_mode & S_IFMT == S_IFREG else {
-            throw ModuleError(.invalidFile, file: path, reason: "is not a regular file")
+            throw ModuleError(failure, file: path, reason: status.st_mode & S_IFMT == S_IFDIR ? "is a directory, not a \(what)" : "is not a regular file")
         }
         let size = Int(status.st_size)
         guard size <= maximumSize else {
-            throw ModuleError(.invalidFile, file: path, reason: "is \(size) bytes; the limit for a module file is \(maximumSize)")
+            throw ModuleError(failure, file: path, reason: "is \(size) bytes; the limit for a \(what) is \(maximumSize)")
         }
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
         while done < size {
             let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
             if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw ioError(errno, path, "cannot read it") }
-            guard n > 0 else {
-                throw ModuleError(.invalidFile, file: path, reason: "shrank to \(done) bytes while being read")
-            }
+            guard n >= 0 else { throw ioError(errno, "cannot read it") }
+            guard n > 0 else { throw ModuleError(failure, file: path, reason: "shrank to \(done) bytes while being read") }
             done += n
         }
-        return ModuleFileBytes(path: path, bytes: bytes, identity: FileIdentity(status))
+        return (bytes, status)
     }
 
     /// Writes `bytes` over the file at `path` atomically (a new file renamed over it), keeping its
@@ -82,14 +100,6 @@ struct ModuleFileBytes {
         }
     }
 
-    private static func ioError(_ code: Int32, _ path: String, _ what: String) -> ModuleError {
-        let text = String(cString: strerror(code))
-        switch code {
-        case ENOENT, ENOTDIR: return ModuleError(.notFound, file: path, reason: "no such module file")
-        case EACCES, EPERM: return ModuleError(.permissionDenied, file: path, reason: "\(what): \(text)")
-        default: return ModuleError(.invalidFile, file: path, reason: "\(what): \(text)")
-        }
-    }
 }
 
 /// Which file, in which version: device and inode, size, and modification and change times. Two

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Crypto
 import Foundation
 
@@ -130,12 +133,20 @@ public struct Keyring: Sendable, Equatable {
     ///
     /// - Throws: `invalidArgument` if the directory cannot be read or a key file is malformed.
     public init(directory: String) throws(ModuleError) {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory)
-        } catch {
-            throw ModuleError(.invalidArgument, file: directory, reason: "cannot read the keyring directory", underlying: error)
+        guard let stream = opendir(directory) else {
+            let code = errno
+            switch code {
+            case ENOENT: throw ModuleError(.notFound, file: directory, reason: "no such keyring directory")
+            case ENOTDIR: throw ModuleError(.invalidArgument, file: directory, reason: "is not a directory (a keyring is a directory of *.pub files)")
+            case EACCES, EPERM: throw ModuleError(.permissionDenied, file: directory, reason: "cannot read the keyring directory: \(String(cString: strerror(code)))")
+            default: throw ModuleError(.invalidArgument, file: directory, reason: "cannot read the keyring directory: \(String(cString: strerror(code)))")
+            }
         }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+        }
+        closedir(stream)
         var keys: [PublicSigningKey] = []
         for name in names.sorted() where name.hasSuffix(".pub") {
             keys.append(try PublicSigningKey(contentsOf: directory + "/" + name))
@@ -167,11 +178,9 @@ enum SigningKeyFile {
     }
 
     static func read(_ path: String, header: String) throws(ModuleError) -> (signer: String, raw: Data) {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ModuleError(.invalidArgument, file: path, reason: "cannot read the key file", underlying: error)
+        let (bytes, _) = try ModuleFileBytes.contents(of: path, what: "key file", maximumSize: 1 << 16, failure: .invalidArgument)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ModuleError(.invalidArgument, file: path, reason: "is not a key file (not UTF-8 text)")
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
         guard lines.first == header else {
