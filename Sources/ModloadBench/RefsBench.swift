@@ -28,7 +28,7 @@ public enum RefsBench {
     public static func run(quick: Bool, limits: Limits?) async -> Report {
         let host = ModuleHost()
         try! await host.insert(BuiltinModule(name: "refs_target"))
-        let handle = try! host.handle(for: "refs_target")
+        let handle = try! host.handle(of: "refs_target")
         let iterations = quick ? 2_000_000 : 20_000_000
         let one = measure(threads: 1, iterations: iterations) { count in
             for _ in 0..<count { if let ref = try? handle.acquire() { ref.release() } }

@@ -23,7 +23,7 @@ struct BootTests {
         // Each failing driver's requests beyond the one that ran its init merged into it or hit
         // the failure cache — none ran a second init, at any number of CPUs.
         for (name, requests) in [("acpi_cpufreq", 2 * cpus), ("pcc_cpufreq", cpus)] {
-            let s = try #require(host.statistics(for: name))
+            let s = try #require(host.statistics(of: name))
             #expect(s.attempts == requests && s.initCalls == 1 && s.mergedJoiners + s.cachedFailures == requests - 1, "\(name): \(s)")
         }
         let names = report.modules.map(\.name)

@@ -86,8 +86,8 @@ struct CycleTests {
         let host = try catalogHost([base, left, right, top])
         try await host.request("top")
         #expect(base.inits.count == 1)
-        #expect(host.info("base")?.usedBy == ["left", "right"])
-        #expect(host.info("top")?.uses == ["left", "right"])
+        #expect(host.info(of: "base")?.usedBy == ["left", "right"])
+        #expect(host.info(of: "top")?.uses == ["left", "right"])
         #expect(host.table.write { $0.waits.isEmpty })
     }
 
@@ -115,7 +115,7 @@ struct CycleTests {
         try await host.request("bus")
         guard case .value(let result) = await probed.wait() else { Issue.record("probe never answered"); return }
         #expect(throws: Never.self) { try result.get() }
-        #expect(host.info("bus")?.usedBy == ["device"])
+        #expect(host.info(of: "bus")?.usedBy == ["device"])
         #expect(host.table.write { $0.waits.isEmpty })
     }
 

@@ -154,7 +154,7 @@ struct FileConcurrencyTests {
         #expect(answered.load(ordering: .relaxed) == 6 * operations)
         #expect(unexpected.withLock { $0 }.isEmpty, "\(unexpected.withLock { $0 }.prefix(5))")
         if host.state(of: "checksum") != nil { _ = try await host.unload("checksum", mode: .drain(timeout: .seconds(5))) }
-        let statistics = try #require(host.statistics(for: "checksum"))
+        let statistics = try #require(host.statistics(of: "checksum"))
         // Every module that went live was unloaded; every image was released; nothing stays mapped.
         let images = host.fileStatistics
         #expect(images.mapped > 0 && images.retired == 0)

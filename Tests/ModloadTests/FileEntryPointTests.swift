@@ -101,19 +101,19 @@ struct FileEntryPointTests {
 
         // A reference taken through the host table counts like any other and blocks a fail-fast unload.
         try await host.insert(file: holder, parameters: "hold=checksum")
-        #expect(host.info("checksum")?.refcount == 1)
+        #expect(host.info(of: "checksum")?.refcount == 1)
         let refused = await expectError(.wouldBlock) { try await host.unload("checksum") }
         #expect(refused?.holders?.otherReferences == 1)
         try await host.unload("holder")
-        #expect(host.info("checksum")?.refcount == 0)
+        #expect(host.info(of: "checksum")?.refcount == 0)
 
         // A reference left at exit is released by the host, which says so.
         try await host.insert(file: holder, parameters: "hold=checksum keep=Y")
-        #expect(host.info("checksum")?.refcount == 1)
+        #expect(host.info(of: "checksum")?.refcount == 1)
         try await host.unload("holder")
-        #expect(host.info("checksum")?.refcount == 0)
+        #expect(host.info(of: "checksum")?.refcount == 0)
         #expect(logs.messages.contains("warning holder: exit returned holding 1 reference(s); released now"))
-        #expect(host.statistics(for: "checksum")?.referenceUnderflows == 0)
+        #expect(host.statistics(of: "checksum")?.referenceUnderflows == 0)
 
         // Acquiring a module that is not loaded gives NULL: this init fails with -ENOENT.
         let missing = await expectError(.initFailed) { try await host.insert(file: holder, parameters: "hold=absent") }
@@ -177,7 +177,7 @@ struct FileEntryPointTests {
         }
         #expect(await eventually { inside() == 1 })
         let unload = Task { try await host.unload("gate") }
-        #expect(await eventually { host.info("gate")?.isUnloading == true })
+        #expect(await eventually { host.info(of: "gate")?.isUnloading == true })
         _ = await expectError(.notFound) { try host.withModule("gate") { _ in () } }
         // The unload waits in a grace period for the caller's read section: no exit yet.
         #expect(await eventually { Reclaimer.shared.isInGracePeriod })

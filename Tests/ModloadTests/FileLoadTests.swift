@@ -21,10 +21,10 @@ struct FileLoadTests {
         #expect(info.signature.kind == .unsigned)
         #expect(!info.containsSwift && info.neverUnmapped == nil)
         #expect(host.state(of: "checksum") == .live)
-        #expect(host.info("checksum")?.file == path)
-        #expect(host.info("checksum")?.parameters.int("seed") == 7)
+        #expect(host.info(of: "checksum")?.file == path)
+        #expect(host.info(of: "checksum")?.parameters.int("seed") == 7)
         // Unsigned, under the default permissive policy: loads, taints host and module.
-        #expect(host.info("checksum")?.taints == .unsignedModule)
+        #expect(host.info(of: "checksum")?.taints == .unsignedModule)
         #expect(host.taints.contains(.unsignedModule))
         #expect(host.listing().contains("Live (E)"))
         // Mapped from its own path, so /proc/self/maps names it.
@@ -63,9 +63,9 @@ struct FileLoadTests {
         #expect(info.containsSwift)
         #expect(info.neverUnmapped == "it contains Swift code")
         try await host.insert(file: jstat)  // C importing from Swift
-        #expect(host.info("checksum")?.usedBy == ["journal"])
-        #expect(host.info("journal")?.usedBy == ["jstat"])
-        #expect(host.info("jstat")?.uses == ["journal"])
+        #expect(host.info(of: "checksum")?.usedBy == ["journal"])
+        #expect(host.info(of: "journal")?.usedBy == ["jstat"])
+        #expect(host.info(of: "jstat")?.uses == ["journal"])
 
         // Calls flow C → Swift → C.
         do {
@@ -126,7 +126,7 @@ struct FileLoadTests {
         #expect(refused?.reason.contains("cleanup refused") == true)
         #expect(refused?.underlying.map { "\($0)" }?.contains("cleanup returned -16") == true)
         #expect(host.state(of: "checksum") == .live)
-        #expect(host.info("checksum")?.isUnloading == false)
+        #expect(host.info(of: "checksum")?.isUnloading == false)
         #expect(!mappings(of: path).isEmpty)
         // Still usable: a reference can be taken and released.
         do { _ = try host.acquire("checksum") }

@@ -202,7 +202,7 @@ struct FileValidationTests {
         #expect(error?.reason == "imports checksum_crc32c as u64(u64), but checksum exports it as u32(u32,ptr,usize)")
         #expect(error?.module == "fixture" && error?.file == importer)
         #expect(host.modules.map(\.name) == ["checksum"])
-        #expect(host.info("checksum")?.usedBy == [])
+        #expect(host.info(of: "checksum")?.usedBy == [])
         #expect(mappings(of: importer).isEmpty)
     }
 

@@ -18,12 +18,12 @@ struct LifecycleTests {
         try await host.insert(module)
         #expect(seen.withLock { $0 } == .coming)
         #expect(log.kinds(for: "alpha") == [.coming, .live])
-        let info = try #require(host.info("alpha"))
+        let info = try #require(host.info(of: "alpha"))
         #expect(info.state == .live)
         #expect(info.refcount == 0)
         #expect(info.version == "1.0")
         #expect(module.initCalls == 1)
-        var statistics = try #require(host.statistics(for: "alpha"))
+        var statistics = try #require(host.statistics(of: "alpha"))
         #expect(statistics.initTime > .zero)
         statistics.initTime = .zero
         #expect(statistics == {
@@ -47,7 +47,7 @@ struct LifecycleTests {
         #expect(log.kinds(for: "broken") == [.coming, .going, .gone, .loadFailed])
         #expect(host.state(of: "broken") == nil)
         #expect(host.modules.isEmpty)
-        #expect(host.statistics(for: "broken")?.failures == ["initFailed": 1])
+        #expect(host.statistics(of: "broken")?.failures == ["initFailed": 1])
         // A failed load leaves no trace: the next load runs init again and can succeed.
         try await host.insert(TestModule("broken"))
         #expect(host.state(of: "broken") == .live)
@@ -61,11 +61,11 @@ struct LifecycleTests {
         _ = await module.initStarted.wait()
         let ref = try host.acquire("early")
         #expect(ref.state == .coming)
-        #expect(host.info("early")?.refcount == 2)  // the init reference and ours
+        #expect(host.info(of: "early")?.refcount == 2)  // the init reference and ours
         gate.complete(())
         _ = try await load.value
         #expect(ref.state == .live)
-        #expect(host.info("early")?.refcount == 1)
+        #expect(host.info(of: "early")?.refcount == 1)
     }
 
     @Test func unformedModulesAreInvisible() async throws {
@@ -76,7 +76,7 @@ struct LifecycleTests {
         let record = ModuleRecord(
             name: name, definition: TestModule("ghost"), context: host.testContext(for: name), statistics: NameStatistics())
         host.table.write { $0.insert(record) }
-        #expect(host.info("ghost") == nil)
+        #expect(host.info(of: "ghost") == nil)
         #expect(host.modules.isEmpty)
         await expectError(.notFound) { _ = try host.acquire("ghost") }
         await expectError(.notFound) { try await host.unload("ghost") }
@@ -91,14 +91,14 @@ struct LifecycleTests {
         let outer = TestModule("outer") { _ in
             _ = host.listing()
             let ref = try? host.acquire("base")
-            #expect(host.info("base")?.refcount == 1)
+            #expect(host.info(of: "base")?.refcount == 1)
             ref?.release()
             _ = try? await host.insert(nested)
         }
         try await host.insert(outer)
         #expect(nested.initCalls == 1)
         #expect(host.state(of: "nested") == .live)
-        #expect(host.info("base")?.refcount == 0)
+        #expect(host.info(of: "base")?.refcount == 0)
     }
 
     @Test func distinctInitsRunInParallel() async throws {
@@ -138,7 +138,7 @@ struct LifecycleTests {
         await expectError(.notFound) { _ = try host.acquire("nothing") }
         await expectError(.notFound) { try await host.unload("nothing") }
         await expectError(.notFound) { _ = try host.holders(of: "nothing") }
-        #expect(host.info("nothing") == nil)
-        #expect(host.statistics(for: "nothing") == nil)
+        #expect(host.info(of: "nothing") == nil)
+        #expect(host.statistics(of: "nothing") == nil)
     }
 }

@@ -24,7 +24,7 @@ struct MergeTests {
                 }
             }
             // Hold the init until every other caller has merged into it.
-            #expect(await eventually { host.statistics(for: name)?.mergedJoiners == count - 1 }, "not every caller merged")
+            #expect(await eventually { host.statistics(of: name)?.mergedJoiners == count - 1 }, "not every caller merged")
             gate.complete(())
             var results: [ModuleError?] = []
             for await result in group { results.append(result) }
@@ -39,8 +39,8 @@ struct MergeTests {
         #expect(results.compactMap { $0?.code } == [.exists, .exists, .exists])
         #expect(modules.map(\.initCalls).reduce(0, +) == 1)
         #expect(host.state(of: "selftest") == .live)
-        #expect(host.statistics(for: "selftest")?.mergedJoiners == 3)
-        #expect(host.statistics(for: "selftest")?.attempts == 4)
+        #expect(host.statistics(of: "selftest")?.mergedJoiners == 3)
+        #expect(host.statistics(of: "selftest")?.attempts == 4)
     }
 
     @Test func fourFailingInsertsOneFailsThreeBusyNothingLeft() async throws {
@@ -55,7 +55,7 @@ struct MergeTests {
         }
         #expect(modules.map(\.initCalls).reduce(0, +) == 1)
         #expect(host.state(of: "selftest") == nil)
-        #expect(host.statistics(for: "selftest")?.failures == ["initFailed": 1])
+        #expect(host.statistics(of: "selftest")?.failures == ["initFailed": 1])
     }
 
     @Test func ensureLoadedCallersAllSucceed() async throws {
@@ -96,8 +96,8 @@ struct MergeTests {
             }
             #expect(
                 await eventually {
-                    host.statistics(for: "pcc_cpufreq")?.mergedJoiners == 287
-                        && host.statistics(for: "acpi_cpufreq")?.mergedJoiners == 575
+                    host.statistics(of: "pcc_cpufreq")?.mergedJoiners == 287
+                        && host.statistics(of: "acpi_cpufreq")?.mergedJoiners == 575
                 }, "not every caller merged")
             gate.complete(())
             var errors: [ModuleError?] = []
@@ -108,8 +108,8 @@ struct MergeTests {
         #expect(answered.allSatisfy { $0?.code == .initFailed })
         #expect(a.initCalls == 1)
         #expect(b.initCalls == 1)
-        #expect(host.statistics(for: "pcc_cpufreq")?.failures == ["initFailed": 1])
-        #expect(host.statistics(for: "acpi_cpufreq")?.failures == ["initFailed": 1])
+        #expect(host.statistics(of: "pcc_cpufreq")?.failures == ["initFailed": 1])
+        #expect(host.statistics(of: "acpi_cpufreq")?.failures == ["initFailed": 1])
         #expect(host.modules.isEmpty)
     }
 
@@ -123,7 +123,7 @@ struct MergeTests {
         let winner = Task { try await host.insert(module) }
         _ = await module.initStarted.wait()
         let joiner = Task { try await host.ensureLoaded(TestModule("slow")) }
-        #expect(await eventually { host.statistics(for: "slow")?.mergedJoiners == 1 })
+        #expect(await eventually { host.statistics(of: "slow")?.mergedJoiners == 1 })
         let (victim, survivor) = cancelled == "joiner" ? (joiner, winner) : (winner, joiner)
         victim.cancel()
         await expectError(.cancelled) { try await victim.value }
@@ -158,8 +158,8 @@ struct MergeTests {
         let inserted = await expectError(.busy) { try await host.insert(TestModule("flaky")) }
         #expect((inserted?.underlying as? ModuleError)?.code == .initFailed)
         #expect(module.initCalls == 1)
-        #expect(host.statistics(for: "flaky")?.initCalls == 1)
-        #expect(host.statistics(for: "flaky")?.cachedFailures == 2)
+        #expect(host.statistics(of: "flaky")?.initCalls == 1)
+        #expect(host.statistics(of: "flaky")?.cachedFailures == 2)
     }
 
     @Test func negativeCacheExpires() async throws {

@@ -53,7 +53,7 @@ struct ModuleNameTests {
             await expectError(.invalidArgument) { _ = try host.acquire(bad) }
             await expectError(.invalidArgument) { try await host.unload(bad) }
             await expectError(.invalidArgument) { _ = try host.holders(of: bad) }
-            #expect(host.info(bad) == nil)
+            #expect(host.info(of: bad) == nil)
             #expect(host.state(of: bad) == nil)
         }
         #expect(host.listing() == before)
@@ -66,6 +66,6 @@ struct ModuleNameTests {
         await expectError(.exists) { try await host.insert(TestModule("snd_hda")) }
         let ref = try host.acquire("snd-hda")
         #expect(ref.name == "snd_hda")
-        #expect(host.info("snd_hda")?.refcount == 1)
+        #expect(host.info(of: "snd_hda")?.refcount == 1)
     }
 }

@@ -44,8 +44,8 @@ struct NoncountingTests {
         try await host.insert(module)
         #expect(try host.withModule("lsm", as: HotPath.self) { $0.call() })
         #expect(try host.withModule("lsm") { $0.name } == "lsm")
-        #expect(host.info("lsm")?.refcount == 0)
-        #expect(host.info("lsm")?.accounting == .noncounting)
+        #expect(host.info(of: "lsm")?.refcount == 0)
+        #expect(host.info(of: "lsm")?.accounting == .noncounting)
         #expect(module.calls.count == 1)
     }
 
@@ -87,7 +87,7 @@ struct NoncountingTests {
             return
         }
         let unload = Task { try await host.unload("lsm") }
-        #expect(await eventually { host.info("lsm")?.isUnloading == true })
+        #expect(await eventually { host.info(of: "lsm")?.isUnloading == true })
         let late = await expectError(.notFound) { _ = try host.withModule("lsm") { _ in 0 } }
         #expect(late?.reason == "is being unloaded; its call points are gone")
         // A grace period is under way; with the caller's section open it cannot end, so the
@@ -114,8 +114,8 @@ struct NoncountingTests {
             // The cleanup's own words first.
             #expect(error?.description == "fs (live): 3 mounts still active (its cleanup refused the unload; the module stays live)")
             #expect(host.state(of: "fs") == .live)
-            #expect(host.info("fs")?.isUnloading == false)
-            #expect(host.info("fs")?.refcount == 0)
+            #expect(host.info(of: "fs")?.isUnloading == false)
+            #expect(host.info(of: "fs")?.refcount == 0)
             #expect(try host.withModule("fs", as: HotPath.self) { $0.call() })
         }
         #expect(log.kinds(for: "fs") == [.coming, .live, .unloadRefused, .unloadRefused, .unloadRefused])
@@ -133,12 +133,12 @@ struct NoncountingTests {
         let ref = try host.acquire("fs")
         module.refusal.withLock { $0 = ModuleError(.permissionDenied, reason: "policy") }
         await expectError(.permissionDenied) { try await host.unload("fs", mode: .force) }
-        #expect(host.info("fs")?.refcount == 1)
+        #expect(host.info(of: "fs")?.refcount == 1)
         #expect(host.taints.isEmpty)  // nothing was overridden in the end
         let again = try host.acquire("fs")
         again.release()
         ref.release()
-        #expect(host.info("fs")?.refcount == 0)
+        #expect(host.info(of: "fs")?.refcount == 0)
     }
 
     @Test func cleanupThrowingAnyErrorRefusesWithBusy() async throws {

@@ -24,8 +24,8 @@ struct ObservabilityTests {
         #expect(module.initCalls == 0)
         #expect(host.state(of: "forbidden") == nil)
         #expect(log.kinds(for: "forbidden") == [.coming, .going, .gone, .loadFailed])
-        #expect(host.statistics(for: "forbidden")?.failures == ["permissionDenied": 1])
-        #expect(host.statistics(for: "forbidden")?.initCalls == 0)
+        #expect(host.statistics(of: "forbidden")?.failures == ["permissionDenied": 1])
+        #expect(host.statistics(of: "forbidden")?.initCalls == 0)
         // Others are unaffected.
         try await host.insert(TestModule("allowed"))
         #expect(host.modules.map(\.name) == ["allowed"])
@@ -142,7 +142,7 @@ struct ObservabilityTests {
         let host = try ModuleHost(configuration: .testing())
         try await host.insert(
             BuiltinModule(name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096))
-        #expect(host.info("jbd2") == ModuleInfo(
+        #expect(host.info(of: "jbd2") == ModuleInfo(
             name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096,
             state: .live, isUnloading: false, accounting: .counting, refcount: 0, usedBy: [], uses: [],
             parameters: .none, parameterWarnings: [], taints: [], file: nil))

@@ -88,7 +88,7 @@ struct ParameterTests {
         #expect(error?.description == "tunable: bad parameters: parameter 'debug': 'x' is not an integer; parameter 'verbose': 'perhaps' is not a bool (y/n, 1/0, on/off, true/false)")
         #expect(module.inits.count == 0)
         #expect(host.state(of: "tunable") == nil)
-        #expect(host.statistics(for: "tunable") == nil)
+        #expect(host.statistics(of: "tunable") == nil)
     }
 
     @Test func initAndInfoSeeTheValues() async throws {
@@ -99,7 +99,7 @@ struct ParameterTests {
         }
         try await host.insert(module, parameters: "debug=7 unknown=1")
         #expect(seen.count == 7)
-        let info = try #require(host.info("tunable"))
+        let info = try #require(host.info(of: "tunable"))
         #expect(info.parameters.int("debug") == 7)
         #expect(info.parameters.bool("verbose") == false)
         #expect(info.parameters["max-cpus"] == nil)
@@ -124,11 +124,11 @@ struct ParameterTests {
         let outcome = try await host.insert(module, parameters: "debug=1 typo=2 -- rest")
         let warnings = ["unknown parameter 'typo' (ignored)", "parameters 'rest' after '--' (ignored)"]
         #expect(outcome == LoadOutcome(module: "tunable", how: .loaded, parameterWarnings: warnings))
-        #expect(host.info("tunable")?.parameterWarnings == warnings)
+        #expect(host.info(of: "tunable")?.parameterWarnings == warnings)
         // A caller finding it live gets its own parameters' warnings; the info keeps the loader's.
         let again = try await host.ensureLoaded(Linked("tunable", parameters: spec), parameters: "other=1")
         #expect(again.how == .alreadyLive && again.parameterWarnings == ["unknown parameter 'other' (ignored)"])
-        #expect(host.info("tunable")?.parameterWarnings == warnings)
+        #expect(host.info(of: "tunable")?.parameterWarnings == warnings)
     }
 
     @Test func aModuleDeclaringABadParameterFailsToLoadInsteadOfCrashing() async throws {

@@ -50,13 +50,13 @@ struct ReadmeTourTests {
         try await host.insert(crc)
         try await host.insert(fs)
         #expect(seen.count == 42 * 31)
-        #expect(host.info("crc32c_generic")?.usedBy == ["minix"])
+        #expect(host.info(of: "crc32c_generic")?.usedBy == ["minix"])
         let catalogHost = try ModuleHost(configuration: .init(resolver: try ModuleCatalog([crc, fs])))
         try await catalogHost.request("minix")
-        #expect(catalogHost.info("crc32c_generic")?.usedBy == ["minix"])
+        #expect(catalogHost.info(of: "crc32c_generic")?.usedBy == ["minix"])
         let tunable = BuiltinModule(name: "tunable", parameters: [ModuleParameter("debug", .int, default: .int(0))])
         try await host.insert(tunable, parameters: "debug=3")
-        #expect(host.info("tunable")?.parameters.int("debug") == 3)
+        #expect(host.info(of: "tunable")?.parameters.int("debug") == 3)
         let outcome = try await host.ensureLoaded(tunable, parameters: "debgu=1")
         #expect("\(outcome.how) \(outcome.parameterWarnings.joined())" == "alreadyLive unknown parameter 'debgu' (ignored)")
         try await host.insert(BuiltinModule(name: "probe") { _ in })
@@ -84,7 +84,7 @@ struct ReadmeTourTests {
         }
         await expectError(.permissionDenied) { try await host.insert(BuiltinModule(name: "forbidden")) }
         #expect(host.listing().hasPrefix("Module"))
-        #expect(host.statistics(for: "jbd2")?.loads == 1)
+        #expect(host.statistics(of: "jbd2")?.loads == 1)
     }
 
     @Test func moduleFilesTourRunsAsWritten() async throws {
@@ -109,7 +109,7 @@ struct ReadmeTourTests {
             #expect(crc(0, "123456789", 9) == 3_808_858_755)
         }
         try await files.insert(file: journalPath)
-        #expect(files.info("journal")?.uses == ["checksum"])
+        #expect(files.info(of: "journal")?.uses == ["checksum"])
         #expect("\(try await files.unload("journal").image!)" == "retired (it contains Swift code)")
         #expect("\(try await files.unload("checksum").image!)" == "unmapped")
     }

@@ -181,17 +181,17 @@ struct ReferenceTests {
         try await host.insert(TestModule("disk"))
         do {
             let ref = try host.acquire("disk")
-            #expect(host.info("disk")?.refcount == 1)
+            #expect(host.info(of: "disk")?.refcount == 1)
             #expect(ref.state == .live)
         }
-        #expect(host.info("disk")?.refcount == 0)
+        #expect(host.info(of: "disk")?.refcount == 0)
         let ref = try host.acquire("disk")
         let second = ref.duplicate()
-        #expect(host.info("disk")?.refcount == 2)
+        #expect(host.info(of: "disk")?.refcount == 2)
         ref.release()
-        #expect(host.info("disk")?.refcount == 1)
+        #expect(host.info(of: "disk")?.refcount == 1)
         second.release()
-        #expect(host.info("disk")?.refcount == 0)
+        #expect(host.info(of: "disk")?.refcount == 0)
     }
 
     @Test func referenceGivesTheDefinitionInstance() async throws {
@@ -256,18 +256,18 @@ struct ReferenceTests {
     @Test func aHandleAcquiresWithoutALookupAndKnowsWhenItsModuleIsGone() async throws {
         let host = try ModuleHost(configuration: .testing())
         try await host.insert(TestModule("disk"))
-        let handle = try host.handle(for: "disk")
+        let handle = try host.handle(of: "disk")
         let ref = try handle.acquire()
         #expect(ref.handle == handle)
-        #expect(host.info("disk")?.refcount == 1)
+        #expect(host.info(of: "disk")?.refcount == 1)
         ref.release()
         try await host.unload("disk")
         #expect(handle.state == .gone)
         await expectError(.busy) { _ = try handle.acquire() }
         try await host.insert(TestModule("disk"))  // a new module of the name is not this handle's
         await expectError(.busy) { _ = try handle.acquire() }
-        #expect(try host.handle(for: "disk") != handle)
-        await expectError(.notFound) { _ = try host.handle(for: "absent") }
+        #expect(try host.handle(of: "disk") != handle)
+        await expectError(.notFound) { _ = try host.handle(of: "absent") }
     }
 
     @Test func holderLabelsAreTrackedWhenConfigured() async throws {

@@ -19,8 +19,8 @@ struct RequestTests {
         let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(modules)))
         try await host.request("ext4")
         #expect(host.modules.map(\.name) == ["crc32c_generic", "ext4", "jbd2"])
-        #expect(host.info("crc32c_generic")?.usedBy == ["ext4", "jbd2"])
-        #expect(host.info("jbd2")?.usedBy == ["ext4"])
+        #expect(host.info(of: "crc32c_generic")?.usedBy == ["ext4", "jbd2"])
+        #expect(host.info(of: "jbd2")?.usedBy == ["ext4"])
         #expect(modules.allSatisfy { $0.inits.count == 1 })
         #expect(host.requestStatistics.inFlight == 0)
     }
@@ -165,14 +165,14 @@ struct RequestTests {
         let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog([top, left, right])))
         try await host.request("top")
         #expect(met.count == 2, "the dependencies did not load at the same time")
-        #expect(host.info("top")?.uses == ["left", "right"])
+        #expect(host.info(of: "top")?.uses == ["left", "right"])
     }
 
     @Test func parametersAreGivenToTheRequestedModule() async throws {
         let tunable = Linked("tunable", parameters: [ModuleParameter("debug", .int, default: .int(0))])
         let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog([tunable])))
         try await host.request("tunable", parameters: "debug=3")
-        #expect(host.info("tunable")?.parameters.int("debug") == 3)
+        #expect(host.info(of: "tunable")?.parameters.int("debug") == 3)
     }
 
     @Test func anInitRequestingAQueuedModuleTakesItOverInsteadOfWaitingForItsSlot() async throws {
@@ -220,7 +220,7 @@ struct RequestTests {
         _ = try await h.value
         _ = try await a.value
         _ = try await l.value
-        #expect(host.info("lib")?.usedBy == ["app"])
+        #expect(host.info(of: "lib")?.usedBy == ["app"])
         #expect(host.requestStatistics.timeouts == 0)
     }
 

@@ -30,7 +30,7 @@ struct SigningTests {
         let info = try await enforcing.insert(file: signed).file!
         #expect(info.signature == SignatureStatus(kind: .trusted, signer: "alice", keyFingerprint: Self.alice.publicKey.fingerprint))
         #expect(enforcing.taints.isEmpty)
-        #expect(enforcing.info("checksum")?.taints == [])
+        #expect(enforcing.info(of: "checksum")?.taints == [])
         #expect(try await enforcing.unload("checksum").image == .unmapped)
 
         // Unsigned: refused.
@@ -53,7 +53,7 @@ struct SigningTests {
         let info = try await permissive.insert(file: untrusted).file!
         #expect(info.signature.kind == .untrusted && info.signature.signer == "mallory")
         #expect(permissive.taints.contains(.unsignedModule))
-        #expect(permissive.info("checksum")?.taints == .unsignedModule)
+        #expect(permissive.info(of: "checksum")?.taints == .unsignedModule)
         #expect("\(permissive.taints)" == "E")
 
         // A trusted signature does not taint.

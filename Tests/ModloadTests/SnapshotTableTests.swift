@@ -30,10 +30,10 @@ struct SnapshotTableTests {
             return
         }
         #expect(host.state(of: "disk") == .live)
-        #expect(host.info("disk")?.name == "disk")
+        #expect(host.info(of: "disk")?.name == "disk")
         #expect(host.modules.count == 2)
         #expect(host.listing().contains("disk"))
-        #expect(host.statistics(for: "disk")?.loads == 1)
+        #expect(host.statistics(of: "disk")?.loads == 1)
         #expect(try host.holders(of: "disk").references == 0)
         let ref = try host.acquire("disk")
         ref.release()

@@ -336,7 +336,7 @@ struct StressTests {
                     }
                 case 7, 8:
                     let name = (counting + noncounting).randomElement()!
-                    if let info = host.info(name), info.name != name || info.refcount < -1 {
+                    if let info = host.info(of: name), info.name != name || info.refcount < -1 {
                         violations.add("\(name): inconsistent info \(info)")
                     }
                     _ = host.state(of: name)
@@ -499,7 +499,7 @@ struct StressTests {
             default:
                 while reads.count < target {
                     reads.add()
-                    guard let info = host.info("held") else {
+                    guard let info = host.info(of: "held") else {
                         violations.add("held: not listed while a reference is held")
                         continue
                     }
@@ -523,7 +523,7 @@ struct StressTests {
         }
         #expect(violations.all == [])
         #expect(refusals.count > 0)
-        #expect(host.info("held")?.refcount == 1 && host.info("held")?.isUnloading == false)
+        #expect(host.info(of: "held")?.refcount == 1 && host.info(of: "held")?.isUnloading == false)
         held.release()
         try await host.unload("held")
     }

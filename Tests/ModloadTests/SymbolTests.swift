@@ -60,9 +60,9 @@ struct SymbolTests {
         }
         try await host.insert(ext4)
         #expect(seen.count == 62)
-        #expect(host.info("crc32c_generic")?.usedBy == ["ext4"])
-        #expect(host.info("crc32c_generic")?.refcount == 1)
-        #expect(host.info("ext4")?.uses == ["crc32c_generic"])
+        #expect(host.info(of: "crc32c_generic")?.usedBy == ["ext4"])
+        #expect(host.info(of: "crc32c_generic")?.refcount == 1)
+        #expect(host.info(of: "ext4")?.uses == ["crc32c_generic"])
         #expect(host.symbol(named: "crc32c") == SymbolInfo(
             name: "crc32c", signature: SymbolSignature(of: Checksum.self), exporter: "crc32c_generic",
             exporterState: .live))
@@ -107,7 +107,7 @@ struct SymbolTests {
         try await host.insert(Linked("lib", exports: [crc, ExportedSymbol("crc16", 16)]))
         try await host.insert(
             Linked("user", imports: [ImportedSymbol("crc32c", as: Checksum.self), ImportedSymbol("crc16", as: Int.self)]))
-        #expect(host.info("lib")?.refcount == 1)
+        #expect(host.info(of: "lib")?.refcount == 1)
     }
 
     @Test func aSignatureMismatchNamesBothSidesAndLoadsNothing() async throws {
@@ -118,8 +118,8 @@ struct SymbolTests {
         }
         #expect(error?.description == "ext4: imports crc32c as Swift.Int, but crc32c_generic exports it as \(SymbolSignature(of: Checksum.self))")
         #expect(host.state(of: "ext4") == nil)
-        #expect(host.info("crc32c_generic")?.refcount == 0)
-        #expect(host.info("crc32c_generic")?.usedBy == [])
+        #expect(host.info(of: "crc32c_generic")?.refcount == 0)
+        #expect(host.info(of: "crc32c_generic")?.usedBy == [])
     }
 
     @Test func aDuplicateExportFailsTheLaterLoader() async throws {
@@ -164,7 +164,7 @@ struct SymbolTests {
         _ = try await exporterLoad.value
         _ = try await importerLoad.value
         #expect(exporterWasLive.count == 1)
-        #expect(host.info("clock")?.usedBy == ["e1000e"])
+        #expect(host.info(of: "clock")?.usedBy == ["e1000e"])
         #expect(host.table.write { $0.waits.isEmpty })
     }
 
@@ -200,7 +200,7 @@ struct SymbolTests {
         #expect(error?.reason.hasPrefix("gave up waiting for init of slow_clock") == true)
         gate.complete(())
         _ = try await exporterLoad.value
-        #expect(host.info("slow_clock")?.usedBy == [])
+        #expect(host.info(of: "slow_clock")?.usedBy == [])
     }
 
     @Test func anExporterGoingAwayIsNotFound() async throws {
@@ -210,7 +210,7 @@ struct SymbolTests {
             _ = await cleanupGate.wait()
         })
         let unload = Task { try await host.unload("clock") }
-        #expect(await eventually { host.info("clock")?.isUnloading == true })
+        #expect(await eventually { host.info(of: "clock")?.isUnloading == true })
         let error = await expectError(.notFound) {
             try await host.insert(Linked("e1000e", imports: [ImportedSymbol("ticks", as: Int.self)]))
         }
@@ -242,8 +242,8 @@ struct SymbolTests {
         }
         try await host.unload("ext4")
         try await host.unload("ocfs2")
-        #expect(host.info("jbd2")?.refcount == 0)
-        #expect(host.info("jbd2")?.usedBy == [])
+        #expect(host.info(of: "jbd2")?.refcount == 0)
+        #expect(host.info(of: "jbd2")?.usedBy == [])
         try await host.unload("jbd2")
         #expect(jbd2.exits.count == 1)
         #expect(host.symbol(named: "journal") == nil)
@@ -255,8 +255,8 @@ struct SymbolTests {
         await expectError(.initFailed) {
             try await host.insert(Linked("ext4", imports: [ImportedSymbol("journal", as: Int.self)], failure: noDevice))
         }
-        #expect(host.info("jbd2")?.refcount == 0)
-        #expect(host.info("jbd2")?.usedBy == [])
+        #expect(host.info(of: "jbd2")?.refcount == 0)
+        #expect(host.info(of: "jbd2")?.usedBy == [])
         try await host.unload("jbd2")
     }
 }

@@ -14,7 +14,7 @@ struct UnloadTests {
         #expect(module.exitCalls == 1)
         #expect(host.state(of: "usb") == nil)
         #expect(log.kinds(for: "usb") == [.coming, .live, .going, .gone])
-        #expect(host.statistics(for: "usb")?.unloads == 1)
+        #expect(host.statistics(of: "usb")?.unloads == 1)
         // It can be loaded again: a new init.
         let again = TestModule("usb")
         try await host.insert(again)
@@ -37,7 +37,7 @@ struct UnloadTests {
         #expect(log.kinds(for: "fs").last == .unloadRefused)
         // Nothing changed: still live, same count, still usable, no exit.
         #expect(host.state(of: "fs") == .live)
-        #expect(host.info("fs")?.refcount == 2)
+        #expect(host.info(of: "fs")?.refcount == 2)
         let c = try host.acquire("fs")
         #expect(module.exitCalls == 0)
         a.release()
@@ -74,8 +74,8 @@ struct UnloadTests {
         #expect(error?.state == .going)
         await expectError(.busy) { try await host.insert(TestModule("stopping")) }
         await expectError(.busy) { try await host.ensureLoaded(TestModule("stopping")) }
-        #expect(host.info("stopping")?.state == .going)
-        #expect(host.info("stopping")?.refcount == -1)
+        #expect(host.info(of: "stopping")?.state == .going)
+        #expect(host.info(of: "stopping")?.refcount == -1)
         exitGate.complete(())
         _ = try await unload.value
         #expect(module.exitCalls == 1)
@@ -118,7 +118,7 @@ struct UnloadTests {
         try await host.insert(module)
         let ref = try host.acquire("busy_dev")
         let drain = Task { try await host.unload("busy_dev", mode: .drain(timeout: .seconds(30))) }
-        #expect(await eventually { host.info("busy_dev")?.isUnloading == true })
+        #expect(await eventually { host.info(of: "busy_dev")?.isUnloading == true })
         // While draining: still live, but no new references, same-name loads busy, no exit yet.
         #expect(host.state(of: "busy_dev") == .live)
         #expect(host.listing().contains("Unloading"))
@@ -147,7 +147,7 @@ struct UnloadTests {
         #expect(log.kinds(for: "db") == [.coming, .live, .unloadRefused])
         // Live, usable, count intact, no exit.
         #expect(host.state(of: "db") == .live)
-        #expect(host.info("db")?.refcount == 1)
+        #expect(host.info(of: "db")?.refcount == 1)
         let another = try host.acquire("db")
         #expect(module.exitCalls == 0)
         ref.release()
@@ -191,11 +191,11 @@ struct UnloadTests {
         try await host.insert(TestModule("db"))
         let ref = try host.acquire("db")
         let drain = Task { try await host.unload("db", mode: .drain(timeout: .seconds(60))) }
-        #expect(await eventually { host.info("db")?.isUnloading == true })
+        #expect(await eventually { host.info(of: "db")?.isUnloading == true })
         drain.cancel()
         await expectError(.cancelled) { _ = try await drain.value }
         #expect(host.state(of: "db") == .live)
-        #expect(host.info("db")?.refcount == 1)
+        #expect(host.info(of: "db")?.refcount == 1)
         ref.release()
     }
 
@@ -240,7 +240,7 @@ struct UnloadTests {
         try await host.insert(BuiltinModule(name: "during_exit"))
         try await host.request("other")
         try await host.unload("during_exit")
-        #expect(host.info("slow_exit")?.state == .going)
+        #expect(host.info(of: "slow_exit")?.state == .going)
         #expect(host.modules.map(\.name).contains("other"))
         exitGate.complete(())
         _ = try await unload.value

@@ -93,7 +93,7 @@ public final class ModuleHost: Sendable {
     /// A handle on a module: for acquiring it later without a name lookup (``ModuleHandle``).
     ///
     /// - Throws: `invalidArgument` for a malformed name, `notFound` if it is not loaded.
-    public func handle(for name: String) throws(ModuleError) -> ModuleHandle {
+    public func handle(of name: String) throws(ModuleError) -> ModuleHandle {
         let name = try ModuleName(validating: name)
         guard let record = table.read({ $0.modules[name]?.takeUnretainedValue() }), record.state != .unformed else {
             throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
@@ -110,15 +110,15 @@ public final class ModuleHost: Sendable {
     }
 
     /// A snapshot of one module, or `nil` if it is not in the table (or still unformed).
-    public func info(_ name: String) -> ModuleInfo? {
+    public func info(of name: String) -> ModuleInfo? {
         guard let name = try? ModuleName(validating: name) else { return nil }
-        return table.read { snapshot in snapshot.withModule(name) { Self.info(of: $0, in: snapshot) } } ?? nil
+        return table.read { snapshot in snapshot.withModule(name) { Self.snapshotInfo(of: $0, in: snapshot) } } ?? nil
     }
 
     /// Snapshots of every module past `unformed`, sorted by name.
     public var modules: [ModuleInfo] {
         table.read { snapshot in
-            snapshot.modules.values.compactMap { $0._withUnsafeGuaranteedRef { Self.info(of: $0, in: snapshot) } }
+            snapshot.modules.values.compactMap { $0._withUnsafeGuaranteedRef { Self.snapshotInfo(of: $0, in: snapshot) } }
         }
         .sorted { $0.name < $1.name }
     }
@@ -162,7 +162,7 @@ public final class ModuleHost: Sendable {
     }
 
     /// Load statistics for one name, or `nil` if the name was never asked for.
-    public func statistics(for name: String) -> ModuleStatistics? {
+    public func statistics(of name: String) -> ModuleStatistics? {
         guard let name = try? ModuleName(validating: name) else { return nil }
         return table.read { $0.statistics[name]?.snapshot }
     }
@@ -204,7 +204,7 @@ public final class ModuleHost: Sendable {
 
     // MARK: Shared helpers
 
-    static func info(of record: ModuleRecord, in snapshot: ModuleSnapshot) -> ModuleInfo? {
+    static func snapshotInfo(of record: ModuleRecord, in snapshot: ModuleSnapshot) -> ModuleInfo? {
         let reading = record.refs.reading  // state, unloading mark and count: one load
         guard reading.state != .unformed else { return nil }
         let definition = record.definition

@@ -17,8 +17,9 @@ import CModloadRCU
 /// ``maximumBatch`` are queued) before starting one. Someone *waiting* — `synchronize()`,
 /// `barrier()` — makes the queue urgent and the grace period starts at once.
 ///
-/// Lock rule: `mutex` guards `queue`, `urgent`, `started`, `idle`, `completedBatches` and `takenBatches`;
-/// it is never held while work runs or while waiting for a grace period.
+/// Lock rule: `state` (a ``Monitor``) guards the queue, `urgent`, `started`, `idle` and the batch
+/// counters; it is never held while work runs or while waiting for a grace period. The reclaimer
+/// thread and ``waitForAllQueued()`` are the only sleepers on it.
 final class Reclaimer: @unchecked Sendable {
     static let shared = Reclaimer()
 
@@ -29,73 +30,61 @@ final class Reclaimer: @unchecked Sendable {
     /// A batch this large starts a grace period without waiting.
     static let maximumBatch = 4_096
 
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let workAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let batchDone = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var queue: [Work] = []
-    /// Someone is waiting for queued work: don't gather, start the grace period.
-    private var urgent = false
-    private var started = false
-    /// The thread sleeps waiting for work (as opposed to gathering a batch, or running one).
-    private var idle = false
-    /// Batches taken from the queue / batches whose work has run.
-    private var takenBatches: UInt64 = 0
-    private var completedBatches: UInt64 = 0
-    /// The reclaimer thread, once started (set before it runs any work).
-    private var thread: pthread_t?
-
-    private init() {
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(workAvailable, &attributes)
-        pthread_condattr_destroy(&attributes)
-        pthread_cond_init(batchDone, nil)
+    private struct State {
+        var queue: [Work] = []
+        /// Someone is waiting for queued work: don't gather, start the grace period.
+        var urgent = false
+        var started = false
+        /// The thread sleeps waiting for work (as opposed to gathering a batch, or running one).
+        var idle = false
+        /// Batches taken from the queue / batches whose work has run.
+        var takenBatches: UInt64 = 0
+        var completedBatches: UInt64 = 0
+        /// The reclaimer thread, once started (set before it runs any work).
+        var thread: pthread_t?
     }
+
+    private let state = Monitor(State())
+
+    private init() {}
 
     /// Queues `work` to run after a grace period. `urgent`: a caller is waiting for it.
     func enqueue(_ work: @escaping Work, urgent: Bool = false) {
-        pthread_mutex_lock(mutex)
-        queue.append(work)
-        if urgent { self.urgent = true }
-        let start = !started
-        started = true
-        // Wake the thread only if it must act now: it sleeps on an empty queue, someone waits,
-        // or the batch is full. Deferred work arriving while it gathers a batch waits for the
-        // batch's timer — a wake-up per release would cost each a context switch for nothing.
-        if idle || urgent || queue.count >= Self.maximumBatch { pthread_cond_signal(workAvailable) }
-        pthread_mutex_unlock(mutex)
+        let start = state.withLock { (s: inout State, wake: inout Bool) -> Bool in
+            s.queue.append(work)
+            if urgent { s.urgent = true }
+            let start = !s.started
+            s.started = true
+            // Wake the thread only if it must act now: it sleeps on an empty queue, someone waits,
+            // or the batch is full. Deferred work arriving while it gathers a batch waits for the
+            // batch's timer — a wake-up per release would cost each a context switch for nothing.
+            wake = s.idle || urgent || s.queue.count >= Self.maximumBatch
+            return start
+        }
         if start { startThread() }
     }
 
     /// `true` while the thread waits for a grace period (between taking a batch and running it).
     /// For tests that must know a grace period is under way rather than sleep and hope.
     var isInGracePeriod: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return takenBatches > completedBatches
+        state.withLock { $0.takenBatches > $0.completedBatches }
     }
 
     /// `true` on the reclaimer thread itself.
     var isCurrentThread: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        guard let thread else { return false }
-        return pthread_equal(thread, pthread_self()) != 0
+        state.withLock { s in s.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
     }
 
     /// Blocks until everything queued before this call has run.
     func waitForAllQueued() {
-        pthread_mutex_lock(mutex)
         // Work queued now is in the batch after the last one taken.
-        let target = queue.isEmpty ? takenBatches : takenBatches + 1
-        if !queue.isEmpty {
-            urgent = true
-            pthread_cond_signal(workAvailable)
+        let target = state.withLock { (s: inout State, wake: inout Bool) -> UInt64 in
+            guard !s.queue.isEmpty else { return s.takenBatches }
+            s.urgent = true
+            wake = true
+            return s.takenBatches + 1
         }
-        while completedBatches < target { pthread_cond_wait(batchDone, mutex) }
-        pthread_mutex_unlock(mutex)
+        state.wait(until: { $0.completedBatches >= target }) { _, _ in }
     }
 
     private func startThread() {
@@ -106,44 +95,30 @@ final class Reclaimer: @unchecked Sendable {
     }
 
     private func run() -> Never {
-        pthread_mutex_lock(mutex)
-        thread = pthread_self()
-        pthread_mutex_unlock(mutex)
+        state.withLock { $0.thread = pthread_self() }
         while true {
-            pthread_mutex_lock(mutex)
-            idle = true
-            while queue.isEmpty { pthread_cond_wait(workAvailable, mutex) }
-            idle = false
-            if !urgent && queue.count < Self.maximumBatch {
-                var deadline = timespec()
-                clock_gettime(CLOCK_MONOTONIC, &deadline)
-                let (seconds, attoseconds) = Self.lazyDelay.components
-                deadline.tv_sec += Int(seconds)
-                deadline.tv_nsec += Int(attoseconds / 1_000_000_000)
-                if deadline.tv_nsec >= 1_000_000_000 {
-                    deadline.tv_sec += 1
-                    deadline.tv_nsec -= 1_000_000_000
-                }
-                while !urgent && queue.count < Self.maximumBatch
-                    && pthread_cond_timedwait(workAvailable, mutex, &deadline) != ETIMEDOUT
-                {}
+            // 1. Sleep until there is work (counted as idle, so enqueue knows to wake us).
+            state.wait(until: { s in
+                s.idle = s.queue.isEmpty
+                return !s.idle
+            }) { _, _ in }
+            // 2. Let deferred releases gather for up to lazyDelay, unless someone waits or the
+            //    batch is full; then take the batch.
+            var batch = state.wait(
+                until: { $0.urgent || $0.queue.count >= Self.maximumBatch }, timeout: Self.lazyDelay
+            ) { s, _ in
+                s.urgent = false
+                s.takenBatches += 1
+                defer { s.queue.removeAll(keepingCapacity: true) }
+                return s.queue
             }
-            urgent = false
-            var batch = queue
-            queue.removeAll(keepingCapacity: true)
-            takenBatches += 1
-            pthread_mutex_unlock(mutex)
-
+            // 3. One grace period for the whole batch.
             ml_rcu_synchronize()
-            // Run in order, destroying each item (and what it captured) right after it runs, so
-            // "has run" includes "has released": a barrier later in the batch sees it done.
+            // 4. Run in order, destroying each item (and what it captured) right after it runs, so
+            //    "has run" includes "has released": a barrier later in the batch sees it done.
             batch.reverse()
             while let work = batch.popLast() { work() }
-
-            pthread_mutex_lock(mutex)
-            completedBatches += 1
-            pthread_cond_broadcast(batchDone)
-            pthread_mutex_unlock(mutex)
+            state.update { $0.completedBatches += 1 }
         }
     }
 }

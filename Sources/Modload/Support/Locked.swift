@@ -9,8 +9,9 @@ import Darwin
 /// State guarded by a `pthread_mutex_t`.
 ///
 /// Modload uses this rather than `Synchronization.Mutex` because ThreadSanitizer does not
-/// instrument `Mutex`'s contended slow path and reports false races on it (DESIGN §11); every
-/// lock in the host is one of these, so the TSan stress runs stay meaningful.
+/// instrument `Mutex`'s contended slow path and reports false races on it (docs/design.md §11).
+/// Every lock in the host is one of these or a ``Monitor`` (the same mutex with a condition
+/// variable, for threads that block), so the TSan stress runs stay meaningful.
 ///
 /// Rules: critical sections are short, never suspend, never call user code (module init/exit,
 /// observers), and never take a second `Locked` unless the order is documented at both sites.

@@ -49,6 +49,19 @@ final class Monitor<State>: @unchecked Sendable {
         return body(&state)
     }
 
+    /// Runs `body` with the lock held, then wakes every blocked thread only if `body` set `wake` —
+    /// for changes that usually concern nobody, where a wake-up per change would cost a sleeper a
+    /// context switch for nothing.
+    func withLock<Result>(wakingIf body: (inout State, _ wake: inout Bool) -> Result) -> Result {
+        pthread_mutex_lock(mutex)
+        var wake = false
+        defer {
+            if wake { pthread_cond_broadcast(condition) }
+            pthread_mutex_unlock(mutex)
+        }
+        return body(&state, &wake)
+    }
+
     /// Blocks the calling thread until `ready` holds (checked with the lock held before the first
     /// sleep and after every wake; it may update the state, e.g. to count the thread as asleep) or
     /// `timeout` passes, then runs `body` with the lock held; `timedOut` tells it which.
