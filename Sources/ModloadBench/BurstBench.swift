@@ -5,7 +5,7 @@ import Foundation
 import Modload
 import Synchronization
 
-/// `modload bench burst`: seed 002's boot burst — 288 requests for A and 576 for B (per CPU: one
+/// `modload bench burst`: the 288-CPU boot's burst — 288 requests for A and 576 for B (per CPU: one
 /// `pcc_cpufreq`, two `acpi_cpufreq`), all at once, and both inits fail after `initDelay`.
 ///
 /// Modload is measured beside two minimal loaders written here (never in the library), each

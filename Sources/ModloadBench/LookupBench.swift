@@ -6,7 +6,7 @@ import Modload
 
 /// `modload bench lookup`: `host.state(of:)` over 1,000 and 10,000 loaded modules, quiet and while
 /// a writer loads and unloads a module in a loop — beside a mutex-guarded and an rwlock-guarded
-/// table measured the same way in the same run (DESIGN §10). Also part of `bench quiescence`.
+/// table measured the same way in the same run (docs/design.md §10). Also part of `bench quiescence`.
 public enum LookupBench {
     /// Lookup cost per operation, quiet and under writer churn (ns; batches of 64 lookups).
     public struct LookupFigures: Codable, Sendable {

@@ -4,10 +4,11 @@ import Glibc
 import Modload
 import Synchronization
 
-/// `modload bench parallel`: 64 distinct modules loaded at once (seed 004). Modload holds no lock
-/// across init, so sleeping inits overlap completely; the baseline is a loader that holds one
-/// global lock through init (the kernel before seed 004), so they run one after another. A
-/// CPU-bound variant shows the other bound: the machine's cores.
+/// `modload bench parallel`: 64 distinct modules loaded at once (faster boot, docs/design.md §1).
+/// Modload holds no lock across init, so sleeping inits overlap completely; the baseline is a
+/// loader that holds one global lock through init (the kernel before faster boot, docs/design.md
+/// §1), so they run one after another. A CPU-bound variant shows the other bound: the machine's
+/// cores.
 public enum ParallelBench {
     public struct Options: Sendable {
         public var modules: Int

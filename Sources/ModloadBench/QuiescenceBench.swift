@@ -5,7 +5,7 @@ import Foundation
 import Modload
 import Synchronization
 
-/// `modload bench quiescence`: the read side and the lock-free table (DESIGN §7, §10).
+/// `modload bench quiescence`: the read side and the lock-free table (docs/design.md §7, §10).
 ///
 /// - read section: a loop of `Quiescence.read { deref }` against the same loop without the
 ///   section (liburcu's `lock+deref+unlock` measurement);
@@ -161,7 +161,7 @@ func spinFor(nanoseconds: UInt64) {
 }
 
 extension QuiescenceBench {
-    /// The report as a readable table, with targets (DESIGN §10) and the C limits beside.
+    /// The report as a readable table, with targets (docs/design.md §10) and the C limits beside.
     public static func render(_ r: Report) -> String {
         func f(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
         func dist(_ d: Distribution, _ unit: String) -> String { "median \(f(d.median)) \(unit), p99 \(f(d.p99)) \(unit)" }

@@ -1,8 +1,8 @@
 import Foundation
 
 extension BurstBench {
-    /// Seed 002's comparison as a picture: one bar per loader, wall time on a log scale — this
-    /// run's loaders, and the seed's measured kernels (a 288-CPU boot, seconds per burst) for
+    /// The 288-CPU boot's comparison (docs/design.md §1) as a picture: one bar per loader, wall time on a log scale — this
+    /// run's loaders, and the kernels measured in the 288-CPU boot (seconds per burst) for
     /// scale. A self-contained SVG any browser opens.
     public static func svg(_ r: Report) -> String {
         struct Bar {
@@ -15,12 +15,12 @@ extension BurstBench {
                 label: "\(loader.name) (this machine)", ms: loader.wallMs,
                 color: loader.name == "modload" ? "#2b8a3e" : "#868e96")
         }
-        // Seed 002's table, averages of five boots (pcc and acpi measured separately).
+        // The 288-CPU boot's table, averages of five boots (pcc and acpi measured separately).
         let seed = [
-            Bar(label: "kernel 6.0-rc3, pcc (seed 002)", ms: 44_998, color: "#c92a2a"),
-            Bar(label: "kernel 6.0-rc3, acpi (seed 002)", ms: 45_200, color: "#c92a2a"),
-            Bar(label: "kernel + merge fix, pcc (seed 002)", ms: 2_011, color: "#e67700"),
-            Bar(label: "kernel + merge fix, acpi (seed 002)", ms: 6_989, color: "#e67700"),
+            Bar(label: "kernel 6.0-rc3, pcc (the 288-CPU boot)", ms: 44_998, color: "#c92a2a"),
+            Bar(label: "kernel 6.0-rc3, acpi (the 288-CPU boot)", ms: 45_200, color: "#c92a2a"),
+            Bar(label: "kernel + merge fix, pcc (the 288-CPU boot)", ms: 2_011, color: "#e67700"),
+            Bar(label: "kernel + merge fix, acpi (the 288-CPU boot)", ms: 6_989, color: "#e67700"),
         ]
         let bars = ours + seed
         let minLog = floor(log10(max(0.1, bars.map(\.ms).min()!)))

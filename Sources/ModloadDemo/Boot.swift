@@ -1,6 +1,6 @@
 import Modload
 
-/// `modload boot`: a machine booting the way Linux does with udev (seed 002).
+/// `modload boot`: a machine booting the way Linux does with udev (the 288-CPU boot, docs/design.md §1).
 ///
 /// Early boot loads `intel_pstate`. Then coldplug fires every device's module request at once —
 /// one `pcc_cpufreq` and two `acpi_cpufreq` per CPU, a modalias per device, the root
@@ -10,7 +10,8 @@ import Modload
 public enum Boot {
     /// What to boot.
     public struct Options: Sendable {
-        /// CPUs, each asking for its frequency drivers. Default 288 (seed 002's machine).
+        /// CPUs, each asking for its frequency drivers. Default 288 (the machine of the 288-CPU
+        /// boot, docs/design.md §1).
         public var cpus: Int
         /// How long every module's init takes. Default 2 ms.
         public var initDelay: Duration

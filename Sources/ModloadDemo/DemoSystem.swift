@@ -2,9 +2,10 @@ import Modload
 
 /// The catalog of built-in modules `modload boot` brings up: a machine whose CPU frequency is
 /// already driven by `intel_pstate`, so that `acpi_cpufreq` and `pcc_cpufreq` — requested by udev
-/// once per CPU and device — fail in init with "no device" (seed 002); devices that udev asks for
-/// by modalias; and dependency chains a request resolves: `ext4` needs `jbd2` (which needs
-/// `crc32c_generic`), `mbcache` and `crc32c_generic`; `e1000e` needs the `ptp` clock.
+/// once per CPU and device — fail in init with "no device" (the 288-CPU boot, docs/design.md §1);
+/// devices that udev asks for by modalias; and dependency chains a request resolves: `ext4` needs
+/// `jbd2` (which needs `crc32c_generic`), `mbcache` and `crc32c_generic`; `e1000e` needs the `ptp`
+/// clock.
 public struct DemoSystem: Sendable {
     /// The cpufreq driver slot the three frequency drivers compete for.
     public let cpufreq: CpufreqCore
@@ -70,7 +71,7 @@ public struct DemoSystem: Sendable {
     }
 
     /// The requests udev makes during coldplug: per CPU one `pcc_cpufreq` and two `acpi_cpufreq`
-    /// (seed 002's 288 + 576 on a 288-CPU machine), one modalias per device for the rest (4 NVMe
+    /// (the 288-CPU boot's 288 + 576), one modalias per device for the rest (4 NVMe
     /// namespaces, 2 NICs, 2 USB controllers, one each of the others), and the mount of the root
     /// filesystem.
     public func coldplugRequests(cpus: Int) -> [String] {

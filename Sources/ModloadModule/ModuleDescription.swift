@@ -76,6 +76,16 @@ public final class ModuleDescription: Sendable {
     /// Describes a module.
     ///
     /// - Parameters:
+    ///   - name: the module's name (letters, digits, `_` and `-`; `-` and `_` are the same).
+    ///   - version: its version, free text.
+    ///   - description: one line saying what it is.
+    ///   - license: its license (`GPL`, `MIT`, …).
+    ///   - accounting: counting (callers hold references) or noncounting.
+    ///   - exports: the functions and data it exports, with their C signatures.
+    ///   - imports: the symbols it needs from other modules, with their C signatures.
+    ///   - parameters: the parameters it accepts, with types, defaults and descriptions.
+    ///   - aliases: glob patterns it is also found by (`pci:v00008086d*`).
+    ///   - softDependencies: modules to load before or after it, kmod's syntax (`pre: a post: b`).
     ///   - initialize: brings the module up; throwing fails the load — with the errno of a
     ///     ``ModuleFailure``, or `EIO` (and a log line) for any other error.
     ///   - cleanup: the step of an unload that may refuse (throw ``ModuleFailure/busy``); `nil`: always accepts.

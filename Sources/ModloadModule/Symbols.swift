@@ -10,7 +10,7 @@ public struct Export: @unchecked Sendable {  // an address into the module file,
 
     /// Exports a C function (`@convention(c)`, a closure that captures nothing), with the
     /// signature derived from its type. Stops with a message if a parameter or result type has no
-    /// C signature (see ``CSignature``); give `signature` explicitly then.
+    /// C signature (see `CSignature` in ModloadABI); give `signature` explicitly then.
     public static func function<Function>(_ name: String, _ function: Function, signature: String? = nil) -> Export {
         guard let signature = signature ?? CSignature.of(Function.self) else {
             preconditionFailure("export \(name): \(Function.self) has no C signature; pass signature: explicitly")

@@ -31,10 +31,10 @@
  *      at code, DT_NEEDED names; no text relocations, no executable stack, no interpreter;
  *   3. the descriptor symbol: the file must export modload_module_descriptor_v2; a file exporting
  *      only another version (modload_module_descriptor_vN) is refused as built for ABI N;
- *   4. the metadata section (format below): present, well formed, for ABI 2; a file with Swift
+ *   4. the signature and the host's signature policy (see "Signed module files" below);
+ *   5. the metadata section (format below): present, well formed, for ABI 2; a file with Swift
  *      code must have been built by the host's own Swift toolchain (the compiler's `.comment`
  *      line names it: Swift has no stable ABI on Linux, and two runtimes in one process break);
- *   5. the signature and the host's signature policy (see "Signed module files" below);
  * then it maps exactly the bytes it checked (a sealed private copy, so a file changed or swapped
  * on disk meanwhile cannot run instead), which runs the file's ELF constructors as every dlopen
  * does, calls the descriptor function, and checks the descriptor before calling any entry point:
@@ -153,7 +153,7 @@ enum modload_accounting {
 /* A parameter's type. */
 enum modload_param_type {
     MODLOAD_PARAM_BOOL = 0,   /* y/n, 1/0, on/off, true/false; a bare name means true */
-    MODLOAD_PARAM_INT = 1,    /* decimal, 0x hexadecimal or 0o octal, optionally negative */
+    MODLOAD_PARAM_INT = 1,    /* decimal, 0x hexadecimal or leading-0 octal, optionally negative */
     MODLOAD_PARAM_STRING = 2, /* any text; double quotes group spaces */
     MODLOAD_PARAM_LIST = 3,   /* comma-separated items */
 };

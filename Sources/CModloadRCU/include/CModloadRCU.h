@@ -1,4 +1,4 @@
-// The read side of Modload's quiescence domain (DESIGN §7): userspace RCU, "memb" flavour.
+// The read side of Modload's quiescence domain (docs/design.md §7): userspace RCU, "memb" flavour.
 //
 // Readers: each thread owns one `ml_rcu_reader` record, reached through a thread-local pointer.
 // Entering the outermost read section stores the current epoch in the record's `ctr`; leaving

@@ -31,7 +31,8 @@ public protocol ModuleDefinition: Sendable {
     var license: String { get }
     /// Bytes the module occupies, shown by the listing. Default: the definition value's own size.
     var size: Int { get }
-    /// How callers account for their use of the module (seed 003). Default: ``ModuleAccounting/counting``.
+    /// How callers account for their use of the module (raceless modules, docs/design.md §1).
+    /// Default: ``ModuleAccounting/counting``.
     var accounting: ModuleAccounting { get }
     /// Other names the module is requested by (the kernel's `MODULE_ALIAS`, e.g. a device's
     /// modalias `pci:v00008086d000015B8*`); `*` and `?` are wildcards. Default: none.
@@ -53,10 +54,10 @@ public protocol ModuleDefinition: Sendable {
     /// ``ModuleError/Code/noDevice`` when there is nothing for the module to drive.
     func initialize(_ context: ModuleContext) async throws
 
-    /// The step of an unload that may refuse (seed 003's new-style cleanup). Runs when an unload
-    /// has been decided — no references are held (unless forced) and, for a noncounting module,
-    /// a grace period has passed since its call points became unreachable — but before the point
-    /// of no return. Throwing refuses the unload: it fails with this error and the module stays
+    /// The step of an unload that may refuse (the new-style cleanup of raceless modules,
+    /// docs/design.md §1). Runs when an unload has been decided — no references are held (unless
+    /// forced) and, for a noncounting module, a grace period has passed since its call points
+    /// became unreachable — but before the point of no return. Throwing refuses the unload: it fails with this error and the module stays
     /// live and usable, with no state change visible to others. Default: does nothing.
     func cleanup(_ context: ModuleContext) async throws
 
@@ -92,7 +93,7 @@ extension ModuleDefinition {
     public func exit(_ context: ModuleContext) async {}
 }
 
-/// How callers account for their use of a module (seed 003).
+/// How callers account for their use of a module (raceless modules, docs/design.md §1).
 public enum ModuleAccounting: Sendable, Equatable {
     /// Callers hold a ``ModuleReference`` while they use the module; an unload decides by the
     /// count.

@@ -9,8 +9,8 @@ import Synchronization
 /// gets the same states, merging, references, symbols, parameters and events as a built-in module.
 ///
 /// Its metadata is the file's metadata section; its entry points and export addresses are the
-/// descriptor's, checked (``MappedDescriptor``). Entry points run on entry-point threads
-/// (``EntryThreads``), exports are ``SymbolAddress`` values with C signatures, and the mapped image
+/// descriptor's, checked (`MappedDescriptor`). Entry points run on entry-point threads
+/// (`EntryThreads`), exports are ``SymbolAddress`` values with C signatures, and the mapped image
 /// is released once the module is gone: unmapped for C code, retired for Swift code
 /// (``ImageRelease``).
 public final class FileModule: ModuleDefinition, FileBackedDefinition {

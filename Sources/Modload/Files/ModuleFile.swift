@@ -147,9 +147,11 @@ public struct ModuleFileInfo: Sendable, Equatable {
 
     /// Reads what a module file is — metadata, signature, code — without loading it anywhere and
     /// without mapping or running any of it (`modload modinfo`, `depmod`): steps 1–5 of
-    /// ``ModuleFile``, under a permissive policy.
+    /// `ModuleFile`, under a permissive policy.
     ///
-    /// - Parameter keyring: keys to report the signature as trusted against.
+    /// - Parameters:
+    ///   - path: the module file.
+    ///   - keyring: keys to report the signature as trusted against.
     /// - Throws: the file errors of ``ModuleHost/insert(file:parameters:)``.
     public static func inspect(_ path: String, keyring: Keyring = Keyring()) throws(ModuleError) -> ModuleFileInfo {
         try ModuleFile.check(path, policy: SignaturePolicy(mode: .permissive, keyring: keyring)).info

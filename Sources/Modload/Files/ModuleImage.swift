@@ -12,7 +12,7 @@ public enum ImageRelease: Sendable, Equatable, CustomStringConvertible {
     /// The file was closed and the dynamic linker dropped it: its pages are unmapped.
     case unmapped
     /// Its code stays mapped for good — exit ran, references drained, the table entry is gone —
-    /// because unmapping it would not be safe. `reason` says why: it contains Swift code (DESIGN
+    /// because unmapping it would not be safe. `reason` says why: it contains Swift code (docs/design.md
     /// §11), it was linked `-z nodelete`, a forced unload left references into it, or something
     /// else in the process still has it open.
     case retired(reason: String)

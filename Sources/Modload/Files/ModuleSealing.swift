@@ -5,13 +5,13 @@ import Musl
 #endif
 
 /// Writing a module file's metadata section after linking (`modload seal`), for modules whose
-/// descriptor is built at run time — a Swift ``ModloadModule`` `ModuleDescription` — and which
+/// descriptor is built at run time — a Swift `ModloadModule` `ModuleDescription` — and which
 /// therefore cannot write the section at compile time as C's `MODLOAD_*` macros do. The kernel's
 /// build does the same: `modpost` writes a module's `.modinfo` entries after compiling it.
 ///
-/// 1. Check the file as a module image (``ModuleFile/image(_:file:)``); refuse a signed one
+/// 1. Check the file as a module image (`ModuleFile.image(_:file:)`); refuse a signed one
 ///    (signing covers every byte: seal first, then sign) and one that has a metadata section.
-/// 2. Map it in this process and read its descriptor (``MappedDescriptor``, every pointer
+/// 2. Map it in this process and read its descriptor (`MappedDescriptor`, every pointer
 ///    checked) — this runs the module's ELF constructors and its descriptor function, as building
 ///    and testing one's own module does; hosts, `modinfo` and `depmod` never run a file to read it.
 /// 3. Append the section: its strings, a section-name table with its name added, and a section

@@ -1,4 +1,4 @@
-/// Calling into noncounting modules (DESIGN §5.3, seed 003).
+/// Calling into noncounting modules (docs/design.md §5.3; raceless modules, docs/design.md §1).
 ///
 /// A noncounting module's callers take no reference: they call in inside a read section, which
 /// costs nothing shared. An unload first makes the call points unreachable (the record's

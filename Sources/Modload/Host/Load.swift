@@ -1,4 +1,4 @@
-/// Loading and merging same-name loads (DESIGN §4, seeds 000 and 004).
+/// Loading and merging same-name loads (docs/design.md §4; the merge thread and faster boot, §1).
 ///
 /// A load is admitted under the table lock: it either *wins* the name (an `unformed` record and a
 /// running-load record go into the table before any work is done), *joins* a load of that name
@@ -50,7 +50,7 @@ extension ModuleHost {
         try await load(definition, parameters: parameters, for: .ensureLoaded)
     }
 
-    /// The kinds of caller (DESIGN §4.1, §6).
+    /// The kinds of caller (docs/design.md §4.1, §6).
     enum LoadCaller {
         case insert
         case ensureLoaded
@@ -127,7 +127,7 @@ extension ModuleHost {
         }
     }
 
-    /// Step 2 of DESIGN §4, all under the table lock.
+    /// Step 2 of docs/design.md §4, all under the table lock.
     private func admit(
         _ name: ModuleName, definition: any ModuleDefinition, parameters: ModuleParameters, warnings: [String],
         autoload: Bool, takesSlot: Bool
@@ -236,7 +236,7 @@ extension ModuleHost {
 
     // MARK: The winner's pipeline
 
-    /// Steps 3–8 of DESIGN §4. Runs in its own task, as the task doing the load's work.
+    /// Steps 3–8 of docs/design.md §4. Runs in its own task, as the task doing the load's work.
     private func runLoad(_ running: RunningLoad) async {
         let record = running.record
         // A module file's image now belongs to this module: released when it is gone.
@@ -264,6 +264,10 @@ extension ModuleHost {
             if let error = table.write({ t in form(record, with: bindings, in: &t) }) {
                 await failLoad(running, error)
                 return
+            }
+            let taints = record.definition.taints
+            if !taints.isEmpty {
+                logger.warning("module taints the host", metadata: ["module": "\(record.name)", "taints": "\(taints)"])
             }
             await initialize(running)
         }

@@ -3,10 +3,11 @@ import Synchronization
 
 /// The in-process "kernel": a table of modules and every lifecycle operation on it.
 ///
-/// A host loads modules from definitions (``insert(_:)``, ``ensureLoaded(_:)``), hands out
-/// counted references (``acquire(_:holder:)``), unloads (``unload(_:mode:)``), and reports what it
-/// holds (``modules``, ``listing()``, ``holders(of:)``, ``statistics()``, ``events(bufferingNewest:)``).
-/// Several hosts may live in one process; they share nothing.
+/// A host loads modules from definitions (``insert(_:parameters:)``,
+/// ``ensureLoaded(_:parameters:)``), hands out counted references (``acquire(_:holder:)``), unloads
+/// (``unload(_:mode:)``), and reports what it holds (``modules``, ``listing()``, ``holders(of:)``,
+/// ``statistics()``, ``events(bufferingNewest:)``). Several hosts may live in one process; they
+/// share nothing.
 ///
 /// Concurrency: every method may be called from any thread or task at any time. Same-name loads
 /// merge into one init; distinct modules' inits run in parallel; acquire and release are

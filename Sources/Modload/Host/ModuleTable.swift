@@ -2,21 +2,25 @@ import HashTreeCollections
 import Synchronization
 
 /// The host's table of modules (the kernel's `modules` list), its per-name statistics, and the
-/// bookkeeping of loads in progress (seed 000's `running_loads`).
+/// bookkeeping of loads in progress (the merge thread's `running_loads`).
 ///
 /// **Readers never wait.** Modules and statistics live in an immutable ``ModuleSnapshot``
 /// published through one atomic pointer. A reader enters a read section (``Quiescence``), loads
 /// the pointer and looks things up — no lock, no reference counting: records are stored
 /// unmanaged, and what a reader finds stays valid until its section ends.
 ///
-/// **Writers** hold the table lock ([T] in DESIGN §4) and edit ``Writer``. If the edit changed
+/// **Writers** hold the table lock ([T] in docs/design.md §4) and edit ``Writer``. If the edit changed
 /// modules or statistics, a new snapshot (persistent hash trees: only the changed path is copied)
 /// is published before the lock is released, and the old snapshot — plus any record removed —
 /// is released after a grace period, when no reader can still see it.
 ///
 /// Lock rules: the table lock is held only to look up and edit the writer state and to change a
 /// record's state, for a few hundred nanoseconds; never across init, exit, observers, or any
-/// wait (seed 004). Nothing is taken inside it except a record's innermost side lock.
+/// wait, and never while calling user code — a log handler included (docs/design.md §1, faster
+/// boot). Taken inside it, each innermost (it takes no other lock and calls out to nothing): a
+/// record's side lock; the request slots' lock (`leaveQueue`, when the last caller of a queued
+/// load stops waiting); a ``Completion``'s lock (a put that wakes a drain, during an unlink); the
+/// ``Reclaimer``'s queue (a write retiring a snapshot).
 final class ModuleTable: Sendable {
     /// What writers edit under the table lock.
     struct Writer {

@@ -1,4 +1,4 @@
-/// Unloading (DESIGN §5.2–5.3, seeds 001 and 003).
+/// Unloading (docs/design.md §5.2–5.3; the stop_machine removal and raceless modules, §1).
 ///
 /// 1. **Decide** under the table lock with the base-count algorithm (``RefCount``): the module
 ///    must be live and not loading or unloading; then, by mode, the count must freeze at zero now
@@ -92,7 +92,7 @@ extension ModuleHost {
                     throw ModuleError(.busy, module: key, state: .live, reason: "is already being unloaded")
                 }
             }
-            // Dependents block every mode, force included (DESIGN §5.2).
+            // Dependents block every mode, force included (docs/design.md §5.2).
             if let dependents = t.dependents[name], !dependents.isEmpty {
                 return .dependents(record, dependents.map(\.canonical).sorted())
             }

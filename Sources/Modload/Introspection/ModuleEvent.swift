@@ -1,4 +1,4 @@
-/// Something that happened to a module (DESIGN §9).
+/// Something that happened to a module (docs/design.md §9).
 ///
 /// Ordering: the transition events of one module (`coming`, `live`, `going`, `gone`,
 /// `loadFailed`) are delivered in lifecycle order, each before the module's next transition can

@@ -43,7 +43,7 @@ public struct ModuleInfo: Sendable, Equatable {
     public let file: String?
 }
 
-/// "Why can't I unload X?" — who holds a module (DESIGN §9).
+/// "Why can't I unload X?" — who holds a module (docs/design.md §9).
 public struct HoldersReport: Sendable, Equatable {
     /// The module, canonical name.
     public let module: String

@@ -1,6 +1,6 @@
 /// A validated module name in canonical form, and the key of the module table.
 ///
-/// Rules (the kernel's, DESIGN §2): 1–55 bytes of `[A-Za-z0-9_-]`; `-` and `_` are the same
+/// Rules (the kernel's, docs/design.md §2): 1–55 bytes of `[A-Za-z0-9_-]`; `-` and `_` are the same
 /// character when names are matched, so the canonical form writes every `-` as `_` (as `modprobe`
 /// and `/proc/modules` do). Names are case-sensitive.
 ///

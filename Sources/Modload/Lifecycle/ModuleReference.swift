@@ -13,8 +13,8 @@
 /// // ref ends here: released
 /// ```
 ///
-/// Acquire and release are lock-free: one atomic read-modify-write each (DESIGN §5.1). The
-/// reference holds no ARC retain: the module's count keeps its record in memory (``RefCount``).
+/// Acquire and release are lock-free: one atomic read-modify-write each (docs/design.md §5.1). The
+/// reference holds no ARC retain: the module's count keeps its record in memory (`RefCount`).
 public struct ModuleReference: ~Copyable, Sendable {
     @usableFromInline let unmanaged: Unmanaged<ModuleRecord>
     @usableFromInline let holder: String?

@@ -1,4 +1,4 @@
-/// Where a module is in its life (DESIGN §3).
+/// Where a module is in its life (docs/design.md §3).
 ///
 ///     unformed → coming → live → going → gone
 ///     unformed → coming → going → gone        (init failed or an observer vetoed)

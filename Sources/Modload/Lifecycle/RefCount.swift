@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The module reference count with a base (seed 001, DESIGN §5.1).
+/// The module reference count with a base (the stop_machine removal, docs/design.md §5.1).
 ///
 /// One atomic integer. While a module is in place the count is `base + references`; the extra
 /// `base` means it never reaches zero by references alone, so "zero" means exactly one thing:

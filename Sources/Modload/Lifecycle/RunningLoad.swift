@@ -1,7 +1,7 @@
 import Synchronization
 
 /// The record of a load in progress, shared by every caller that asked for the same name while it
-/// runs (seed 000's `shared_load_info`, DESIGN §4.1).
+/// runs (the merge thread's `shared_load_info`, docs/design.md §4.1).
 ///
 /// Found and created under the table lock, so the first caller wins and every later one *joins*
 /// before any expensive work is done. Joiners suspend on ``outcome``; the load completes it once

@@ -6,7 +6,8 @@ public struct ModuleParameter: Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable {
         /// `y`/`n`, `1`/`0`, `on`/`off`, `true`/`false`; a bare name means true.
         case bool
-        /// A decimal, `0x` hexadecimal or `0o` octal integer, optionally negative.
+        /// A decimal, `0x` hexadecimal or `0` (leading zero) octal integer, optionally negative, as
+        /// the kernel's `kstrtoint`.
         case int
         /// Any text (double quotes group spaces).
         case string

@@ -1,4 +1,4 @@
-/// Parses a module's parameter string with the kernel's rules (`kernel/params.c`, DESIGN §8):
+/// Parses a module's parameter string with the kernel's rules (`kernel/params.c`, docs/design.md §8):
 ///
 /// - blank-separated `name[=value]` (blanks as C's `isspace`); double quotes group blanks
 ///   (`name="a b"`, `"name=a b"`);

@@ -1,6 +1,7 @@
 import CModloadRCU
 
-/// The quiescence domain: the userspace analogue of the kernel's RCU (DESIGN §7, seeds 001, 003).
+/// The quiescence domain: the userspace analogue of the kernel's RCU (docs/design.md §7; the
+/// stop_machine removal and raceless modules, §1).
 ///
 /// - A **read section** (``read(_:)``) is a synchronous closure; nothing published to it can be
 ///   freed until it ends. It costs about a nanosecond: two thread-local stores and a compiler

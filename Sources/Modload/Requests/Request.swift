@@ -1,5 +1,5 @@
 /// Requests: "make sure module X is live" by name or alias, loading what it needs (the kernel's
-/// `request_module`, DESIGN §6).
+/// `request_module`, docs/design.md §6).
 extension ModuleHost {
     /// The longest name or alias a request accepts, in bytes.
     public static let maximumRequestLength = 255

@@ -1,6 +1,6 @@
 import DequeModule
 
-/// The cap on requests running at once (the kernel's `kmod_concurrent_max`, DESIGN §6).
+/// The cap on requests running at once (the kernel's `kmod_concurrent_max`, docs/design.md §6).
 ///
 /// A top-level request that wins its load takes a slot for its whole pipeline and returns it just
 /// before its callers are answered, whatever happened. Requests made by the task doing a load's

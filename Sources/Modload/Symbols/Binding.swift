@@ -1,4 +1,4 @@
-/// Binding a load's imports (DESIGN §6, step 3 of §4) and forming the module (step 4).
+/// Binding a load's imports (docs/design.md §6, step 3 of §4) and forming the module (step 4).
 ///
 /// Binding reads the published symbol table (lock-free) until every import is exported by a
 /// live module with the expected signature:
@@ -173,12 +173,9 @@ extension ModuleHost {
         }
         record.bind(BoundImports(bindings: bound), targets: targets)
         record.setState(.coming)
-        let taints = record.definition.taints
-        if !taints.isEmpty {
-            taint(taints)
-            logger.warning(
-                "module taints the host", metadata: ["module": "\(record.name)", "taints": "\(taints)"])
-        }
+        // The taint is set here, with the module formed; the caller logs it once the lock is
+        // released (a log handler is the user's code).
+        if !record.definition.taints.isEmpty { taint(record.definition.taints) }
         return nil
     }
 }

@@ -1,7 +1,7 @@
 import ModloadABI
 
-/// Calling a module's exports from outside it, typed and checked (DESIGN §6): what a holder of a
-/// reference (``ModuleReference/export(_:as:)``) or a noncounting caller inside
+/// Calling a module's exports from outside it, typed and checked (docs/design.md §6): what a
+/// holder of a reference (``ModuleReference/export(_:as:)``) or a noncounting caller inside
 /// ``ModuleHost/withModule(_:_:)`` uses instead of casting definitions.
 ///
 /// The check is the one binding does for imports — the signature the caller asks for must equal

@@ -1,5 +1,5 @@
 /// The type signature of a symbol: an import binds to an export only if both name *and*
-/// signature match (DESIGN §6). For a Swift value it is the type's full name; module files will
+/// signature match (docs/design.md §6). For a Swift value it is the type's full name; module files will
 /// carry C-ABI signature strings — either way, equal strings mean equal types.
 public struct SymbolSignature: Hashable, Sendable, CustomStringConvertible {
     /// The signature text, e.g. `(Swift.UInt32, Swift.Array<Swift.UInt8>) -> Swift.UInt32`.

@@ -1,5 +1,5 @@
 /// Who waits for whose load: the graph that turns a dependency cycle into an error at once
-/// instead of a hang (DESIGN §6).
+/// instead of a hang (docs/design.md §6).
 ///
 /// Nodes are running loads (by identity, so a finished load and a new load of the same name are
 /// different nodes). An edge `A → B` means: work done for load A — binding A's imports,
