@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         // Ed25519 for module signatures (Files/Signing only).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // `swift package generate-documentation` (the DocC catalogs of Modload and ModloadModule).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // The read side of the quiescence domain: inline read sections and grace periods, in C so
@@ -49,7 +51,7 @@ let package = Package(
             dependencies: ["CModloadABI", "ModloadABI"]
         ),
         // Builds the module files under Examples/ from source (cc, swiftc), for tests and benchmarks.
-        .target(name: "ModloadExamples", dependencies: ["Modload"]),
+        .target(name: "ModloadExampleBuilder", dependencies: ["Modload"]),
         // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).
         .target(
             name: "ModloadDemo",
@@ -60,7 +62,7 @@ let package = Package(
         // Benchmark scenarios and their baselines (never in the library).
         .target(
             name: "ModloadBench",
-            dependencies: ["Modload", "ModloadExamples", "CModloadABI", "CModloadLimits", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Modload", "ModloadExampleBuilder", "CModloadABI", "CModloadLimits", .product(name: "Logging", package: "swift-log")]
         ),
         // The command-line tool: a thin layer over the library.
         .executableTarget(
@@ -73,14 +75,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The README's Swift code, compiled on every build from README.md itself (the plugin
+        // extracts its ```swift blocks): the API tour as a program ReadmeTourTests runs, and the
+        // module author's block as a library.
+        .executableTarget(name: "modload-readme-extract", path: "Tests/ReadmeTour/Extract"),
+        .plugin(
+            name: "ReadmeTourPlugin", capability: .buildTool(), dependencies: ["modload-readme-extract"],
+            path: "Tests/ReadmeTour/Plugin"),
+        .executableTarget(
+            name: "ModloadReadmeTour", dependencies: ["Modload"], path: "Tests/ReadmeTour/Program",
+            plugins: ["ReadmeTourPlugin"]),
+        .target(
+            name: "ModloadReadmeModule", dependencies: ["ModloadModule"], path: "Tests/ReadmeTour/ModuleBlock",
+            plugins: ["ReadmeTourPlugin"]),
         .testTarget(
             name: "ModloadTests",
             dependencies: [
-                // The command, so `swift test` builds it: CLITests run it as a user does.
+                // The commands, so `swift test` builds them: CLITests run modload as a user does,
+                // ReadmeTourTests runs the README's tour.
                 "modload",
+                "ModloadReadmeTour",
                 "Modload",
                 "ModloadDemo",
-                "ModloadExamples",
+                "ModloadExampleBuilder",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

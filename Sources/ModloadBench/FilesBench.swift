@@ -3,7 +3,7 @@ import Glibc
 #endif
 import CModloadABI
 import Modload
-import ModloadExamples
+import ModloadExampleBuilder
 
 /// `modload bench files`: load + unload of a module file (the C example `checksum`, built from
 /// `Examples/` for the run), measured alternately in the same run against two loaders written
@@ -45,7 +45,7 @@ public enum FilesBench {
     }
 
     public static func run(quick: Bool, limits: Limits?) async throws -> Report {
-        let path = try await ExampleModules.shared.path(of: .checksum)
+        let path = try await ExampleBuilder.shared.path(of: .checksum)
         let host = ModuleHost()
         let builtin = BuiltinModule(name: "trivial")
         let batches = quick ? 10 : 60

@@ -8,9 +8,9 @@ import Modload
 ///
 /// The commands are the ones `Examples/README.md` gives. `CC` and `SWIFTC` in the environment
 /// choose other compilers.
-public actor ExampleModules {
+public actor ExampleBuilder {
     /// The builder every caller in the process shares (so each variant is built once).
-    public static let shared = ExampleModules()
+    public static let shared = ExampleBuilder()
 
     /// The example modules.
     public enum Example: String, Sendable, CaseIterable {
@@ -40,7 +40,7 @@ public actor ExampleModules {
         public var description: String { "\(command) failed:\n\(output)" }
     }
 
-    /// The package's root folder (this file is `Sources/ModloadExamples/ExampleModules.swift`).
+    /// The package's root folder (this file is `Sources/ModloadExampleBuilder/ExampleBuilder.swift`).
     public nonisolated let packageRoot: String
     /// Where builds go (a folder per process).
     public nonisolated let scratch: String

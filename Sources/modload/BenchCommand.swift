@@ -105,7 +105,7 @@ struct QuiescenceCommand: AsyncParsableCommand, ReportsJSON {
 struct BurstCommand: AsyncParsableCommand, ReportsJSON {
     static let configuration = CommandConfiguration(
         commandName: "burst",
-        abstract: "Seed 002's boot burst: 288 + 576 failing requests at once, vs serialized and wait-then-busy loaders."
+        abstract: "The 288-CPU boot's burst: 288 + 576 failing requests at once, vs serialized and wait-then-busy loaders."
     )
 
     @Option(parsing: .unconditional, help: "CPUs (each requests A once and B twice).")

@@ -6,7 +6,7 @@ import ModloadDemo
 struct BootCommand: AsyncParsableCommand, ReportsJSON {
     static let configuration = CommandConfiguration(
         commandName: "boot",
-        abstract: "Boot the demo system: every CPU asks for its frequency drivers at once (seed 002).",
+        abstract: "Boot the demo system: every CPU asks for its frequency drivers at once (the 288-CPU boot, docs/design.md §1).",
         discussion: """
             intel_pstate loads first. Then udev coldplug requests pcc_cpufreq once and acpi_cpufreq \
             twice per CPU, every device's driver by modalias, and the root filesystem (ext4, which \

@@ -56,12 +56,24 @@ struct ModloadCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
+    /// Every key always present (`null` when unknown), so a script can rely on the shape.
     private struct ErrorReport: Encodable {
         let code: String
         let errno: Int32
         let module: String?
         let file: String?
         let reason: String
+
+        private enum CodingKeys: String, CodingKey { case code, errno, module, file, reason }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(code, forKey: .code)
+            try container.encode(errno, forKey: .errno)
+            try container.encode(module, forKey: .module)
+            try container.encode(file, forKey: .file)
+            try container.encode(reason, forKey: .reason)
+        }
     }
 }
 
@@ -101,6 +113,6 @@ struct GlobalOptions: ParsableArguments {
 /// Encodes `value` as one line of sorted-key JSON: what every verb's `--json` prints.
 func jsonLine(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }

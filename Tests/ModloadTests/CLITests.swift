@@ -2,43 +2,20 @@
 import Glibc
 #endif
 import Foundation
-import ModloadExamples
+import ModloadExampleBuilder
 import Testing
 @testable import Modload
 
 /// The `modload` command, run as a user runs it: the built executable, in a process of its own.
 @Suite("The modload command")
 struct CLITests {
-    /// What one run of the command did.
-    struct Run {
-        let status: Int32
-        let standardOutput: String
-        let standardError: String
+    /// Runs the `modload` executable SwiftPM built beside this test bundle.
+    static func modload(_ arguments: String...) async throws -> Programs.Run {
+        try await modload(arguments)
     }
 
-    /// The `modload` executable SwiftPM built beside this test bundle.
-    static var executable: String {
-        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        return bundle.appendingPathComponent("modload").path
-    }
-
-    /// Runs `modload arguments…` and waits for it (without blocking a pool thread).
-    static func modload(_ arguments: String...) async throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        return Run(
-            status: status,
-            standardOutput: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-            standardError: String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    static func modload(_ arguments: [String]) async throws -> Programs.Run {
+        try await Programs.run(Programs.built("modload"), arguments)
     }
 
     static func mode(of path: String) throws -> Int {
@@ -56,14 +33,57 @@ struct CLITests {
         #expect(try SigningKey(contentsOf: prefix + ".key").publicKey.fileContents == publicKey)
 
         let again = try await Self.modload("keygen", "--signer", "alice", "--out", prefix)
-        #expect(again.status != 0)
-        #expect(again.standardError.contains("exists"))
+        #expect(again.status == 1)  // a runtime failure, not a usage error
+        #expect(again.standardError == "modload: \(prefix).key: exists; pass --force to overwrite it\n")
         #expect(try String(contentsOfFile: prefix + ".key", encoding: .utf8) == key)  // untouched
 
         let forced = try await Self.modload("keygen", "--signer", "alice", "--out", prefix, "--force")
         #expect(forced.status == 0, "\(forced.standardError)")
         #expect(try String(contentsOfFile: prefix + ".key", encoding: .utf8) != key)
         #expect(try Self.mode(of: prefix + ".key") & 0o777 == 0o600)
+    }
+
+    /// Every runtime failure is one line on stderr and exit 1 (JSON under --json, every key
+    /// present); usage errors are the parser's (exit 64).
+    @Test func failuresPrintOneReadableLine() async throws {
+        let folder = try ModuleFolder()
+        let path = folder.path
+        _ = try folder.write(Array("garbage\n".utf8), as: "bad.key")
+        try FileManager.default.createDirectory(atPath: path + "/keys", withIntermediateDirectories: true)
+        _ = try folder.write(Array("garbage\n".utf8), as: "keys/x.pub")
+        let cases: [(arguments: [String], status: Int32, line: String)] = [
+            (["modinfo", "\(path)/absent.so"], 1, "modload: \(path)/absent.so: no such module file"),
+            (["modinfo", path], 1, "modload: \(path): is a directory, not a module file"),
+            (["modinfo", "--keyring", "\(path)/nokeys", "/bin/true"], 1, "modload: \(path)/nokeys: no such keyring directory"),
+            (["modinfo", "--keyring", "\(path)/keys", "/bin/true"], 1,
+             "modload: \(path)/keys/x.pub: is not a modload-ed25519-public-key file (its first line is not \"modload-ed25519-public-key\")"),
+            (["sign", "\(path)/nokey.key", "/bin/true"], 1, "modload: \(path)/nokey.key: no such key file"),
+            (["sign", "\(path)/bad.key", "/bin/true"], 1,
+             "modload: \(path)/bad.key: is not a modload-ed25519-private-key file (its first line is not \"modload-ed25519-private-key\")"),
+            (["keygen", "--signer", "me", "--out", path + "/"], 1,
+             "modload: \(path)/: is a directory; --out takes a file prefix (\(path)/NAME makes NAME.key and NAME.pub)"),
+            (["bench", "nope"], 64,
+             "modload bench: unknown scenario 'nope'; the scenarios are burst, parallel, refs, lookup, quiescence, cycle, files, limits, all"),
+        ]
+        for (arguments, status, line) in cases {
+            let run = try await Self.modload(arguments)
+            #expect(run.status == status, "modload \(arguments.joined(separator: " ")): \(run.standardError)")
+            #expect(run.standardError.split(separator: "\n").last.map(String.init) == line, "modload \(arguments.joined(separator: " "))")
+            #expect(run.standardOutput.isEmpty)
+        }
+        #expect(!FileManager.default.fileExists(atPath: path + "/.key"))  // keygen wrote nothing
+
+        let json = try await Self.modload(["modinfo", "--json", "\(path)/absent.so"])
+        #expect(json.status == 1)
+        #expect(json.standardError == #"{"error":{"code":"notFound","errno":2,"file":""# + path
+            + #"/absent.so","module":null,"reason":""# + path + "/absent.so: no such module file\"}}\n")
+
+        let negative = try await Self.modload(["boot", "--cpus", "-5"])  // a value, out of range
+        #expect(negative.status == 64)
+        #expect(negative.standardError.hasPrefix("Error: --cpus must be between 1 and 65536 (got -5)"))
+
+        let version = try await Self.modload(["--version"])
+        #expect(version.standardOutput == "modload 0.12.0 (module ABI \(ModuleFileInfo.abiVersion))\n")
     }
 
     @Test func signAppendsASignatureThatModinfoAndAKeyringTrust() async throws {

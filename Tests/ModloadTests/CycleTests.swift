@@ -1,7 +1,7 @@
 import Testing
 @testable import Modload
 
-/// Dependency cycles fail at once, naming every module in the ring (DESIGN §6).
+/// Dependency cycles fail at once, naming every module in the ring (docs/design.md §6).
 @Suite("Cycle detection", .timeLimit(.minutes(1)))
 struct CycleTests {
     private func catalogHost(_ definitions: [any ModuleDefinition]) throws -> ModuleHost {

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Synchronization
 import Testing
-import ModloadExamples
+import ModloadExampleBuilder
 @testable import Modload
 
 /// Concurrent loads of module files, on real threads: same-file loads share the winner's exact

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Foundation
-import ModloadExamples
+import ModloadExampleBuilder
 import Synchronization
 import Testing
 @testable import Modload
@@ -45,7 +45,7 @@ struct FileEntryPointTests {
         let host = try ModuleHost(configuration: configuration)
         var paths: [String] = []
         for index in 0..<4 {
-            paths.append(try await ExampleModules.shared.compile(cSource: Self.blockerSource("blocker\(index)"), named: "libblocker\(index).so"))
+            paths.append(try await ExampleBuilder.shared.compile(cSource: Self.blockerSource("blocker\(index)"), named: "libblocker\(index).so"))
         }
         let loads = paths.map { path in Task { try await host.insert(file: path, parameters: "wait_for=\(marker)") } }
         #expect(await eventually { logs.messages.filter { $0.hasSuffix("blocking") }.count == 4 })
@@ -92,7 +92,7 @@ struct FileEntryPointTests {
     @Test func aCModuleTakesAndReleasesReferencesAndTheHostReleasesWhatItLeaves() async throws {
         let folder = try ModuleFolder()
         let checksum = try await folder.copy(.checksum, as: "libchecksum-held.so")
-        let holder = try await ExampleModules.shared.compile(cSource: Self.holderSource, named: "libholder.so")
+        let holder = try await ExampleBuilder.shared.compile(cSource: Self.holderSource, named: "libholder.so")
         let logs = CapturingLogs()
         var configuration = ModuleHost.Configuration.testing()
         configuration.logger = logs.logger
@@ -123,8 +123,8 @@ struct FileEntryPointTests {
     }
 
     @Test func aFileLinkedNodeleteIsRetiredNotUnmapped() async throws {
-        let source = try String(contentsOfFile: ExampleModules.shared.packageRoot + "/Examples/checksum/checksum.c", encoding: .utf8)
-        let path = try await ExampleModules.shared.compile(
+        let source = try String(contentsOfFile: ExampleBuilder.shared.packageRoot + "/Examples/checksum/checksum.c", encoding: .utf8)
+        let path = try await ExampleBuilder.shared.compile(
             cSource: source, named: "libchecksum-nodelete.so", flags: ["-shared", "-fPIC", "-Wl,-z,nodelete"])
         let host = try ModuleHost(configuration: .testing())
         let loaded = try await host.insert(file: path)
@@ -160,7 +160,7 @@ struct FileEntryPointTests {
     @Test func unloadingANoncountingCModuleWaitsForACallAlreadyInside() async throws {
         typealias Call = @convention(c) () -> Void
         typealias Inside = @convention(c) () -> Int32
-        let path = try await ExampleModules.shared.compile(cSource: Self.gateSource, named: "libgate.so")
+        let path = try await ExampleBuilder.shared.compile(cSource: Self.gateSource, named: "libgate.so")
         let logs = CapturingLogs()
         var configuration = ModuleHost.Configuration.testing()
         configuration.logger = logs.logger

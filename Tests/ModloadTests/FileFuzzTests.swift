@@ -3,7 +3,7 @@ import Glibc
 #endif
 import CModloadABI
 import Foundation
-import ModloadExamples
+import ModloadExampleBuilder
 import Testing
 @testable import Modload
 
@@ -26,8 +26,8 @@ struct FileFuzzTests {
     @Test(.enabled(if: seconds != nil, "set MODLOAD_FUZZ_SECONDS to fuzz"), .timeLimit(.minutes(10)))
     func theReaderSurvivesRandomMutants() async throws {
         var corpus: [String] = []
-        for example in ExampleModules.Example.allCases { corpus.append(try await ExampleModules.shared.path(of: example)) }
-        let keep = ExampleModules.shared.packageRoot + "/.build/modload-fuzz"
+        for example in ExampleBuilder.Example.allCases { corpus.append(try await ExampleBuilder.shared.path(of: example)) }
+        let keep = ExampleBuilder.shared.packageRoot + "/.build/modload-fuzz"
         try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
         let seed = UInt64(ProcessInfo.processInfo.environment["MODLOAD_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 0 ... .max)
         let seconds = Self.seconds ?? 0

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import ModloadExamples
+import ModloadExampleBuilder
 @testable import Modload
 
 /// A private folder for one test's module files: copies of the built examples (so no two tests
@@ -16,9 +16,9 @@ final class ModuleFolder: Sendable {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
     /// A copy of a built example, named `name` (default `lib<example>.so`).
-    func copy(_ example: ExampleModules.Example, as name: String? = nil, defines: [String] = []) async throws -> String {
+    func copy(_ example: ExampleBuilder.Example, as name: String? = nil, defines: [String] = []) async throws -> String {
         let destination = "\(path)/\(name ?? "lib\(example.rawValue).so")"
-        try await ExampleModules.shared.copy(example, to: destination, defines: defines)
+        try await ExampleBuilder.shared.copy(example, to: destination, defines: defines)
         return destination
     }
 

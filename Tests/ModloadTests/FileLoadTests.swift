@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-import ModloadExamples
+import ModloadExampleBuilder
 @testable import Modload
 
 /// Module files built from `Examples/` during the test run: C unloads for real, Swift retires,

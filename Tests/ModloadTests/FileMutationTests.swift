@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Foundation
-import ModloadExamples
+import ModloadExampleBuilder
 import Testing
 @testable import Modload
 
@@ -33,9 +33,9 @@ struct FileMutationTests {
         // The modules a mutant of `example` imports from, loaded first (unmutated).
         var dependencies: [String] = []
         for name in ["checksum", "journal"].prefix(["checksum": 0, "journal": 1, "jstat": 2][example]!) {
-            dependencies.append(try await folder.copy(ExampleModules.Example(rawValue: name)!, as: "dependency-\(name).so"))
+            dependencies.append(try await folder.copy(ExampleBuilder.Example(rawValue: name)!, as: "dependency-\(name).so"))
         }
-        let original = try await folder.copy(ExampleModules.Example(rawValue: example)!, as: "original-\(example).so")
+        let original = try await folder.copy(ExampleBuilder.Example(rawValue: example)!, as: "original-\(example).so")
         let count = Self.mutants
         let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent, \.standardErrorContent]) {
             [folder = folder.path as String, dependencies = dependencies as [String], original = original as String, count = count as Int] in

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Foundation
-import ModloadExamples
+import ModloadExampleBuilder
 import Testing
 @testable import Modload
 
@@ -32,7 +32,7 @@ struct FileSafetyTests {
     @Test func modinfoAndTheMetadataReadRunNothingButLoadingDoes() async throws {
         let folder = try ModuleFolder()
         let marker = folder.path + "/constructor-ran"
-        let path = try await ExampleModules.shared.compile(cSource: Self.markingSource("marking", marker: marker), named: "libmarking.so")
+        let path = try await ExampleBuilder.shared.compile(cSource: Self.markingSource("marking", marker: marker), named: "libmarking.so")
         func ran() -> Bool { FileManager.default.fileExists(atPath: marker) }
 
         // The library's reading, and the command's, field by field.
@@ -61,7 +61,7 @@ struct FileSafetyTests {
         let folder = try ModuleFolder()
         let marker = folder.path + "/swapped-in-ran"
         let good = try await folder.copy(.checksum, as: "libswapped.so")
-        let evil = try await ExampleModules.shared.compile(cSource: Self.markingSource("checksum", marker: marker), named: "libevil.so")
+        let evil = try await ExampleBuilder.shared.compile(cSource: Self.markingSource("checksum", marker: marker), named: "libevil.so")
         let key = try SigningKey(generatingFor: "release")
         try ModuleSigning.sign(file: good, with: key)
         let keyring = Keyring([key.publicKey])
@@ -102,7 +102,7 @@ struct FileSafetyTests {
     @Test func sealingWritesTheMetadataADescriptorSays() async throws {
         // A C module written without the macros (a hand-made descriptor) has no metadata section
         // until it is sealed; then it loads, and says what its descriptor says.
-        let bare = try await ExampleModules.shared.compile(
+        let bare = try await ExampleBuilder.shared.compile(
             cSource: """
                 #include "modload.h"
                 static int init(const struct modload_host_api *a, modload_host *h) { (void)a; (void)h; return 0; }

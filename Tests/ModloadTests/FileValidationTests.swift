@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import ModloadExamples
+import ModloadExampleBuilder
 @testable import Modload
 
 /// Every way a module file can be wrong is refused with a clear error naming the file, before any
@@ -25,7 +25,7 @@ struct FileValidationTests {
 
     /// A copy of the C example with `edit` applied to its bytes.
     func edited(_ folder: ModuleFolder, _ name: String, _ edit: (inout [UInt8]) -> Void) async throws -> String {
-        let original = try await ExampleModules.shared.path(of: .checksum)
+        let original = try await ExampleBuilder.shared.path(of: .checksum)
         var bytes = try ModuleFolder.bytes(of: original)
         edit(&bytes)
         return try folder.write(bytes, as: name)
@@ -57,7 +57,7 @@ struct FileValidationTests {
             };
             __attribute__((visibility("default"))) const struct modload_descriptor *\(symbol)(void) { return &d; }
             """
-        return try await ExampleModules.shared.compile(cSource: source, named: "lib\(name).so")
+        return try await ExampleBuilder.shared.compile(cSource: source, named: "lib\(name).so")
     }
 
     @Test func missingFilesAndDirectories() async throws {
@@ -104,11 +104,11 @@ struct FileValidationTests {
     }
 
     @Test func objectsThatAreNotSharedObjects() async throws {
-        let object = try await ExampleModules.shared.compile(cSource: "int x(void) { return 1; }", named: "object.o", flags: ["-c"])
+        let object = try await ExampleBuilder.shared.compile(cSource: "int x(void) { return 1; }", named: "object.o", flags: ["-c"])
         #expect(await refuse(object, .invalidFile).contains("relocatable object"))
-        let executable = try await ExampleModules.shared.compile(cSource: "int main(void) { return 0; }", named: "program", flags: [])
+        let executable = try await ExampleBuilder.shared.compile(cSource: "int main(void) { return 0; }", named: "program", flags: [])
         #expect(await refuse(executable, .invalidFile).contains("executable"))
-        let library = try await ExampleModules.shared.compile(cSource: "int answer(void) { return 42; }", named: "libplain.so")
+        let library = try await ExampleBuilder.shared.compile(cSource: "int answer(void) { return 42; }", named: "libplain.so")
         #expect(await refuse(library, .invalidFile).contains("does not export modload_module_descriptor_v2()"))
     }
 
@@ -170,7 +170,7 @@ struct FileValidationTests {
             let reason = await refuse(file, .invalidFile)
             #expect(reason.contains(expected), "\(name): \(reason)")
         }
-        let noSection = try await ExampleModules.shared.compile(
+        let noSection = try await ExampleBuilder.shared.compile(
             cSource: """
                 #include "modload.h"
                 static int init(const struct modload_host_api *a, modload_host *h) { (void)a; (void)h; return 0; }

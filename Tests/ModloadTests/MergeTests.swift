@@ -1,7 +1,8 @@
 import Testing
 @testable import Modload
 
-/// Merged same-name loads (DESIGN §4.1, seed 000, and the kmod selftest from seed 002).
+/// Merged same-name loads (docs/design.md §4.1; the merge thread and the kmod selftest from the
+/// 288-CPU boot, §1).
 @Suite("Merging same-name loads")
 struct MergeTests {
     /// Starts `count` concurrent loads of `name`, each with its own definition instance, while
@@ -75,8 +76,8 @@ struct MergeTests {
         #expect(modules.map(\.initCalls).reduce(0, +) == 1)
     }
 
-    @Test func seedBurstRunsOneInitPerName() async throws {
-        // Seed 002 at full size: 288 loads of A and 576 of B at once, both failing in init. The
+    @Test func theBootBurstRunsOneInitPerName() async throws {
+        // The 288-CPU boot at full size: 288 loads of A and 576 of B at once, both failing in init. The
         // inits are held until every caller has arrived, as a slow init is in the real burst.
         let host = try ModuleHost(configuration: .testing())
         let gate = Completion<Void>()

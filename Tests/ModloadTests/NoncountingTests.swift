@@ -2,8 +2,9 @@ import Synchronization
 import Testing
 @testable import Modload
 
-/// A noncounting module (seed 003): callers reach it through `withModule` inside read sections.
-/// Its exit poisons it, so a call that runs after exit is detectable.
+/// A noncounting module (raceless modules, docs/design.md §1): callers reach it through
+/// `withModule` inside read sections. Its exit poisons it, so a call that runs after exit is
+/// detectable.
 final class HotPath: ModuleDefinition {
     let name: String
     let accounting = ModuleAccounting.noncounting

@@ -1,116 +1,58 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
-import Modload
-import ModloadExamples
+import ModloadExampleBuilder
 import Testing
 
-/// The README's API tour, kept compiling and true.
+/// The README's API tour, as written: the ```swift blocks of README.md are compiled into the
+/// `ModloadReadmeTour` program at build time (Tests/ReadmeTour), and this test runs it in a folder
+/// holding the two module files the tour loads, built from Examples/ — what a newcomer has after
+/// following Examples/README.md. The run must succeed, and every `print(…)  // text` line of the
+/// tour must print a line beginning with its text, in order: the README's comments are its
+/// expected output.
 @Suite("README API tour")
 struct ReadmeTourTests {
-    final class Journal: ModuleDefinition {
-        let name = "jbd2"
-        let version = "3.0"
-        let description = "journalling block device"
-        let license = "GPL"
+    /// The README, found from the package root the example builder knows.
+    static var readme: String { ExampleBuilder.shared.packageRoot + "/README.md" }
 
-        func initialize(_ context: ModuleContext) async throws {
-            context.logger.info("journal ready")
+    /// The text each commented `print` of the tour promises, in order: on a line that starts with
+    /// `print(`, what follows the last `//`.
+    static func promisedOutput(of readme: String) throws -> [String] {
+        var promised: [String] = []
+        var inSwift = false
+        for line in try String(contentsOfFile: readme, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed == "```swift" { inSwift = true; continue }
+            if trimmed == "```" { inSwift = false; continue }
+            guard inSwift, trimmed.hasPrefix("print("), let comment = trimmed.range(of: "//", options: .backwards) else { continue }
+            promised.append(trimmed[comment.upperBound...].trimmingCharacters(in: .whitespaces))
         }
-        func exit(_ context: ModuleContext) async {}
-        func commit() {}
-    }
-
-    struct PolicyError: Error {}
-
-    final class Filter: ModuleDefinition {
-        let name = "netfilter"
-        let accounting = ModuleAccounting.noncounting
-        func initialize(_ context: ModuleContext) async throws {}
-        func cleanup(_ context: ModuleContext) async throws {}
-        func check(_ packet: Int) -> Bool { packet != 0 }
+        return promised
     }
 
     @Test func tourRunsAsWritten() async throws {
-        let host = try ModuleHost(configuration: .testing())
-        try await host.ensureLoaded(Journal())
-        await expectError(.exists) { try await host.insert(Journal()) }
-        do {
-            let ref = try host.acquire("jbd2", holder: "mount /home")
-            #expect(ref.definition(as: Journal.self) != nil)
-            ref.definition(as: Journal.self)?.commit()
-        }
-        typealias Checksum = @Sendable (Int) -> Int
-        let crc = BuiltinModule(name: "crc32c_generic", exports: [ExportedSymbol("crc32c", { $0 &* 31 } as Checksum)])
-        let seen = Counter()
-        let fs = BuiltinModule(name: "minix", imports: [ImportedSymbol("crc32c", as: Checksum.self)]) { context in
-            seen.store(context.imports.symbol("crc32c", as: Checksum.self)?(42) ?? -1)
-        }
-        try await host.insert(crc)
-        try await host.insert(fs)
-        #expect(seen.count == 42 * 31)
-        #expect(host.info(of: "crc32c_generic")?.usedBy == ["minix"])
-        let catalogHost = try ModuleHost(configuration: .init(resolver: try ModuleCatalog([crc, fs])))
-        try await catalogHost.request("minix")
-        #expect(catalogHost.info(of: "crc32c_generic")?.usedBy == ["minix"])
-        let tunable = BuiltinModule(name: "tunable", parameters: [ModuleParameter("debug", .int, default: .int(0))])
-        try await host.insert(tunable, parameters: "debug=3")
-        #expect(host.info(of: "tunable")?.parameters.int("debug") == 3)
-        let outcome = try await host.ensureLoaded(tunable, parameters: "debgu=1")
-        #expect("\(outcome.how) \(outcome.parameterWarnings.joined())" == "alreadyLive unknown parameter 'debgu' (ignored)")
-        try await host.insert(BuiltinModule(name: "probe") { _ in })
-        try await host.unload("probe")
-        try await host.unload("jbd2", mode: .drain(timeout: .seconds(5)))
-        do throws(ModuleError) {
-            try await host.unload("jbd2")
-            Issue.record("unload of an unloaded module succeeded")
-        } catch {
-            #expect(error.description == "jbd2: is not loaded")
-            #expect(error.errno == ENOENT)
-        }
-        try await host.insert(Filter())
-        let ok = try host.withModule("netfilter", as: Filter.self) { $0.check(42) }
-        #expect(ok)
-        try await host.unload("netfilter")
-        #expect(Quiescence.read { Quiescence.isInReadSection })
-        let deferred = Counter()
-        Quiescence.afterGracePeriod { deferred.add() }
-        await Quiescence.synchronize()
-        await Quiescence.barrier()
-        #expect(deferred.count == 1)
-        host.addObserver(named: "policy") { event in
-            if event.kind == .coming, event.module == "forbidden" { throw PolicyError() }
-        }
-        await expectError(.permissionDenied) { try await host.insert(BuiltinModule(name: "forbidden")) }
-        #expect(host.listing().hasPrefix("Module"))
-        #expect(host.statistics(of: "jbd2")?.loads == 1)
-    }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modload-tour-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try await ExampleBuilder.shared.copy(.checksum, to: folder + "/libchecksum.so")
+        try await ExampleBuilder.shared.copy(.journal, to: folder + "/libjournal.so")
 
-    @Test func moduleFilesTourRunsAsWritten() async throws {
-        // The README's paths, made real: a keyring directory and two signed example files.
-        let folder = try ModuleFolder()
-        let key = try SigningKey(generatingFor: "release")
-        try FileManager.default.createDirectory(atPath: folder.path + "/keys", withIntermediateDirectories: true)
-        _ = try folder.write(Array(key.publicKey.fileContents.utf8), as: "keys/release.pub")
-        let checksumPath = try await folder.copy(.checksum)
-        let journalPath = try await folder.copy(.journal, as: "libjournal-tour.so")  // retired for good: a name of its own
-        for path in [checksumPath, journalPath] { try ModuleSigning.sign(file: path, with: key) }
+        let run = try await Programs.run(Programs.built("ModloadReadmeTour"), [], in: folder)
+        #expect(
+            run.status == 0 && !run.crashed,
+            "the README tour failed (status \(run.status)\(run.crashed ? ", by a signal" : "")):\n\(run.standardError)\(run.standardOutput)")
 
-        let trusted = try Keyring(directory: folder.path + "/keys")
-        var configuration = ModuleHost.Configuration.testing()
-        configuration.signaturePolicy = .enforce(trusted)
-        let files = try ModuleHost(configuration: configuration)
-        let info = try await files.insert(file: checksumPath, parameters: "seed=7").file!
-        #expect("\(info.metadata.exports)" == "[checksum_inits u32(), checksum_crc32c u32(u32,ptr,usize)]")
-        do {
-            let ref = try files.acquire("checksum")
-            let crc = try ref.export("checksum_crc32c", as: (@convention(c) (UInt32, UnsafeRawPointer?, UInt) -> UInt32).self)
-            #expect(crc(0, "123456789", 9) == 3_808_858_755)
+        // Each promise begins a line of its own, after the previous one's.
+        let lines = run.standardOutput.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var next = 0
+        let promised = try Self.promisedOutput(of: Self.readme)
+        #expect(promised.count >= 10, "the tour's commented prints were not found: \(promised)")
+        for text in promised {
+            guard let found = lines[next...].firstIndex(where: { $0.hasPrefix(text) }) else {
+                Issue.record("the README promises \"\(text)\", which the tour did not print (after output line \(next)):\n\(run.standardOutput)")
+                return
+            }
+            next = found + 1
         }
-        try await files.insert(file: journalPath)
-        #expect(files.info(of: "journal")?.uses == ["checksum"])
-        #expect("\(try await files.unload("journal").image!)" == "retired (it contains Swift code)")
-        #expect("\(try await files.unload("checksum").image!)" == "unmapped")
+        // The module files were signed by the tour and loaded under an enforcing policy.
+        #expect(run.standardOutput.contains("retired (it contains Swift code)"))
     }
 }

@@ -84,8 +84,9 @@ struct ReferenceTests {
     }
 
     @Test func aPutDuringADrainFreezesTheCountAndTheDrainCannotBeCancelled() throws {
-        // The race seed 001 handles: the last holder releases after the base was removed but
-        // before it is restored. Restoring must fail and the count stay frozen.
+        // The race the stop_machine removal (docs/design.md §1) handles: the last holder releases
+        // after the base was removed but before it is restored. Restoring must fail and the count
+        // stay frozen.
         let refs = liveCount()
         _ = refs.put()
         _ = refs.tryGet()

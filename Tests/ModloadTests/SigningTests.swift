@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import ModloadExamples
+import ModloadExampleBuilder
 @testable import Modload
 
 /// Signed module files (the kernel's MODULE_SIG): keys, signing, and the enforce and permissive
@@ -66,7 +66,7 @@ struct SigningTests {
         let folder = try ModuleFolder()
         let signed = try await signedCopy(folder)
         let bytes = try ModuleFolder.bytes(of: signed)
-        let imageLength = try ModuleFolder.bytes(of: try await ExampleModules.shared.path(of: .checksum)).count
+        let imageLength = try ModuleFolder.bytes(of: try await ExampleBuilder.shared.path(of: .checksum)).count
         // In the code, in the signer's name, in the key, in the signature, in the info block.
         let offsets = [0x1000 + 17, imageLength, imageLength + 5 + 3, imageLength + 5 + 32 + 10, bytes.count - 28 - 5]
         for (index, offset) in offsets.enumerated() {

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 @testable import Modload
 
-/// Stress on real threads (DESIGN: "concurrency is proven, not hoped"). Plain POSIX threads make
+/// Stress on real threads ("concurrency is proven, not hoped"). Plain POSIX threads make
 /// random calls — async ones block their thread while the work runs on the concurrency pool —
 /// and invariants are checked throughout and at the end. CI also runs this suite under
 /// `--sanitize=thread`.
