@@ -97,6 +97,33 @@ struct FileValidationTests {
         #expect(await refuse(try await edited(folder, "shoff.so") { $0[41] = 0x7f }, .invalidFile).contains("truncated"))
     }
 
+    /// Segments that whoever walks loaded objects reads in memory (sanitizers, unwinders): found
+    /// by the mutation test under ThreadSanitizer, which read a moved PT_NOTE and crashed.
+    @Test func notesAndUnwindTablesWhereNoSegmentMapsThem() async throws {
+        let folder = try ModuleFolder()
+        func programHeader(_ bytes: [UInt8], type wanted: UInt32) -> Int? {
+            let reader = { (at: Int) in bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+            let table = Int(bytes[32..<40].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+            let count = Int(bytes[56]) | Int(bytes[57]) << 8
+            return (0..<count).map { table + $0 * ElfImage.phdrSize }.first { reader($0) == wanted }
+        }
+        let moved = try await edited(folder, "note.so") { bytes in
+            if let at = programHeader(bytes, type: 4) { bytes[at + 19] ^= 0x1f }  // p_vaddr, far away
+        }
+        #expect(await refuse(moved, .invalidFile).contains("is not where a loadable segment maps its bytes"))
+        let unwind = try await edited(folder, "eh.so") { bytes in
+            if let at = programHeader(bytes, type: 0x6474_e550) { bytes[at + 8] ^= 0x08 }  // p_offset, 8 bytes off
+        }
+        #expect(await refuse(unwind, .invalidFile).contains("is not where a loadable segment maps its bytes"))
+        let longNote = try await edited(folder, "notesize.so") { bytes in
+            if let at = programHeader(bytes, type: 4) {
+                let offset = Int(bytes[at + 8..<at + 16].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+                bytes[offset + 5] = 0x10  // descsz: 4 KiB more than the segment holds
+            }
+        }
+        #expect(await refuse(longNote, .invalidFile).contains("has a note running past its end"))
+    }
+
     @Test func bytesAfterTheImageThatAreNotASignature() async throws {
         let folder = try ModuleFolder()
         let padded = try await edited(folder, "padded.so") { $0 += Array("junk".utf8) }

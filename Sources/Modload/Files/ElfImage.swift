@@ -93,6 +93,7 @@ struct ElfImage {
     static let ehdrSize = 64, phdrSize = 56, shdrSize = 64, symSize = 24
     private static let ptLoad: UInt32 = 1, ptDynamic: UInt32 = 2, ptInterp: UInt32 = 3, ptTls: UInt32 = 7
     private static let ptGnuStack: UInt32 = 0x6474_e551, ptGnuRelro: UInt32 = 0x6474_e552
+    private static let ptNote: UInt32 = 4, ptGnuEhFrame: UInt32 = 0x6474_e550, ptGnuProperty: UInt32 = 0x6474_e553
     private static let shtSymtab: UInt32 = 2, shtNobits: UInt32 = 8, shtDynsym: UInt32 = 11
     private static let pageSize: UInt64 = 4096
 
@@ -168,6 +169,7 @@ struct ElfImage {
         var segments: [Segment] = []
         var dynamic: (offset: UInt64, size: UInt64, address: UInt64)?
         var others: [(what: String, address: UInt64, size: UInt64, writable: Bool)] = []
+        var located: [(index: Int, type: UInt32, offset: UInt64, address: UInt64, size: UInt64)] = []
         for index in 0..<phnum {
             let at = programHeaders.lowerBound + index * phentsize
             let type = file.u32(at), flags = file.u32(at + 4)
@@ -203,6 +205,11 @@ struct ElfImage {
                 others.append(("the TLS segment", address, fileSize, false))
             case ptGnuRelro:
                 others.append(("the RELRO segment", address, memorySize, true))
+            case ptNote, ptGnuEhFrame, ptGnuProperty:
+                // Read in memory by whoever walks loaded objects (unwinders, sanitizers, debuggers:
+                // dl_iterate_phdr): each must be where a loadable segment maps its bytes.
+                guard fileSize == memorySize else { throw Invalid("segment \(index) (type \(type)) differs in file and memory size") }
+                located.append((index, type, offset, address, fileSize))
             default:
                 break
             }
@@ -259,6 +266,24 @@ struct ElfImage {
         for other in others {
             guard let holder = image.segment(holding: other.address, length: other.size), !other.writable || holder.isWritable else {
                 throw Invalid("\(other.what) is not inside a loadable\(other.writable ? ", writable" : "") segment")
+            }
+        }
+        for segment in located {
+            guard image.fileRange(of: segment.address, length: segment.size) == Int(segment.offset)..<Int(segment.offset + segment.size) else {
+                throw Invalid("segment \(segment.index) (type \(segment.type)) is not where a loadable segment maps its bytes")
+            }
+            if segment.type == ptNote {
+                // Note entries: a header of three words, then name and description, each padded to 4.
+                var at = Int(segment.offset)
+                let end = at + Int(segment.size)
+                while at < end {
+                    guard end - at >= 12 else { throw Invalid("segment \(segment.index) (notes) ends inside a note header") }
+                    let name = (UInt64(file.u32(at)) + 3) & ~3, description = (UInt64(file.u32(at + 4)) + 3) & ~3
+                    guard name + description <= UInt64(end - at - 12) else {
+                        throw Invalid("segment \(segment.index) (notes) has a note running past its end")
+                    }
+                    at += 12 + Int(name + description)
+                }
             }
         }
 
