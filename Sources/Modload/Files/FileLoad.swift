@@ -44,7 +44,7 @@ extension ModuleHost {
         let parameters: String
     }
 
-    private func loadFile(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> LoadOutcome {
+    func loadFile(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> LoadOutcome {
         // A file that cannot even be stat'ed: let the read say why.
         guard let identity = FileIdentity.of(path) else {
             _ = try ModuleFileBytes.read(path)
@@ -63,12 +63,17 @@ extension ModuleHost {
         }
         if won {
             // In a task of its own: a cancelled caller cannot cut short what the others wait for.
+            // A caller doing a load's work (a dependency request) hands that scope on, so the
+            // file's load counts as part of it: it takes no request slot of its own (nested
+            // requests would exhaust the slots and wait for each other) and its waits are edges.
+            let scope = Waiter.current(in: self).load != nil ? LoadScope.current : nil
             Task {
-                let result: Result<LoadOutcome, ModuleError>
-                do throws(ModuleError) {
-                    result = .success(try await self.runFileLoad(path, parameters: parameters, for: caller))
-                } catch {
-                    result = .failure(error)
+                let result = await LoadScope.$current.withValue(scope?.forCurrentTask()) { () async -> Result<LoadOutcome, ModuleError> in
+                    do throws(ModuleError) {
+                        return .success(try await self.runFileLoad(path, parameters: parameters, for: caller))
+                    } catch {
+                        return .failure(error)
+                    }
                 }
                 self.files.state.withLock { f in
                     f.running[key] = nil
@@ -79,7 +84,10 @@ extension ModuleHost {
         }
         switch await completion.wait() {
         case .value(let result):
-            return try result.get()
+            let outcome = try result.get()
+            // A caller merged here never passed through the name pipeline: note who wanted it.
+            if !won { noteLoaded(outcome.module) }
+            return outcome
         case .cancelled, .timedOut:
             throw ModuleError(.cancelled, file: path, reason: "stopped waiting for the load of the file (cancelled); the load goes on")
         }

@@ -37,6 +37,12 @@ public struct ModuleMetadata: Sendable, Equatable {
         /// Its signature text.
         public let signature: SymbolSignature
 
+        /// The symbol `name` with `signature`.
+        public init(name: String, signature: SymbolSignature) {
+            self.name = name
+            self.signature = signature
+        }
+
         public var description: String { "\(name) \(signature)" }
     }
 

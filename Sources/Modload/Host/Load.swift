@@ -81,7 +81,8 @@ extension ModuleHost {
                 reason: "bad parameters: " + (parsed.errors + parsed.warnings).joined(separator: "; "))
         }
         func outcome(_ how: LoadOutcome.How) -> LoadOutcome {
-            LoadOutcome(module: name.canonical, how: how, parameterWarnings: parsed.warnings)
+            noteLoaded(name.canonical)
+            return LoadOutcome(module: name.canonical, how: how, parameterWarnings: parsed.warnings)
         }
 
         // 2. Admit. A request takes a slot unless it is made by the task doing another load's
@@ -372,4 +373,21 @@ extension ModuleHost {
         // failed init) keep its record in memory from here on.
         return record.orphanIfReferenced()
     }
+}
+
+extension ModuleHost {
+    /// Notes on the module named `module` that a load of it succeeded for whoever is asking now:
+    /// a dependency request (``DependencyLoad``) or a caller (for modprobe -r).
+    func noteLoaded(_ module: String) {
+        guard let name = try? ModuleName(validating: module) else { return }
+        let asDependency = DependencyLoad.current
+        // Inside the read section: a record found in the snapshot is valid only until it ends.
+        table.read { $0.modules[name]?._withUnsafeGuaranteedRef { $0.noteLoaded(asDependency: asDependency) } }
+    }
+}
+
+/// Set (task-local) while the host requests a module for another — a provider of its imports or
+/// a soft dependency — so the load is noted as one no caller asked for.
+enum DependencyLoad {
+    @TaskLocal static var current = false
 }

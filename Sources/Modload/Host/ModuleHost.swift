@@ -216,7 +216,7 @@ public final class ModuleHost: Sendable {
             accounting: record.accounting, refcount: reading.reported,
             usedBy: snapshot.dependents(of: record.name), uses: record.targetNames.map(\.canonical).sorted(),
             parameters: record.parameters, parameterWarnings: record.parameterWarnings, taints: definition.taints,
-            file: (definition as? any FileBackedDefinition)?.filePath)
+            file: (definition as? any FileBackedDefinition)?.filePath, loadedAsDependency: record.loadedAsDependency)
     }
 
     /// Who holds `record`. `references` overrides the count read now (a refusal reports the

@@ -41,6 +41,11 @@ public struct ModuleInfo: Sendable, Equatable {
     public let taints: TaintFlags
     /// The module file it was loaded from, or `nil` for a built-in module.
     public let file: String?
+    /// `true` if it is live only because other modules needed it: every load of it so far was a
+    /// request the host made for a dependency or soft dependency, none a caller's own insert,
+    /// ensure-loaded or request. (modprobe -r removes such modules with the last module that
+    /// needed them.)
+    public let loadedAsDependency: Bool
 }
 
 /// "Why can't I unload X?" — who holds a module (docs/design.md §9).

@@ -86,3 +86,13 @@ struct ModuleName: Hashable, Sendable, CustomStringConvertible {
 
     var description: String { canonical }
 }
+
+extension ModuleHost {
+    /// The canonical spelling of a module name under the kernel's rules (`acpi-cpufreq` →
+    /// `acpi_cpufreq`): what the table keys modules by, for layers that index modules themselves.
+    ///
+    /// - Throws: `invalidArgument`, saying what is wrong with the name.
+    public static func canonicalName(_ name: String) throws(ModuleError) -> String {
+        try ModuleName(validating: name).canonical
+    }
+}

@@ -31,6 +31,22 @@ final class ModuleRecord: Sendable {
     @usableFromInline let tracksHolders: Bool
     /// What parsing the load's parameters warned about.
     let parameterWarnings: [String]
+    /// Who wanted it: 0 no successful load yet, 1 only dependency requests, 2 a caller's own load.
+    /// A caller's load always stores 2; a dependency's stores 1 only over 0 — so the answer does
+    /// not depend on which of two concurrent loads finished first.
+    private let origin = Atomic<UInt8>(0)
+
+    /// Notes that a load of this module succeeded for a dependency (`true`) or a caller.
+    func noteLoaded(asDependency: Bool) {
+        if asDependency {
+            _ = origin.compareExchange(expected: 0, desired: 1, ordering: .relaxed)
+        } else {
+            origin.store(2, ordering: .relaxed)
+        }
+    }
+
+    /// Whether every successful load so far was for a dependency.
+    var loadedAsDependency: Bool { origin.load(ordering: .relaxed) == 1 }
 
     // The state lives in the reference count's word (see ``RefCount``): a state byte plus the
     // *unloading* flag — an unload has begun but is not yet committed (draining, waiting for a

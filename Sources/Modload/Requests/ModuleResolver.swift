@@ -11,10 +11,51 @@ import Darwin
 /// A host with a resolver can ``ModuleHost/request(_:parameters:)`` modules by name or alias, and
 /// a request also loads the modules that provide the symbols a module imports.
 public protocol ModuleResolver: Sendable {
-    /// The definition for a module name or an alias, or `nil` if none matches.
-    func definition(for nameOrAlias: String) -> (any ModuleDefinition)?
+    /// What `nameOrAlias` resolves to: usually one module; several when an alias matches several
+    /// (a request loads each); empty when nothing matches.
+    ///
+    /// - Throws: a ``ModuleError`` when the name may not be loaded at all (a module the
+    ///   configuration denies) or the resolver cannot answer (an index out of date) — the request
+    ///   fails with it.
+    func resolve(_ nameOrAlias: String) throws(ModuleError) -> [ModuleResolution]
     /// The name of the module that exports `symbol`, or `nil` if none does (the `depmod` index).
     func provider(ofSymbol symbol: String) -> String?
+}
+
+/// One module a request resolved to, and how to load it.
+public struct ModuleResolution: Sendable {
+    /// Where the module comes from.
+    public enum Source: Sendable {
+        /// A definition in memory.
+        case definition(any ModuleDefinition)
+        /// A module file, loaded as ``ModuleHost/ensureLoaded(file:parameters:)`` would.
+        case file(String)
+    }
+
+    /// The module's name, as its definition or file's metadata says.
+    public let module: String
+    /// Where it comes from.
+    public let source: Source
+    /// Parameters configured for it (modprobe.d `options`), applied before the caller's — so a
+    /// caller's value for the same parameter wins, as on the kernel's command line.
+    public let parameters: String
+    /// Modules to request before (`pre`) and after (`post`) it; their failures do not fail the
+    /// request (kmod's softdep semantics), and a chain of them that comes back to a module already
+    /// being requested by it ends there.
+    public let softDependencies: SoftDependencies
+
+    /// A resolution to `source`, named `module`.
+    public init(module: String, source: Source, parameters: String = "", softDependencies: SoftDependencies = .none) {
+        self.module = module
+        self.source = source
+        self.parameters = parameters
+        self.softDependencies = softDependencies
+    }
+
+    /// A resolution to a definition in memory, named as it says.
+    public init(_ definition: any ModuleDefinition, parameters: String = "", softDependencies: SoftDependencies = .none) {
+        self.init(module: definition.name, source: .definition(definition), parameters: parameters, softDependencies: softDependencies)
+    }
 }
 
 /// A resolver over a fixed set of built-in definitions: names, aliases (with `*` and `?`
@@ -60,6 +101,11 @@ public struct ModuleCatalog: ModuleResolver {
             return definition
         }
         return aliases.first { fnmatch($0.pattern, nameOrAlias, 0) == 0 }?.definition
+    }
+
+    /// The definition ``definition(for:)`` finds, if any.
+    public func resolve(_ nameOrAlias: String) throws(ModuleError) -> [ModuleResolution] {
+        definition(for: nameOrAlias).map { [ModuleResolution($0)] } ?? []
     }
 
     public func provider(ofSymbol symbol: String) -> String? { providers[symbol] }

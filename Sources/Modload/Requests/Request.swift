@@ -38,10 +38,80 @@ extension ModuleHost {
                 .autoloadDisabled, module: nameOrAlias,
                 reason: "cannot be requested: autoload is disabled (the host has no resolver)")
         }
-        guard let definition = resolver.definition(for: nameOrAlias) else {
+        let resolutions = try resolver.resolve(nameOrAlias)
+        guard let first = resolutions.first else {
             throw ModuleError(.notFound, module: nameOrAlias, reason: "no module has this name or alias")
         }
-        return try await load(definition, parameters: parameters, for: .request)
+        if resolutions.count == 1 { return try await load(first, parameters: parameters) }
+        // An alias several modules match (a device two drivers claim): each is loaded, in
+        // parallel; the request succeeds if one does, and otherwise fails with the first's error.
+        let results = await withTaskGroup(of: (Int, Result<LoadOutcome, ModuleError>).self) { group in
+            for (index, resolution) in resolutions.enumerated() {
+                group.addTask {
+                    do throws(ModuleError) {
+                        return (index, .success(try await self.load(resolution, parameters: parameters)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var results: [(Int, Result<LoadOutcome, ModuleError>)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        for case .success(let outcome) in results { return outcome }
+        return try results[0].get()
+    }
+
+    /// Loads one resolution of a request: its `pre` soft dependencies, the module (configured
+    /// parameters first, then the caller's), its `post` soft dependencies.
+    private func load(_ resolution: ModuleResolution, parameters: String) async throws(ModuleError) -> LoadOutcome {
+        let chain = SoftDependencyChain.current.union([Self.canonical(resolution.module)])
+        try await requestSoftDependencies(resolution.softDependencies.pre, of: resolution.module, chain: chain)
+        let merged = [resolution.parameters, parameters].filter { !$0.isEmpty }.joined(separator: " ")
+        let outcome: LoadOutcome
+        switch resolution.source {
+        case .definition(let definition):
+            outcome = try await load(definition, parameters: merged, for: .request)
+        case .file(let path):
+            // A live module needs no second look at its file (checking and mapping it again would
+            // cost a full open); with parameters of the caller's own, the load checks them.
+            if parameters.isEmpty, let live = liveOutcome(of: resolution.module) {
+                noteLoaded(live.module)
+                outcome = live
+            } else {
+                outcome = try await loadFile(path, parameters: merged, for: .request)
+            }
+        }
+        try await requestSoftDependencies(resolution.softDependencies.post, of: resolution.module, chain: chain)
+        return outcome
+    }
+
+    /// Requests each soft dependency in turn, skipping those already on this chain (a loop of
+    /// softdeps ends); a failure is logged, not thrown — as kmod ignores errors of softdeps.
+    private func requestSoftDependencies(_ names: [String], of module: String, chain: Set<String>) async throws(ModuleError) {
+        for name in names where !chain.contains(Self.canonical(name)) {
+            let result = await SoftDependencyChain.$current.withValue(chain) {
+                await DependencyLoad.$current.withValue(true) { () async -> Result<LoadOutcome, ModuleError> in
+                    do throws(ModuleError) { return .success(try await request(name)) } catch { return .failure(error) }
+                }
+            }
+            if case .failure(let error) = result {
+                if error.code == .cancelled { throw error }
+                logger.notice(
+                    "soft dependency could not be loaded", metadata: ["module": "\(module)", "softdep": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// `alreadyLive` if `module` is live and not being unloaded.
+    private func liveOutcome(of module: String) -> LoadOutcome? {
+        guard let info = info(of: module), info.state == .live, !info.isUnloading else { return nil }
+        return LoadOutcome(module: info.name, how: .alreadyLive, parameterWarnings: [])
+    }
+
+    private static func canonical(_ name: String) -> String {
+        (try? ModuleName(validating: name))?.canonical ?? name
     }
 
     /// How the request cap is doing.
@@ -60,4 +130,10 @@ extension ModuleHost {
 
     /// The request cap's counters.
     public var requestStatistics: RequestStatistics { requestSlots.statistics }
+}
+
+/// The modules a chain of soft-dependency requests is requesting (task-local): a softdep that
+/// leads back to one of them is skipped, so `a pre: b` with `b pre: a` terminates.
+enum SoftDependencyChain {
+    @TaskLocal static var current: Set<String> = []
 }

@@ -96,11 +96,13 @@ extension ModuleHost {
             for provider in providers {
                 group.addTask {
                     await LoadScope.$current.withValue(scope?.forCurrentTask()) {
-                        do throws(ModuleError) {
-                            try await self.request(provider)
-                            return nil
-                        } catch {
-                            return (provider, error)
+                        await DependencyLoad.$current.withValue(true) {
+                            do throws(ModuleError) {
+                                try await self.request(provider)
+                                return nil
+                            } catch {
+                                return (provider, error)
+                            }
                         }
                     }
                 }
