@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "Modload", targets: ["Modload"]),
         // For module authors: write a module file in Swift; produces the C descriptor.
         .library(name: "ModloadModule", targets: ["ModloadModule"]),
+        // The module repository: depmod, modprobe.d, and a resolver over a module root.
+        .library(name: "ModloadRepository", targets: ["ModloadRepository"]),
         .executable(name: "modload", targets: ["modload"]),
     ],
     dependencies: [
@@ -50,6 +52,9 @@ let package = Package(
             name: "ModloadModule",
             dependencies: ["CModloadABI", "ModloadABI"]
         ),
+        // The module repository (libkmod's role): a module root, depmod and its index,
+        // modprobe.d configuration, and a resolver a host's requests use. The core never imports it.
+        .target(name: "ModloadRepository", dependencies: ["Modload"]),
         // Builds the module files under Examples/ from source (cc, swiftc), for tests and benchmarks.
         .target(name: "ModloadExampleBuilder", dependencies: ["Modload"]),
         // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).
@@ -62,13 +67,17 @@ let package = Package(
         // Benchmark scenarios and their baselines (never in the library).
         .target(
             name: "ModloadBench",
-            dependencies: ["Modload", "ModloadExampleBuilder", "CModloadABI", "CModloadLimits", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Modload", "ModloadRepository", "ModloadExampleBuilder", "CModloadABI", "CModloadLimits",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The command-line tool: a thin layer over the library.
         .executableTarget(
             name: "modload",
             dependencies: [
                 "Modload",
+                "ModloadRepository",
                 "ModloadDemo",
                 "ModloadBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -96,6 +105,7 @@ let package = Package(
                 "modload",
                 "ModloadReadmeTour",
                 "Modload",
+                "ModloadRepository",
                 "ModloadDemo",
                 "ModloadExampleBuilder",
                 .product(name: "Logging", package: "swift-log"),

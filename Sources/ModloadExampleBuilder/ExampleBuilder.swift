@@ -117,6 +117,61 @@ public actor ExampleBuilder {
         return output
     }
 
+    /// The C source of a small fixture module for trees of module files (tests and the repository
+    /// benchmarks): it exports `<name>_started()` and `<name>_ended()` (the monotonic times its init
+    /// began and ended, in nanoseconds) and `<symbol>()` (`u32()`) for each of `exports`; imports
+    /// each of `imports` (`u32()`); takes `delay_ms` (its init sleeps that long) and `fail` (its
+    /// init fails with ENODEV); and declares `aliases` and `softdep`.
+    public nonisolated static func fixtureSource(
+        name: String, exports: [String] = [], imports: [String] = [], aliases: [String] = [], softdep: String? = nil
+    ) -> String {
+        let identifier = name.replacingOccurrences(of: "-", with: "_")
+        var source = """
+            #include <stdint.h>
+            #include <stdlib.h>
+            #include <string.h>
+            #include <time.h>
+            #include "modload.h"
+            static uint64_t started, ended;
+            static uint64_t now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec; }
+            uint64_t \(identifier)_started(void) { return started; }
+            uint64_t \(identifier)_ended(void) { return ended; }
+
+            """
+        for symbol in exports { source += "uint32_t \(symbol)(void) { return 1; }\n" }
+        source += """
+            static int fixture_init(const struct modload_host_api *api, modload_host *host) {
+                started = now();
+                const char *fail = api->parameter(host, "fail");
+                const char *delay = api->parameter(host, "delay_ms");
+                long ms = delay ? strtol(delay, 0, 10) : 0;
+                if (ms > 0) { struct timespec s = { ms / 1000, (ms % 1000) * 1000000L }; nanosleep(&s, 0); }
+
+            """
+        for symbol in imports { source += "    if (!api->symbol(host, \"\(symbol)\")) return -2;\n" }
+        source += """
+                ended = now();
+                return fail && strcmp(fail, "1") == 0 ? -19 : 0;
+            }
+            static void fixture_exit(const struct modload_host_api *api, modload_host *host) { (void)api; (void)host; }
+            MODLOAD_NAME("\(name)");
+            MODLOAD_VERSION("1.0");
+            MODLOAD_DESCRIPTION("fixture \(name)");
+            MODLOAD_LICENSE("MIT");
+            MODLOAD_EXPORT(\(identifier)_started, "u64()");
+            MODLOAD_EXPORT(\(identifier)_ended, "u64()");
+            MODLOAD_PARAM(delay_ms, int, "0", "how long init sleeps");
+            MODLOAD_PARAM(fail, bool, "0", "init fails with ENODEV");
+
+            """
+        for symbol in exports { source += "MODLOAD_EXPORT(\(symbol), \"u32()\");\n" }
+        for symbol in imports { source += "MODLOAD_IMPORT(\"\(symbol)\", \"u32()\");\n" }
+        for alias in aliases { source += "MODLOAD_ALIAS(\"\(alias)\");\n" }
+        if let softdep { source += "MODLOAD_SOFTDEP(\"\(softdep)\");\n" }
+        source += "MODLOAD_MODULE(fixture_init, fixture_exit, NULL);\n"
+        return source
+    }
+
     private nonisolated func cFlags(_ abi: String) -> [String] {
         ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I", abi]
     }

@@ -11,7 +11,8 @@ struct BenchCommand: AsyncParsableCommand {
 
     static let scenarios: [any ParsableCommand.Type] = [
         BurstCommand.self, ParallelCommand.self, RefsCommand.self, LookupCommand.self, QuiescenceCommand.self,
-        CycleCommand.self, FilesCommand.self, LimitsCommand.self, AllCommand.self,
+        CycleCommand.self, FilesCommand.self, DepmodBenchCommand.self, ModprobeBenchCommand.self, LimitsCommand.self,
+        AllCommand.self,
     ]
 
     /// For `modload bench NAME` with a NAME that is no scenario: the message listing them.
@@ -218,6 +219,34 @@ struct FilesCommand: AsyncParsableCommand, ReportsJSON {
 
     func run() async throws {
         try options.emit(try await FilesBench.run(quick: options.quick, limits: try options.measureLimits()), FilesBench.render)
+    }
+}
+
+struct DepmodBenchCommand: AsyncParsableCommand, ReportsJSON {
+    static let configuration = CommandConfiguration(
+        commandName: "depmod",
+        abstract: "depmod over 1,000 and 10,000 generated module files vs reading their bytes."
+    )
+
+    @OptionGroup var options: BenchOptions
+    var json: Bool { options.json }
+
+    func run() async throws {
+        try options.emit(try await DepmodBench.run(quick: options.quick), DepmodBench.render)
+    }
+}
+
+struct ModprobeBenchCommand: AsyncParsableCommand, ReportsJSON {
+    static let configuration = CommandConfiguration(
+        commandName: "modprobe",
+        abstract: "A request for 8 independent branches of depth 8 (64 files, 5 ms inits) vs the critical path and a serial loop."
+    )
+
+    @OptionGroup var options: BenchOptions
+    var json: Bool { options.json }
+
+    func run() async throws {
+        try options.emit(try await ModprobeBench.run(quick: options.quick), ModprobeBench.render)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Modload
+import ModloadRepository
 
 struct ModinfoCommand: ParsableCommand, ReportsJSON {
     static let configuration = CommandConfiguration(
@@ -12,8 +13,10 @@ struct ModinfoCommand: ParsableCommand, ReportsJSON {
             """
     )
 
-    @Argument(help: "The module file.")
+    @Argument(help: "The module file, or a module name or alias to find in the module root.")
     var file: String
+
+    @OptionGroup var repository: RepositoryOptions
 
     @Option(name: [.customShort("F"), .long], help: "Print only this field's values, one per line (e.g. alias, depends, parm, export).")
     var field: String?
@@ -25,14 +28,32 @@ struct ModinfoCommand: ParsableCommand, ReportsJSON {
     var json = false
 
     func run() throws {
-        let info = try ModuleFileInfo.inspect(file, keyring: try keyring.map { try Keyring(directory: $0) } ?? Keyring())
-        if let field {
-            for value in info.values(ofField: field) { print(value) }
-        } else if json {
-            print(try jsonLine(info))
-        } else {
-            print(info.modinfo)
+        let keys = try keyring.map { try Keyring(directory: $0) } ?? Keyring()
+        for path in try paths() {
+            let info = try ModuleFileInfo.inspect(path, keyring: keys)
+            if let field {
+                for value in info.values(ofField: field) { print(value) }
+            } else if json {
+                print(try jsonLine(info))
+            } else {
+                print(info.modinfo)
+            }
         }
+    }
+
+    /// kmod's rule: a path to a file is that file; anything else is looked up in the module root
+    /// by name or alias (every module it resolves to).
+    private func paths() throws -> [String] {
+        var status = stat()
+        if file.contains("/") || file.hasSuffix(".so") || (stat(file, &status) == 0 && status.st_mode & S_IFMT == S_IFREG) {
+            return [file]
+        }
+        let root = try repository.root()
+        let found = try ModuleRepository(root: root).lookup(file).modules
+        guard !found.isEmpty else {
+            throw ModuleError(.notFound, module: file, reason: "not found in the module root \(root.path)")
+        }
+        return found.map { root.absolute($0.path) }
     }
 }
 

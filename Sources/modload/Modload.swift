@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Modload
+import ModloadRepository
 
 @main
 struct ModloadCommand: AsyncParsableCommand {
@@ -9,7 +10,10 @@ struct ModloadCommand: AsyncParsableCommand {
         commandName: "modload",
         abstract: "Load, link, reference-count and unload modules concurrently and safely.",
         version: "modload \(modloadVersion) (module ABI \(ModuleFileInfo.abiVersion))",
-        subcommands: [BootCommand.self, ModinfoCommand.self, SealCommand.self, KeygenCommand.self, SignCommand.self, BenchCommand.self]
+        subcommands: [
+            BootCommand.self, ModinfoCommand.self, DepmodCommand.self, ModprobeCommand.self, SealCommand.self,
+            KeygenCommand.self, SignCommand.self, BenchCommand.self,
+        ]
     )
 
     /// Parses, runs, and reports failures as kmod's tools do: a runtime failure is one line on
@@ -29,6 +33,9 @@ struct ModloadCommand: AsyncParsableCommand {
             } catch let error as ModuleError {
                 report(error, json: (command as? ReportsJSON)?.json ?? false)
                 Foundation.exit(1)
+            } catch let error as RepositoryError {
+                report(error, json: (command as? ReportsJSON)?.json ?? false)
+                Foundation.exit(1)
             } catch let error as RuntimeFailure {
                 report(ModuleError(.invalidArgument, file: error.file, reason: error.reason), json: (command as? ReportsJSON)?.json ?? false)
                 Foundation.exit(1)
@@ -45,14 +52,21 @@ struct ModloadCommand: AsyncParsableCommand {
     /// One line, or one JSON object (`{"error": {code, errno, module, file, reason}}`), on
     /// standard error.
     static func report(_ error: ModuleError, json: Bool) {
-        let text: String
-        if json {
-            let body = ErrorReport(
-                code: error.code.name, errno: error.errno, module: error.module, file: error.file, reason: "\(error)")
-            text = (try? jsonLine(["error": body])) ?? "{\"error\":{}}"
-        } else {
-            text = "modload: \(error)"
+        report(ErrorReport(code: error.code.name, errno: error.errno, module: error.module, file: error.file, reason: "\(error)"), json: json)
+    }
+
+    /// The same for a failure of the repository layer (a root, an index, a cycle).
+    static func report(_ error: RepositoryError, json: Bool) {
+        let errno = switch error.code {
+        case .notFound: ENOENT
+        case .io: EIO
+        case .invalid, .cycle: EINVAL
         }
+        report(ErrorReport(code: error.code.rawValue, errno: errno, module: nil, file: error.file, reason: "\(error)"), json: json)
+    }
+
+    private static func report(_ body: ErrorReport, json: Bool) {
+        let text = json ? (try? jsonLine(["error": body])) ?? "{\"error\":{}}" : "modload: \(body.reason)"
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 

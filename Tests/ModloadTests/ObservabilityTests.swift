@@ -145,7 +145,7 @@ struct ObservabilityTests {
         #expect(host.info(of: "jbd2") == ModuleInfo(
             name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096,
             state: .live, isUnloading: false, accounting: .counting, refcount: 0, usedBy: [], uses: [],
-            parameters: .none, parameterWarnings: [], taints: [], file: nil))
+            parameters: .none, parameterWarnings: [], taints: [], file: nil, loadedAsDependency: false))
     }
 
     @Test func anEntryPointsErrnoMapsToTheCodeOfThatErrnoAndInitFailurePassesItThrough() throws {

@@ -1,0 +1,114 @@
+import Modload
+
+/// A module root and its configuration, as a host's resolver: `request` by name or alias finds
+/// module files here (libkmod's role beside the kernel's loader).
+///
+/// **Lookup order** (kmod's; the first step that finds anything wins):
+/// 1. configuration `alias` lines whose pattern matches the name — every match;
+/// 2. a module of that name;
+/// 3. `symbol:NAME` — the module exporting NAME;
+/// 4. module aliases (glob patterns in the modules' metadata) that match — every match.
+///
+/// `blacklist` removes modules found by an alias (steps 1 and 4) only; `deny` refuses a module
+/// found any way — and so every request that needs it, as a dependency or softdep too. Each
+/// resolution carries the configured `options` (the caller's parameters come after them, so they
+/// win) and the soft dependencies of the configuration and the module's metadata, merged.
+///
+/// **Dependencies** load through the host: a module file's imports name the symbols it needs, the
+/// host asks ``provider(ofSymbol:)`` who exports each, and requests those modules — independent
+/// ones in parallel, a shared one once (merging); `modules.dep`'s closure says the same, for plans
+/// (``plan(_:)``). **A stale index** is refused: a file whose size, time or inode differ from
+/// what depmod read fails the request ("index is stale: run modload depmod") rather than load a
+/// module whose dependencies the index may no longer describe.
+public struct ModuleRepository: ModuleResolver {
+    /// The root.
+    public let root: ModuleRoot
+    /// Its index.
+    public let index: ModuleIndex
+    /// The configuration.
+    public let configuration: ModprobeConfiguration
+
+    /// The repository at `root`, with its current index.
+    ///
+    /// - Throws: `notFound` if depmod has not indexed the root, `invalid`/`io` for an index that
+    ///   cannot be read.
+    public init(root: ModuleRoot, configuration: ModprobeConfiguration = ModprobeConfiguration()) throws(RepositoryError) {
+        self.init(root: root, index: try ModuleIndex.load(from: root), configuration: configuration)
+    }
+
+    /// The repository at `root` with `index`.
+    public init(root: ModuleRoot, index: ModuleIndex, configuration: ModprobeConfiguration = ModprobeConfiguration()) {
+        self.root = root
+        self.index = index
+        self.configuration = configuration
+    }
+
+    /// What a name resolves to before blacklist and deny: the modules, and whether through an alias.
+    public func lookup(_ nameOrAlias: String) -> (modules: [ModuleIndex.Entry], viaAlias: Bool) {
+        // 1. Configuration aliases.
+        let configured = configuration.aliases.filter { ModuleIndex.matches(pattern: $0.pattern, nameOrAlias) }
+        if !configured.isEmpty {
+            var seen = Set<String>()
+            return (configured.compactMap { seen.insert($0.module).inserted ? index.entry(named: $0.module) : nil }, true)
+        }
+        // 2. Module names.
+        if !nameOrAlias.contains(":"), let entry = index.entry(named: nameOrAlias) { return ([entry], false) }
+        // 3. Symbols.
+        if nameOrAlias.hasPrefix("symbol:") {
+            let symbol = String(nameOrAlias.dropFirst("symbol:".count))
+            return (index.provider(ofSymbol: symbol).flatMap(index.entry(named:)).map { [$0] } ?? [], false)
+        }
+        // 4. Module aliases.
+        return (index.modules(matchingAlias: nameOrAlias), true)
+    }
+
+    public func resolve(_ nameOrAlias: String) throws(ModuleError) -> [ModuleResolution] {
+        let (found, viaAlias) = lookup(nameOrAlias)
+        var allowed: [ModuleIndex.Entry] = []
+        var refused: [String] = []
+        for entry in found {
+            if let origin = configuration.denied[entry.name] {
+                refused.append("\(entry.name) is denied (\(origin))")
+            } else if viaAlias, let origin = configuration.blacklisted[entry.name] {
+                refused.append("\(entry.name) is blacklisted for aliases (\(origin))")
+            } else {
+                allowed.append(entry)
+            }
+        }
+        if allowed.isEmpty, !refused.isEmpty {
+            let denied = found.contains { configuration.denied[$0.name] != nil }
+            throw ModuleError(
+                denied ? .permissionDenied : .notFound, module: nameOrAlias,
+                reason: (viaAlias ? "resolves only to modules the configuration refuses: " : "cannot be loaded: ")
+                    + refused.joined(separator: "; "))
+        }
+        return try allowed.map { entry throws(ModuleError) in try resolution(of: entry, askedAs: viaAlias ? nameOrAlias : nil) }
+    }
+
+    public func provider(ofSymbol symbol: String) -> String? { index.provider(ofSymbol: symbol) }
+
+    /// How to load `entry`: its file (checked against the index), configured options, merged
+    /// soft dependencies.
+    private func resolution(of entry: ModuleIndex.Entry, askedAs alias: String?) throws(ModuleError) -> ModuleResolution {
+        let path = root.absolute(entry.path)
+        guard let now = FileStamp.of(path) else {
+            throw ModuleError(.notFound, module: entry.name, file: path, reason: "is in the index but gone (index is stale: run modload depmod)")
+        }
+        guard now == entry.stamp else {
+            throw ModuleError(
+                .invalidFile, module: entry.name, file: path,
+                reason: "changed since the index was built (index is stale: run modload depmod)")
+        }
+        return ModuleResolution(
+            module: entry.name, source: .file(path), parameters: configuration.options(for: entry.name, alias: alias),
+            softDependencies: softDependencies(of: entry))
+    }
+
+    /// The configuration's soft dependencies of `entry`, then its own, without repeats.
+    public func softDependencies(of entry: ModuleIndex.Entry) -> SoftDependencies {
+        var merged = configuration.softDependencies[entry.name] ?? .none
+        merged.pre += entry.softDependencies.pre.filter { !merged.pre.contains($0) }
+        merged.post += entry.softDependencies.post.filter { !merged.post.contains($0) }
+        return merged
+    }
+}
