@@ -244,4 +244,62 @@ struct RepositoryTests {
         #expect(stale?.description == "fresh [\(path)]: changed since the index was built (index is stale: run modload depmod)")
         #expect(host.modules.isEmpty)
     }
+
+    @Test func depmodsOptionsDuplicatesOrderAndModinfoByName() async throws {
+        let tree = try ModuleTree()
+        try await tree.module("alpha", exports: ["alpha_fn"], aliases: ["pci:v00008086d*"])
+        try await tree.module("beta", imports: ["alpha_fn", "missing_fn"])
+        try await tree.module("alpha", at: "updates/alpha.so", exports: ["alpha_fn"], aliases: ["pci:v00008086d*"])
+        try await tree.module("gamma", at: "extra/gamma.so")
+        try tree.write("extra/gamma.so\nkernel/beta.so\n", to: "modules.order")
+        let root = try ModuleRoot(tree.root).path
+
+        // -n: the text files on standard output, nothing written; -e: unresolved imports; -v: providers.
+        let dry = try await CLITests.modload(["depmod", "-b", tree.root, "-n", "-e", "-v"])
+        #expect(dry.status == 0, "\(dry.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: tree.root + "/modules.dep"))
+        let printed = dry.standardOutput.split(separator: "\n").map(String.init)
+        // modules.order first (gamma, beta), then the rest by path; updates/ wins over kernel/.
+        #expect(Array(printed.drop { !$0.hasPrefix("/") }.drop { $0.hasPrefix("/") }.prefix(3))
+            == ["extra/gamma.so:", "kernel/beta.so: updates/alpha.so", "updates/alpha.so:"], "\(printed)")
+        #expect(printed.contains("\(root)/kernel/beta.so needs \"alpha_fn\": \(root)/updates/alpha.so"))
+        #expect(printed.contains("alias pci:v00008086d* alpha"))
+        #expect(dry.standardError.contains("depmod: WARNING: \(root)/kernel/beta.so needs unknown symbol missing_fn"))
+        #expect(dry.standardError.contains(
+            "depmod: WARNING: \(root)/kernel/alpha.so: module alpha is also in \(root)/updates/alpha.so, which is used"))
+
+        // Written: modinfo finds a module by name or alias through the root, kmod's way.
+        #expect(try await CLITests.modload(["depmod", "-b", tree.root]).status == 0)
+        let byName = try await CLITests.modload(["modinfo", "-b", tree.root, "-F", "filename", "alpha"])
+        #expect(byName.standardOutput == "\(root)/updates/alpha.so\n", "\(byName.standardError)")
+        let byAlias = try await CLITests.modload(["modinfo", "-b", tree.root, "-F", "name", "pci:v00008086d00001234"])
+        #expect(byAlias.standardOutput == "alpha\n", "\(byAlias.standardError)")
+
+        // -c: the configuration, then the index's aliases and symbols.
+        try tree.write("blacklist gamma\noptions beta debug=1\n", to: "modprobe.d/local.conf")
+        let config = try await CLITests.modload(["modprobe", "-b", tree.root, "-c"])
+        #expect(config.standardOutput.hasPrefix("blacklist gamma\noptions beta debug=1\n\n# End of configuration files. Dumping indexes now:\n\n"))
+        #expect(config.standardOutput.contains("alias symbol:alpha_fn alpha\n"))
+        let resolved = try await CLITests.modload(["modprobe", "-b", tree.root, "-R", "pci:v00008086d00001234"])
+        #expect(resolved.standardOutput == "alpha\n")
+
+        // A second run publishes a new generation; the one before stays, older ones go.
+        for _ in 0..<3 { #expect(try await CLITests.modload(["depmod", "-b", tree.root]).status == 0) }
+        let generations = try FileManager.default.contentsOfDirectory(atPath: tree.root + "/" + ModuleIndex.generationsFolder)
+        #expect(generations.count == 2, "\(generations)")
+    }
+
+    @Test func aFailedDependencyFailsTheRequestNamingItAndWhatLoadedStays() async throws {
+        let tree = try ModuleTree()
+        try await tree.module("good", exports: ["good_fn"])
+        try await tree.module("bad", exports: ["bad_fn"])
+        try await tree.module("top", imports: ["good_fn", "bad_fn"])
+        _ = try Self.index(tree)
+        let (host, _) = try Self.host(tree, configuration: ModprobeConfiguration(parsing: "options bad fail=1\n", file: "t.conf"))
+        let error = await expectError(.initFailed) { try await host.request("top") }  // bad's own error, carried up
+        #expect(error?.module == "top")
+        #expect(error?.description.contains("needs bad, which could not be loaded") == true, "\(String(describing: error))")
+        // kmod's behaviour: what loaded stays loaded (all-or-nothing is another mode).
+        #expect(host.modules.map(\.name) == ["good"])
+    }
 }
