@@ -242,11 +242,18 @@ struct ModprobeBenchCommand: AsyncParsableCommand, ReportsJSON {
         abstract: "A request for 8 independent branches of depth 8 (64 files, 5 ms inits) vs the critical path and a serial loop."
     )
 
+    @Option(name: .customLong("init-ms"), parsing: .unconditional, help: "How long each init sleeps, in milliseconds (0: the files' own cost alone).")
+    var initMs = 5
+
     @OptionGroup var options: BenchOptions
     var json: Bool { options.json }
 
+    func validate() throws {
+        guard initMs >= 0, initMs <= 1000 else { throw ValidationError("--init-ms must be between 0 and 1000 (got \(initMs))") }
+    }
+
     func run() async throws {
-        try options.emit(try await ModprobeBench.run(quick: options.quick), ModprobeBench.render)
+        try options.emit(try await ModprobeBench.run(quick: options.quick, initMs: initMs), ModprobeBench.render)
     }
 }
 

@@ -86,11 +86,12 @@ extension ModuleHost {
         }
 
         // 2. Admit. A request takes a slot unless it is made by the task doing another load's
-        // work (that load's root already holds one).
+        // work (that load's root already holds one), or made by the host for a request it serves
+        // (a dependency, a soft dependency, a prefetch: they share that request's slot).
         let waiter = Waiter.current(in: self)
         let (admission, statistics) = admit(
             name, definition: definition, parameters: parsed.parameters, warnings: parsed.warnings,
-            autoload: caller == .request, takesSlot: caller == .request && waiter.load == nil)
+            autoload: caller == .request, takesSlot: caller == .request && waiter.load == nil && !DependencyLoad.current)
         statistics.attempts.add(1, ordering: .relaxed)
         switch admission {
         case .join: statistics.mergedJoiners.add(1, ordering: .relaxed)

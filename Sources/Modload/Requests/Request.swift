@@ -69,6 +69,13 @@ extension ModuleHost {
         let chain = SoftDependencyChain.current.union([Self.canonical(resolution.module)])
         try await requestSoftDependencies(resolution.softDependencies.pre, of: resolution.module, chain: chain)
         let merged = [resolution.parameters, parameters].filter { !$0.isEmpty }.joined(separator: " ")
+        let outcome = try await loadResolved(resolution, merged: merged, callerParameters: parameters)
+        try await requestSoftDependencies(resolution.softDependencies.post, of: resolution.module, chain: chain)
+        return outcome
+    }
+
+    /// The module of `resolution` itself, with `merged` parameters.
+    private func loadResolved(_ resolution: ModuleResolution, merged: String, callerParameters parameters: String) async throws(ModuleError) -> LoadOutcome {
         let outcome: LoadOutcome
         switch resolution.source {
         case .definition(let definition):
@@ -83,7 +90,6 @@ extension ModuleHost {
                 outcome = try await loadFile(path, parameters: merged, for: .request)
             }
         }
-        try await requestSoftDependencies(resolution.softDependencies.post, of: resolution.module, chain: chain)
         return outcome
     }
 
