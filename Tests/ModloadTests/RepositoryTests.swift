@@ -207,10 +207,8 @@ struct RepositoryTests {
     }
 
     @Test func namesNormalizeAsKmods() throws {
-        let tree = try ModuleTree()
         let configuration = ModprobeConfiguration(parsing: "alias -aa[-bb-]cc- target\n", file: "x.conf")
         #expect(configuration.aliases.first?.pattern == "_aa[-bb-]cc_")
-        _ = tree
     }
 
     @Test func removeUnloadsUnusedDependenciesAndRefusesInUseNamingTheHolder() async throws {
