@@ -16,7 +16,12 @@ import Synchronization
 ///   load and return busy without sharing its result.
 ///
 /// Every request is pending before the clock starts (tasks suspended, threads parked); wall time
-/// runs from the start signal to the last answer.
+/// runs from the start signal to the last answer. The scenario is a burst that arrives while the
+/// init runs, so every loader's init holds until the loader has taken every request for its name
+/// (Modload's own `attempts` counter; the baselines' arrival count) and only then sleeps
+/// `initDelay`: on a busy machine a request scheduled late would otherwise arrive after the
+/// failure and start a second load, in Modload (which has no negative cache here) as in the
+/// baselines, and the run would measure the scheduler rather than the loader.
 public enum BurstBench {
     public struct Options: Sendable {
         public var cpus: Int
@@ -75,8 +80,8 @@ public enum BurstBench {
             modloadRuns.append(await runModload(requests, initDelay: options.initDelay))
         }
         for _ in 0..<(options.baselines ? max(1, options.repetitions) : 0) {
-            busyRuns.append(runThreads(requests, loader: ThreadLoader(retries: false), initDelay: options.initDelay))
-            serialRuns.append(runThreads(requests, loader: ThreadLoader(retries: true), initDelay: options.initDelay))
+            busyRuns.append(runThreads(requests, loader: ThreadLoader(retries: false, requests: requests), initDelay: options.initDelay))
+            serialRuns.append(runThreads(requests, loader: ThreadLoader(retries: true, requests: requests), initDelay: options.initDelay))
         }
         let modload = summarize("modload", modloadRuns)
         let baselines = options.baselines
@@ -110,14 +115,20 @@ public enum BurstBench {
     final class FailingModule: ModuleDefinition {
         let name: String
         let delay: Duration
+        /// Requests for this name in the burst, and how many the host has taken so far.
+        let expected: Int
+        let taken: @Sendable () -> Int
         let inits = Atomic<Int>(0)
         let initEnded = Atomic<UInt64>(0)
-        init(name: String, delay: Duration) {
+        init(name: String, delay: Duration, expected: Int, taken: @escaping @Sendable () -> Int) {
             self.name = name
             self.delay = delay
+            self.expected = expected
+            self.taken = taken
         }
         func initialize(_ context: ModuleContext) async throws {
             inits.add(1, ordering: .relaxed)
+            while taken() < expected { await Task.yield() }  // the whole burst is pending (see above)
             if delay > .zero { try? await Task.sleep(for: delay) }
             initEnded.store(nowNanoseconds(), ordering: .releasing)
             throw ModuleError(.noDevice, reason: "no device")
@@ -127,7 +138,11 @@ public enum BurstBench {
     static func runModload(_ requests: [String], initDelay: Duration) async -> Run {
         let host = ModuleHost()
         defer { withExtendedLifetime(host) {} }
-        let modules = Dictionary(uniqueKeysWithValues: names.map { ($0, FailingModule(name: $0, delay: initDelay)) })
+        let modules = Dictionary(uniqueKeysWithValues: names.map { name in
+            (name, FailingModule(
+                name: name, delay: initDelay, expected: requests.count(where: { $0 == name }),
+                taken: { host.statistics(of: name)?.attempts ?? 0 }))
+        })
         let start = StartSignal()
         let answers = AnswerLog(names: names)
         // Independent tasks, as independent requesters would be (a task group's bookkeeping for
@@ -157,22 +172,30 @@ public enum BurstBench {
 
     /// A minimal thread-per-request loader: a mutex, a condition variable, per-name "loading".
     /// With `retries`, a duplicate that waited tries again (serialized); without, it answers busy.
+    /// The init holds until every request for its name has arrived (see the type's comment).
     final class ThreadLoader: @unchecked Sendable {
         let retries: Bool
         private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        private let arrival = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        private let expected: [String: Int]
+        private var arrived: [String: Int] = [:]
         private var loading = Set<String>()
         private(set) var inits: [String: Int] = [:]
         private(set) var initEnded: [String: UInt64] = [:]
 
-        init(retries: Bool) {
+        init(retries: Bool, requests: [String]) {
             self.retries = retries
+            expected = requests.reduce(into: [:]) { $0[$1, default: 0] += 1 }
             pthread_mutex_init(mutex, nil)
             pthread_cond_init(done, nil)
+            pthread_cond_init(arrival, nil)
         }
 
         func load(_ name: String, initDelay: Duration) {
             pthread_mutex_lock(mutex)
+            arrived[name, default: 0] += 1
+            pthread_cond_broadcast(arrival)
             while loading.contains(name) {
                 pthread_cond_wait(done, mutex)
                 if !retries {
@@ -182,6 +205,7 @@ public enum BurstBench {
             }
             loading.insert(name)
             inits[name, default: 0] += 1
+            while arrived[name]! < expected[name]! { pthread_cond_wait(arrival, mutex) }
             pthread_mutex_unlock(mutex)
             if initDelay > .zero { usleep(useconds_t(initDelay.microseconds)) }  // the failing init
             pthread_mutex_lock(mutex)
