@@ -355,6 +355,37 @@ struct ElfImage {
 }
 
 extension ElfImage {
+    /// Where the section named `name` lies in an ELF file's bytes, found through the ELF header and
+    /// the section table alone — each bounds-checked, nothing else checked (for indexing, which
+    /// reads only a module's metadata); `nil` if the file has no such section.
+    ///
+    /// - Throws: ``Invalid`` for a file that is not a 64-bit little-endian ELF file of this
+    ///   machine, or whose section table or section lies outside it.
+    static func section(named name: String, in bytes: UnsafeRawBufferPointer) throws(Invalid) -> Range<Int>? {
+        let file = ElfReader(bytes: bytes)
+        guard bytes.count >= ehdrSize, file.u8(0) == 0x7f, file.u8(1) == 0x45, file.u8(2) == 0x4c, file.u8(3) == 0x46 else {
+            throw Invalid("not an ELF file (no \\x7fELF magic)")
+        }
+        guard file.u8(4) == 2, file.u8(5) == 1, file.u16(18) == machine else {
+            throw Invalid("not a 64-bit little-endian ELF file for this machine")
+        }
+        let shoff = file.u64(40), shentsize = Int(file.u16(58)), shnum = Int(file.u16(60)), shstrndx = Int(file.u16(62))
+        func within(_ offset: UInt64, _ size: UInt64, _ what: String) throws(Invalid) -> Range<Int> {
+            let (end, overflow) = offset.addingReportingOverflow(size)
+            guard !overflow, end <= UInt64(bytes.count) else { throw Invalid("truncated: \(what) lies outside the file") }
+            return Int(offset)..<Int(end)
+        }
+        guard shnum > 0, shentsize == shdrSize, shstrndx < shnum else { throw Invalid("no usable section header table") }
+        let table = try within(shoff, UInt64(shnum * shentsize), "the section header table")
+        let names = try within(file.u64(table.lowerBound + shstrndx * shdrSize + 24), file.u64(table.lowerBound + shstrndx * shdrSize + 32), "the section-name table")
+        for index in 0..<shnum {
+            let at = table.lowerBound + index * shdrSize
+            guard file.cString(in: names, at: Int(file.u32(at))) == name else { continue }
+            return try within(file.u64(at + 24), file.u64(at + 32), "section \(name)")
+        }
+        return nil
+    }
+
     /// The `.comment` lines of the ELF file at `path` (the compilers that built it), read with a
     /// few small reads rather than the whole file (for the host's own executable); empty if it has
     /// none or is not ELF.

@@ -158,6 +158,36 @@ public struct ModuleFileInfo: Sendable, Equatable {
     }
 }
 
+extension ModuleMetadata {
+    /// The metadata of the module file at `path`, read for indexing (`depmod`): steps 1, 2 and 5
+    /// of ``ModuleFile`` alone — the bytes read once, the signature trailer split off, the metadata
+    /// section found through the ELF header and section table (bounds-checked) and parsed. The rest
+    /// of the image is *not* checked here: a load checks all of it and refuses a file that fails,
+    /// naming it. Nothing is mapped or run.
+    ///
+    /// - Throws: `notFound`, `permissionDenied`, `invalidFile` (not an ELF file, no metadata
+    ///   section, a malformed one), `abiMismatch` — each naming the file.
+    public static func read(file path: String) throws(ModuleError) -> ModuleMetadata {
+        let file = try ModuleFileBytes.read(path)
+        return try file.bytes.withUnsafeBytes { all in
+            Result { () throws(ModuleError) -> ModuleMetadata in
+                let (imageEnd, _) = try SignatureTrailer.split(all, file: path)
+                let image = UnsafeRawBufferPointer(rebasing: all[..<imageEnd])
+                let section: Range<Int>?
+                do throws(ElfImage.Invalid) {
+                    section = try ElfImage.section(named: sectionName, in: image)
+                } catch {
+                    throw ModuleError(.invalidFile, file: path, reason: error.reason)
+                }
+                guard let section else {
+                    throw ModuleError(.invalidFile, file: path, reason: "has no metadata section (\(sectionName))")
+                }
+                return try parse(UnsafeRawBufferPointer(rebasing: image[section]), file: path)
+            }
+        }.get()
+    }
+}
+
 /// Which Swift toolchain built a file, as the compiler recorded itself in `.comment` (Swift has no
 /// stable ABI on Linux: a module built by another toolchain would bring a second runtime, or call
 /// this one wrongly).

@@ -162,11 +162,11 @@ public enum Depmod {
             let result: Result<(FileStamp, ModuleMetadata), ModuleError>
             do throws(ModuleError) {
                 guard let before = FileStamp.of(path) else { throw ModuleError(.notFound, file: path, reason: "vanished while being indexed") }
-                let info = try ModuleFileInfo.inspect(path)
+                let metadata = try ModuleMetadata.read(file: path)
                 guard FileStamp.of(path) == before else {
                     throw ModuleError(.invalidFile, file: path, reason: "changed while being indexed; run depmod again")
                 }
-                result = .success((before, info.metadata))
+                result = .success((before, metadata))
             } catch {
                 result = .failure(error)
             }
