@@ -241,6 +241,31 @@ struct RepositoryTests {
         let stale = await expectError(.invalidFile) { try await host.request("fresh") }
         #expect(stale?.description == "fresh [\(path)]: changed since the index was built (index is stale: run modload depmod)")
         #expect(host.modules.isEmpty)
+
+        // A rewrite that keeps the inode, the size and the modification time (`cp -p` over it,
+        // `rsync -t`) is caught by the change time, which nobody can set back.
+        let reindexed = try Self.index(tree).index.entry(named: "fresh")!.stamp
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        for _ in 0..<1_000 where FileStamp.of(path)!.changed == reindexed.changed {
+            usleep(1_000)  // file times tick coarsely: rewrite until the change time moved
+            let fd = open(path, O_WRONLY | O_TRUNC)
+            #expect(bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count)
+            var times = [timespec(tv_sec: Int(reindexed.modified / 1_000_000_000), tv_nsec: Int(reindexed.modified % 1_000_000_000))]
+            times.append(times[0])
+            futimens(fd, times)
+            close(fd)
+        }
+        let rewritten = FileStamp.of(path)!
+        #expect(rewritten.inode == reindexed.inode && rewritten.size == reindexed.size && rewritten.modified == reindexed.modified)
+        #expect(rewritten.changed != reindexed.changed)
+        let (host2, _) = try Self.host(tree)
+        _ = await expectError(.invalidFile) { try await host2.request("fresh") }
+        #expect(host2.modules.isEmpty)
+        // Indexed again, it loads.
+        _ = try Self.index(tree)
+        let (host3, _) = try Self.host(tree)
+        _ = try await host3.request("fresh")
+        #expect(host3.modules.map(\.name) == ["fresh"])
     }
 
     @Test func depmodsOptionsDuplicatesOrderAndModinfoByName() async throws {

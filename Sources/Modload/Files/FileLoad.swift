@@ -39,18 +39,18 @@ extension ModuleHost {
 
     /// A load of one file version: merged with every concurrent load of the same key.
     struct FileLoadKey: Hashable {
-        let identity: FileIdentity
+        let stamp: FileStamp
         let insert: Bool
         let parameters: String
     }
 
     func loadFile(_ path: String, parameters: String, for caller: LoadCaller) async throws(ModuleError) -> LoadOutcome {
         // A file that cannot even be stat'ed: let the read say why.
-        guard let identity = FileIdentity.of(path) else {
+        guard let stamp = FileStamp.of(path) else {
             _ = try ModuleFileBytes.read(path)
             throw ModuleError(.notFound, file: path, reason: "no such module file")
         }
-        let key = FileLoadKey(identity: identity, insert: caller == .insert, parameters: parameters)
+        let key = FileLoadKey(stamp: stamp, insert: caller == .insert, parameters: parameters)
         let (completion, won) = files.state.withLock { f in
             f.statistics.attempts += 1
             if let running = f.running[key] {

@@ -159,17 +159,19 @@ public struct ModuleFileInfo: Sendable, Equatable {
 }
 
 extension ModuleMetadata {
-    /// The metadata of the module file at `path`, read for indexing (`depmod`): steps 1, 2 and 5
-    /// of ``ModuleFile`` alone — the bytes read once, the signature trailer split off, the metadata
-    /// section found through the ELF header and section table (bounds-checked) and parsed. The rest
-    /// of the image is *not* checked here: a load checks all of it and refuses a file that fails,
-    /// naming it. Nothing is mapped or run.
+    /// The metadata of the module file at `path`, read for indexing (`depmod`), and the version of
+    /// the file it was read from: steps 1, 2 and 5 of ``ModuleFile`` alone — the bytes read once
+    /// (refused if the file changed while being read), the signature trailer split off, the
+    /// metadata section found through the ELF header and section table (bounds-checked) and
+    /// parsed. The rest of the image is *not* checked here: a load checks all of it and refuses a
+    /// file that fails, naming it. Nothing is mapped or run.
     ///
     /// - Throws: `notFound`, `permissionDenied`, `invalidFile` (not an ELF file, no metadata
-    ///   section, a malformed one), `abiMismatch` — each naming the file.
-    public static func read(file path: String) throws(ModuleError) -> ModuleMetadata {
+    ///   section, a malformed one, a file that changed while being read), `abiMismatch` — each
+    ///   naming the file.
+    public static func read(file path: String) throws(ModuleError) -> (metadata: ModuleMetadata, stamp: FileStamp) {
         let file = try ModuleFileBytes.read(path)
-        return try file.bytes.withUnsafeBytes { all in
+        let metadata = try file.bytes.withUnsafeBytes { all in
             Result { () throws(ModuleError) -> ModuleMetadata in
                 let (imageEnd, _) = try SignatureTrailer.split(all, file: path)
                 let image = UnsafeRawBufferPointer(rebasing: all[..<imageEnd])
@@ -185,6 +187,7 @@ extension ModuleMetadata {
                 return try parse(UnsafeRawBufferPointer(rebasing: image[section]), file: path)
             }
         }.get()
+        return (metadata, file.stamp)
     }
 }
 

@@ -6,7 +6,7 @@ import Musl
 import CModloadABI
 import Foundation
 
-/// A module file as read from disk, before anything of it is mapped: its bytes and its identity.
+/// A module file as read from disk, before anything of it is mapped: its bytes and their version (``FileStamp``).
 ///
 /// Everything that can be checked without running the module is checked on these bytes
 /// (``ModuleFile``): the ELF image, the signature, the metadata.
@@ -16,7 +16,7 @@ struct ModuleFileBytes {
     /// Every byte of the file.
     let bytes: [UInt8]
     /// Which file, in which version, these bytes are.
-    let identity: FileIdentity
+    let stamp: FileStamp
 
     /// Larger files are refused (a module is code, not data).
     static let maximumSize = 1 << 30
@@ -33,7 +33,7 @@ struct ModuleFileBytes {
     static func read(_ path: String) throws(ModuleError) -> ModuleFileBytes {
         guard !path.isEmpty else { throw ModuleError(.invalidArgument, reason: "module file path is empty") }
         let (bytes, status) = try contents(of: path, what: "module file", maximumSize: maximumSize, failure: .invalidFile)
-        return ModuleFileBytes(path: path, bytes: bytes, identity: FileIdentity(status))
+        return ModuleFileBytes(path: path, bytes: bytes, stamp: FileStamp(status))
     }
 
     /// Every byte of the regular file at `path` (a `what`, for the errors), and its status. The
@@ -73,6 +73,12 @@ struct ModuleFileBytes {
             guard n > 0 else { throw ModuleError(failure, file: path, reason: "shrank to \(done) bytes while being read") }
             done += n
         }
+        // The bytes are one version of the file only if the file did not change while being read.
+        var after = stat()
+        guard fstat(fd, &after) == 0 else { throw ioError(errno, "cannot stat it") }
+        guard FileStamp(after) == FileStamp(status) else {
+            throw ModuleError(failure, file: path, reason: "changed while being read; try again once it is written")
+        }
         return (bytes, status)
     }
 
@@ -100,36 +106,4 @@ struct ModuleFileBytes {
         }
     }
 
-}
-
-/// Which file, in which version: device and inode, size, and modification and change times. Two
-/// reads with equal identities read the same bytes (a write changes the change time).
-struct FileIdentity: Hashable, Sendable {
-    let device: UInt64
-    let inode: UInt64
-    let size: Int64
-    let modified: Int64
-    let changed: Int64
-
-    init(_ status: stat) {
-        device = UInt64(status.st_dev)
-        inode = UInt64(status.st_ino)
-        size = Int64(status.st_size)
-        modified = Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec)
-        changed = Int64(status.st_ctim.tv_sec) * 1_000_000_000 + Int64(status.st_ctim.tv_nsec)
-    }
-
-    /// The identity of the file now at `path`, or `nil` if it cannot be stat'ed.
-    static func of(_ path: String) -> FileIdentity? {
-        var status = stat()
-        return stat(path, &status) == 0 ? FileIdentity(status) : nil
-    }
-
-    /// The same file (whatever its version): what the dynamic linker matches loaded objects by.
-    var file: FileKey { FileKey(device: device, inode: inode) }
-
-    struct FileKey: Hashable, Sendable {
-        let device: UInt64
-        let inode: UInt64
-    }
 }

@@ -89,7 +89,7 @@ final class ImageRegistry: Sendable {
     /// One mapped object.
     private struct Entry {
         let host: UInt64
-        let identity: FileIdentity
+        let stamp: FileStamp
         let mappedPath: String
         /// The private copy's memory file: open for as long as the object is mapped, so its
         /// `/proc/self/fd/N` name cannot be reused for another file.
@@ -102,7 +102,7 @@ final class ImageRegistry: Sendable {
 
     private struct Source: Hashable {
         let host: UInt64
-        let identity: FileIdentity
+        let stamp: FileStamp
     }
 
     private struct State {
@@ -121,7 +121,7 @@ final class ImageRegistry: Sendable {
     ///
     /// - Throws: `invalidFile` (the dynamic linker refused it, or no descriptor function).
     func map(_ file: ModuleFile, host: UInt64) throws(ModuleError) -> ModuleImage {
-        let source = Source(host: host, identity: file.bytes.identity)
+        let source = Source(host: host, stamp: file.bytes.stamp)
         let neverUnmapped = file.neverUnmapped
         let flags = RTLD_NOW | RTLD_LOCAL | (neverUnmapped != nil ? RTLD_NODELETE : 0)
         beforeMapping.withLock { $0 }?(file.path)
@@ -145,7 +145,7 @@ final class ImageRegistry: Sendable {
             }
             let key = UInt(bitPattern: handle)
             s.entries[key] = Entry(
-                host: host, identity: file.bytes.identity, mappedPath: copyPath, memoryFile: copy, users: 1,
+                host: host, stamp: file.bytes.stamp, mappedPath: copyPath, memoryFile: copy, users: 1,
                 retired: neverUnmapped)
             s.bySource[source] = key
             return handle
@@ -191,8 +191,8 @@ final class ImageRegistry: Sendable {
             if let reason = entry.retired { return .retired(reason: reason) }
             dlclose(handle)
             guard entry.users == 0 else { return .shared }  // another load of this host still uses it
-            if s.bySource[Source(host: entry.host, identity: entry.identity)] == key {
-                s.bySource[Source(host: entry.host, identity: entry.identity)] = nil
+            if s.bySource[Source(host: entry.host, stamp: entry.stamp)] == key {
+                s.bySource[Source(host: entry.host, stamp: entry.stamp)] = nil
             }
             // Did the dynamic linker drop it? (Code outside Modload may hold it open.)
             if let still = dlopen(entry.mappedPath, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD) {

@@ -121,21 +121,29 @@ extension ModuleMetadata {
         guard bytes.count <= maximumSectionSize else {
             throw invalid("\(bytes.count) bytes; the limit is \(maximumSectionSize)")
         }
+        // One pass over the bytes: lines split at NUL and at their first `=` as bytes (`=` is no
+        // UTF-8 continuation byte, so validating key and value apart validates the line), grouped
+        // by key for the rules below.
         var fields: [Field] = []
+        var byKey: [String: [String]] = [:]
         for line in bytes.split(separator: 0) {
             guard line.count <= maximumStringLength else { throw invalid("a line is longer than \(maximumStringLength) bytes") }
-            guard let text = String(validating: line, as: UTF8.self) else { throw invalid("a line is not UTF-8") }
-            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-                throw invalid("line \(String(reflecting: text)) is not key=value")
+            guard let equals = line.firstIndex(of: UInt8(ascii: "=")), equals != line.startIndex else {
+                throw invalid("line \(String(reflecting: String(decoding: line, as: UTF8.self))) is not key=value")
             }
-            fields.append(Field(key: String(text[..<equals]), value: String(text[text.index(after: equals)...])))
+            guard let key = String(validating: line[..<equals], as: UTF8.self),
+                let value = String(validating: line[(equals + 1)...], as: UTF8.self)
+            else { throw invalid("a line is not UTF-8") }
+            fields.append(Field(key: key, value: value))
+            byKey[key, default: []].append(value)
+            guard fields.count <= maximumEntries * 8 else { throw invalid("more than \(maximumEntries * 8) lines; too many") }
         }
-        guard fields.count <= maximumEntries * 8 else { throw invalid("\(fields.count) lines; too many") }
+        func values(_ key: String) -> [String] { byKey[key] ?? [] }
 
         func once(_ key: String, required: Bool = true) throws(ModuleError) -> String? {
-            let values = fields.filter { $0.key == key }
+            let values = values(key)
             guard values.count <= 1 else { throw invalid("says \(key)= \(values.count) times") }
-            guard let value = values.first?.value else {
+            guard let value = values.first else {
                 if required { throw invalid("has no \(key)= line") }
                 return nil
             }
@@ -164,13 +172,14 @@ extension ModuleMetadata {
         func symbols(_ key: String) throws(ModuleError) -> [Symbol] {
             var result: [Symbol] = []
             var seen = Set<String>()
-            for value in fields.filter({ $0.key == key }).map(\.value) {
-                let parts = value.split(separator: " ", maxSplits: 1).map(String.init)
-                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, !parts[1].contains(" ") else {
-                    throw invalid("\(key)=\(value) is not \"SYMBOL SIGNATURE\"")
-                }
-                guard seen.insert(parts[0]).inserted else { throw invalid("\(key)s \(parts[0]) twice") }
-                result.append(Symbol(name: parts[0], signature: SymbolSignature(parts[1])))
+            for value in values(key) {
+                let utf8 = value.utf8
+                guard let space = utf8.firstIndex(of: UInt8(ascii: " ")), space != utf8.startIndex,
+                    utf8.index(after: space) != utf8.endIndex, !utf8[utf8.index(after: space)...].contains(UInt8(ascii: " "))
+                else { throw invalid("\(key)=\(value) is not \"SYMBOL SIGNATURE\"") }
+                let name = String(value[..<space]), signature = String(value[utf8.index(after: space)...])
+                guard seen.insert(name).inserted else { throw invalid("\(key)s \(name) twice") }
+                result.append(Symbol(name: name, signature: SymbolSignature(signature)))
             }
             guard result.count <= maximumEntries else { throw invalid("\(result.count) \(key)s; the limit is \(maximumEntries)") }
             return result
@@ -178,11 +187,11 @@ extension ModuleMetadata {
 
         // Parameters: parmtype declares one; parm and parmdefault describe a declared one.
         func split(_ key: String, _ value: String) throws(ModuleError) -> (String, String) {
-            guard let colon = value.firstIndex(of: ":") else { throw invalid("\(key)=\(value) is not \"NAME:...\"") }
-            return (String(value[..<colon]), String(value[value.index(after: colon)...]))
+            guard let colon = value.utf8.firstIndex(of: UInt8(ascii: ":")) else { throw invalid("\(key)=\(value) is not \"NAME:...\"") }
+            return (String(value[..<colon]), String(value[value.utf8.index(after: colon)...]))
         }
         var kinds: [(name: String, kind: ModuleParameter.Kind)] = []
-        for value in fields.filter({ $0.key == "parmtype" }).map(\.value) {
+        for value in values("parmtype") {
             let (parameter, type) = try split("parmtype", value)
             guard ParameterParser.isParameterName(parameter) else {
                 throw invalid("parameter name \(String(reflecting: parameter)) is not [A-Za-z0-9_-]+")
@@ -199,7 +208,7 @@ extension ModuleMetadata {
         /// The `parm`/`parmdefault` lines, by the (declared) parameter they describe.
         func described(by key: String) throws(ModuleError) -> [String: String] {
             var result: [String: String] = [:]
-            for value in fields.filter({ $0.key == key }).map(\.value) {
+            for value in values(key) {
                 let (parameter, text) = try split(key, value)
                 guard kinds.contains(where: { $0.name == parameter }) else {
                     throw invalid("\(key)=\(value) describes parameter \(parameter), which has no parmtype= line")
@@ -221,7 +230,7 @@ extension ModuleMetadata {
             parameters.append(ModuleParameter(parameter, kind, default: defaultValue, description: descriptions[parameter] ?? ""))
         }
 
-        let aliases = fields.filter { $0.key == "alias" }.map(\.value)
+        let aliases = values("alias")
         for alias in aliases where alias.isEmpty || alias.contains(where: { $0 == " " || $0 == "\t" }) {
             throw invalid("alias=\(alias): an alias is a pattern without blanks")
         }

@@ -65,7 +65,7 @@ public struct ModprobeConfiguration: Sendable, Equatable {
     public init(directories: [String]) {
         var byName: [String: String] = [:]
         for directory in directories {
-            guard let names = directoryEntries(directory) else { continue }
+            guard let names = directoryEntries(directory)?.map(\.name) else { continue }
             for name in names where name.hasSuffix(".conf") && byName[name] == nil {
                 var status = stat()
                 let path = "\(directory)/\(name)"

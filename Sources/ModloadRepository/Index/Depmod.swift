@@ -4,9 +4,10 @@ import Modload
 /// `depmod`: indexes a module root.
 ///
 /// 1. **Find** the module files (``ModuleRoot``: `*.so` at any depth; `modules.order` first).
-/// 2. **Read** each file's metadata through the one open pipeline (`ModuleFileInfo.inspect`: the
-///    bytes are checked and the metadata section parsed; nothing is mapped, nothing runs), on
-///    every core at once. A file that fails is skipped with a warning naming it and why.
+/// 2. **Read** each file's metadata and stamp through the one open pipeline
+///    (`ModuleMetadata.read(file:)`: the bytes read once, the metadata section found and parsed;
+///    nothing is mapped, nothing runs), on every core at once. A file that fails is skipped with
+///    a warning naming it and why.
 /// 3. **One file per module**: two files of one name keep the one under `updates/`, else the first
 ///    in module order (kmod's search order), with a warning naming both.
 /// 4. **Resolve** every import to the module exporting that symbol with that signature; an import
@@ -24,8 +25,10 @@ public enum Depmod {
         /// Imports nothing provides (kmod's `-e`): `PATH needs unknown symbol NAME`, or
         /// `PATH disagrees about the signature of NAME …`.
         public let unresolved: [String]
-        /// Who provides each import (kmod's `-v`): `PATH needs "NAME": PROVIDER-PATH`.
-        public let provided: [String]
+        /// Who provides each import (kmod's `-v`): `PATH needs "NAME": PROVIDER-PATH` (made when
+        /// asked: a tree of 10,000 modules has 30,000 of them).
+        public var provided: [String] { provisions.map { "\($0.importer) needs \"\($0.symbol)\": \($0.provider)" } }
+        let provisions: [(importer: String, symbol: String, provider: String)]
     }
 
     /// Indexes `root`.
@@ -36,12 +39,12 @@ public enum Depmod {
         let (files, found) = root.moduleFiles()
         var warnings = found
         // 2. Read, in parallel (each file is independent; the pipeline is synchronous).
-        let read = readAll(files.map(root.absolute))
-        var modules: [(path: String, stamp: FileStamp, metadata: ModuleMetadata)] = []
-        for (relative, outcome) in zip(files, read) {
+        var modules: [Found] = []
+        modules.reserveCapacity(files.count)
+        for outcome in readAll(files, in: root) {
             switch outcome {
-            case .success(let (stamp, metadata)): modules.append((relative, stamp, metadata))
-            case .failure(let error): warnings.append(RepositoryWarning(file: root.absolute(relative), message: "skipped: \(error.reason)"))
+            case .success(let module): modules.append(module)
+            case .failure(let error): warnings.append(RepositoryWarning(file: error.file ?? root.path, message: "skipped: \(error.reason)"))
             }
         }
         // 3. One file per module.
@@ -64,7 +67,8 @@ public enum Depmod {
         let names = modules.map { Names.module($0.metadata.name) }
 
         // 4. Resolve imports.
-        var exporters: [String: (module: Int, signature: SymbolSignature)] = [:]
+        var exporters: [String: (module: Int, signature: SymbolSignature)] =
+            Dictionary(minimumCapacity: modules.reduce(0) { $0 + $1.metadata.exports.count })
         for (index, module) in modules.enumerated() {
             for symbol in module.metadata.exports {
                 if let first = exporters[symbol.name] {
@@ -78,9 +82,10 @@ public enum Depmod {
         }
         var uses: [[Int]] = Array(repeating: [], count: modules.count)
         var unresolved: [String] = []
-        var provided: [String] = []
+        var provisions: [(importer: String, symbol: String, provider: String)] = []
+        let absolute = modules.map { root.absolute($0.path) }
         for (index, module) in modules.enumerated() {
-            let path = root.absolute(module.path)
+            let path = absolute[index]
             for symbol in module.metadata.imports {
                 guard let exporter = exporters[symbol.name] else {
                     unresolved.append("\(path) needs unknown symbol \(symbol.name)")
@@ -92,7 +97,7 @@ public enum Depmod {
                     continue
                 }
                 guard exporter.module != index else { continue }
-                provided.append("\(path) needs \"\(symbol.name)\": \(root.absolute(modules[exporter.module].path))")
+                provisions.append((path, symbol.name, absolute[exporter.module]))
                 if !uses[index].contains(exporter.module) { uses[index].append(exporter.module) }
             }
         }
@@ -126,26 +131,32 @@ public enum Depmod {
                 cycles: cycles)
         }
 
-        // 6. Close.
-        var closure: [[Int]?] = Array(repeating: nil, count: modules.count)
-        func all(_ module: Int) -> [Int] {
-            if let done = closure[module] { return done }
-            var set = Set<Int>()
-            for target in uses[module] {
-                set.insert(target)
-                set.formUnion(all(target))
+        // 6. Close. A module's closure is its dependencies' closures and themselves, each taken
+        // once (marked with the module's number), sorted by rank. Users rank before what they use,
+        // so walking modules from the highest rank down finds every dependency's closure done.
+        var closure: [[Int]] = Array(repeating: [], count: modules.count)
+        var mark = Array(repeating: -1, count: modules.count)
+        for module in modules.indices.sorted(by: { rank[$0] > rank[$1] }) {
+            var set: [Int] = []
+            func take(_ member: Int) {
+                guard mark[member] != module else { return }
+                mark[member] = module
+                set.append(member)
             }
-            let sorted = set.sorted { rank[$0] < rank[$1] }
-            closure[module] = sorted
-            return sorted
+            for target in uses[module] {
+                take(target)
+                for member in closure[target] { take(member) }
+            }
+            set.sort { rank[$0] < rank[$1] }
+            closure[module] = set
         }
         let entries = modules.enumerated().map { index, module in
             ModuleIndex.Entry(
                 name: names[index], path: module.path, stamp: module.stamp,
-                dependencies: all(index).map { names[$0] }, aliases: module.metadata.aliases,
+                dependencies: closure[index].map { names[$0] }, aliases: module.metadata.aliases,
                 softDependencies: module.metadata.softDependencies, exports: module.metadata.exports)
         }
-        return Report(index: ModuleIndex(entries: entries), warnings: warnings, unresolved: unresolved, provided: provided)
+        return Report(index: ModuleIndex(entries: entries), warnings: warnings, unresolved: unresolved, provisions: provisions)
     }
 
     /// kmod's search order between two files of one module: `updates/` first, then the earlier
@@ -154,25 +165,27 @@ public enum Depmod {
         later.hasPrefix("updates/") && !earlier.hasPrefix("updates/")
     }
 
+    /// A module file read: its path relative to the root, its stamp, its metadata.
+    private struct Found {
+        let path: String
+        let stamp: FileStamp
+        let metadata: ModuleMetadata
+    }
+
     /// Reads every file's stamp and metadata, on as many threads as there are cores.
-    private static func readAll(_ paths: [String]) -> [Result<(FileStamp, ModuleMetadata), ModuleError>] {
-        let results = ResultSlots<(FileStamp, ModuleMetadata)>(count: paths.count)
-        DispatchQueue.concurrentPerform(iterations: paths.count) { index in
-            let path = paths[index]
-            let result: Result<(FileStamp, ModuleMetadata), ModuleError>
+    private static func readAll(_ files: [String], in root: ModuleRoot) -> [Result<Found, ModuleError>] {
+        let results = ResultSlots<Found, ModuleError>(count: files.count)
+        DispatchQueue.concurrentPerform(iterations: files.count) { index in
+            let result: Result<Found, ModuleError>
             do throws(ModuleError) {
-                guard let before = FileStamp.of(path) else { throw ModuleError(.notFound, file: path, reason: "vanished while being indexed") }
-                let metadata = try ModuleMetadata.read(file: path)
-                guard FileStamp.of(path) == before else {
-                    throw ModuleError(.invalidFile, file: path, reason: "changed while being indexed; run depmod again")
-                }
-                result = .success((before, metadata))
+                let (metadata, stamp) = try ModuleMetadata.read(file: root.absolute(files[index]))
+                result = .success(Found(path: files[index], stamp: stamp, metadata: metadata))
             } catch {
                 result = .failure(error)
             }
             results.set(index, result)
         }
-        return results.values
+        return results.take()
     }
 
     /// Every elementary cycle among `modules` (each listed from its earliest module, in the
@@ -202,24 +215,4 @@ public enum Depmod {
         }
         return found
     }
-}
-
-/// One slot per index, each written once by the one iteration that owns it: distinct memory, so no
-/// lock; `concurrentPerform` returning orders every write before the reads of ``values``.
-private final class ResultSlots<Value>: @unchecked Sendable {
-    private let slots: UnsafeMutableBufferPointer<Result<Value, ModuleError>?>
-
-    init(count: Int) {
-        slots = .allocate(capacity: count)
-        slots.initialize(repeating: nil)
-    }
-
-    deinit {
-        slots.deinitialize()
-        slots.deallocate()
-    }
-
-    func set(_ index: Int, _ value: Result<Value, ModuleError>) { slots[index] = value }
-
-    var values: [Result<Value, ModuleError>] { slots.map { $0! } }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Modload
 
 /// The files of an index, and publishing them all at once.
@@ -30,37 +31,86 @@ extension ModuleIndex {
     /// The text files, in the order `depmod -n` prints them.
     public static let textFiles = ["modules.dep", "modules.alias", "modules.softdep", "modules.symbols"]
 
+    /// Every file of an index: ``textFiles``, then the loader's.
+    static let fileNames = textFiles + [loaderFile]
+
     /// The contents of each file of the index, by name, in ``textFiles`` order then the loader's.
     public func files() -> [(name: String, contents: String)] {
-        let pathOf = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0.path) })
-        var dep = ""
-        for entry in entries {
-            dep += entry.path + ":"
-            for dependency in entry.dependencies { dep += " " + (pathOf[dependency] ?? dependency) }
-            dep += "\n"
+        Self.fileNames.map { ($0, String(decoding: contents(of: $0), as: UTF8.self)) }
+    }
+
+    /// The bytes of the index file `name` (one of ``fileNames``).
+    func contents(of name: String) -> [UInt8] {
+        var out = Text()
+        switch name {
+        case "modules.dep": dependencyText(&out)
+        case "modules.alias": aliasText(&out)
+        case "modules.softdep": softdepText(&out)
+        case "modules.symbols": symbolText(&out)
+        default: loaderText(&out)
         }
-        var alias = "# Aliases extracted from modules themselves.\n"
-        for entry in entries { for pattern in entry.aliases { alias += "alias \(pattern) \(entry.name)\n" } }
-        var softdep = "# Soft dependencies extracted from modules themselves.\n"
-        for entry in entries where !entry.softDependencies.isEmpty { softdep += "softdep \(entry.name) \(entry.softDependencies)\n" }
-        var symbols = "# Aliases for symbols, used by symbol_request().\n"
-        for (symbol, module) in self.symbols { symbols += "alias symbol:\(symbol) \(module)\n" }
-        return [("modules.dep", dep), ("modules.alias", alias), ("modules.softdep", softdep), ("modules.symbols", symbols),
-                (Self.loaderFile, loaderText)]
+        return out.bytes
+    }
+
+    /// Bytes of text, appended to in place.
+    struct Text {
+        var bytes: [UInt8] = []
+        init() { bytes.reserveCapacity(1 << 16) }
+        mutating func add(_ pieces: String...) { for piece in pieces { bytes.append(contentsOf: piece.utf8) } }
+        mutating func add<Number: BinaryInteger>(number: Number) { bytes.append(contentsOf: String(number).utf8) }
+    }
+
+    /// `modules.dep`: `PATH: DEP-PATH…`, the closure users before what they use.
+    private func dependencyText(_ out: inout Text) {
+        let pathOf = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0.path) })
+        for entry in entries {
+            out.add(entry.path, ":")
+            for dependency in entry.dependencies { out.add(" ", pathOf[dependency] ?? dependency) }
+            out.add("\n")
+        }
+    }
+
+    private func aliasText(_ out: inout Text) {
+        out.add("# Aliases extracted from modules themselves.\n")
+        for entry in entries { for pattern in entry.aliases { out.add("alias ", pattern, " ", entry.name, "\n") } }
+    }
+
+    private func softdepText(_ out: inout Text) {
+        out.add("# Soft dependencies extracted from modules themselves.\n")
+        for entry in entries where !entry.softDependencies.isEmpty {
+            out.add("softdep ", entry.name, " ", entry.softDependencies.description, "\n")
+        }
+    }
+
+    private func symbolText(_ out: inout Text) {
+        out.add("# Aliases for symbols, used by symbol_request().\n")
+        for (symbol, module) in symbols { out.add("alias symbol:", symbol, " ", module, "\n") }
     }
 
     /// The loader's file: a header line, then per module a `module` line and its facts, tab-separated.
-    var loaderText: String {
-        var text = "modload-index 1\n"
+    private func loaderText(_ out: inout Text) {
+        out.add("modload-index 1\n")
         for entry in entries {
             let stamp = entry.stamp
-            text += "module\t\(entry.name)\t\(entry.path)\t\(stamp.device)\t\(stamp.inode)\t\(stamp.size)\t\(stamp.modified)\n"
-            if !entry.dependencies.isEmpty { text += "deps\t" + entry.dependencies.joined(separator: "\t") + "\n" }
-            for pattern in entry.aliases { text += "alias\t\(pattern)\n" }
-            if !entry.softDependencies.isEmpty { text += "softdep\t\(entry.softDependencies)\n" }
-            for symbol in entry.exports { text += "export\t\(symbol.name)\t\(symbol.signature)\n" }
+            out.add("module\t", entry.name, "\t", entry.path)
+            for number in [stamp.device, stamp.inode] {
+                out.add("\t")
+                out.add(number: number)
+            }
+            for number in [stamp.size, stamp.modified, stamp.changed] {
+                out.add("\t")
+                out.add(number: number)
+            }
+            out.add("\n")
+            if !entry.dependencies.isEmpty {
+                out.add("deps")
+                for dependency in entry.dependencies { out.add("\t", dependency) }
+                out.add("\n")
+            }
+            for pattern in entry.aliases { out.add("alias\t", pattern, "\n") }
+            if !entry.softDependencies.isEmpty { out.add("softdep\t", entry.softDependencies.description, "\n") }
+            for symbol in entry.exports { out.add("export\t", symbol.name, "\t", symbol.signature.text, "\n") }
         }
-        return text
     }
 
     /// Parses the loader's file.
@@ -88,12 +138,12 @@ extension ModuleIndex {
             let number = offset + 1
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             if fields[0] == "module" {
-                guard fields.count == 7, let device = UInt64(fields[3]), let inode = UInt64(fields[4]),
-                    let size = Int64(fields[5]), let modified = Int64(fields[6])
-                else { throw invalid(number, "a module line needs name, path, device, inode, size and time") }
+                guard fields.count == 8, let device = UInt64(fields[3]), let inode = UInt64(fields[4]),
+                    let size = Int64(fields[5]), let modified = Int64(fields[6]), let changed = Int64(fields[7])
+                else { throw invalid(number, "a module line needs name, path, device, inode, size and two times") }
                 if let done = current { entries.append(done.entry) }
                 current = Building(
-                    name: fields[1], path: fields[2], stamp: FileStamp(device: device, inode: inode, size: size, modified: modified))
+                    name: fields[1], path: fields[2], stamp: FileStamp(device: device, inode: inode, size: size, modified: modified, changed: changed))
                 continue
             }
             guard current != nil else { throw invalid(number, "\(fields[0]) before any module line") }
@@ -124,7 +174,22 @@ extension ModuleIndex {
         let folder = "\(generations)/\(generation)"
         guard mkdir(folder, 0o755) == 0 else { throw RepositoryError.io(folder, "cannot create the index generation") }
         do throws(RepositoryError) {
-            for (name, contents) in files() { try Self.writeSynced(contents, to: "\(folder)/\(name)") }
+            // Each file is built, written and synced on a thread of its own, and generations
+            // older than the current one are removed meanwhile (no reader is sent to them any
+            // more): a run waits for the slowest sync, not for their sum.
+            let previous = Self.readLink("\(root.path)/\(Self.currentLink)").map { String($0.split(separator: "/").last ?? "") }
+            let written = ResultSlots<Void, RepositoryError>(count: Self.fileNames.count)
+            DispatchQueue.concurrentPerform(iterations: Self.fileNames.count + 1) { index in
+                guard index < Self.fileNames.count else {
+                    for (name, _) in directoryEntries(generations) ?? [] where name != generation && name != previous {
+                        Self.remove("\(generations)/\(name)")
+                    }
+                    return
+                }
+                let name = Self.fileNames[index]
+                written.set(index, Result { () throws(RepositoryError) in try Self.writeSynced(contents(of: name), to: "\(folder)/\(name)") })
+            }
+            for result in written.take() { try result.get() }
             let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if folderFD >= 0 {
                 fsync(folderFD)
@@ -147,13 +212,20 @@ extension ModuleIndex {
             throw error
         }
         // Links for people at the root (created once; they follow modules.index).
-        for name in Self.textFiles + [Self.loaderFile] {
+        for name in Self.fileNames {
             let path = "\(root.path)/\(name)"
             var status = stat()
             if lstat(path, &status) == 0 { continue }
             _ = symlink("\(Self.currentLink)/\(name)", path)
         }
-        Self.removeGenerations(in: generations, keeping: generation)
+    }
+
+    /// What the symbolic link at `path` points to, or `nil` (with `errno` set) if it cannot be read.
+    static func readLink(_ path: String) -> String? {
+        var target = [CChar](repeating: 0, count: 4096)
+        let length = readlink(path, &target, target.count - 1)
+        guard length > 0 else { return nil }
+        return String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Reads the root's current generation.
@@ -161,22 +233,18 @@ extension ModuleIndex {
     /// - Throws: `notFound` (no index: run depmod), `invalid` or `io`, naming the file.
     public static func load(from root: ModuleRoot) throws(RepositoryError) -> ModuleIndex {
         let link = "\(root.path)/\(currentLink)"
-        var target = [CChar](repeating: 0, count: 4096)
-        let length = readlink(link, &target, target.count - 1)
-        guard length > 0 else {
+        guard let folder = readLink(link) else {
             if errno == ENOENT { throw RepositoryError(.notFound, file: root.path, reason: "has no module index: run modload depmod -b \(root.path)") }
             throw RepositoryError.io(link, "cannot read the index link")
         }
-        let folder = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let file = "\(folder.hasPrefix("/") ? folder : "\(root.path)/\(folder)")/\(loaderFile)"
         return try parse(loaderText: String(decoding: try readFile(file), as: UTF8.self), file: file)
     }
 
-    private static func writeSynced(_ contents: String, to path: String) throws(RepositoryError) {
+    private static func writeSynced(_ bytes: [UInt8], to path: String) throws(RepositoryError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RepositoryError.io(path, "cannot create it") }
         defer { close(fd) }
-        let bytes = Array(contents.utf8)
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
@@ -187,16 +255,9 @@ extension ModuleIndex {
         guard fsync(fd) == 0 else { throw RepositoryError.io(path, "cannot sync it") }
     }
 
-    /// Removes every generation but `current` and the one before it (by name: names sort by time).
-    private static func removeGenerations(in folder: String, keeping current: String) {
-        let time = { (name: String) in Int64(name.prefix { $0 != "-" }) ?? 0 }
-        let older = (directoryEntries(folder) ?? []).filter { $0 != current }.sorted { time($0) < time($1) }
-        for name in older.dropLast() { remove("\(folder)/\(name)") }
-    }
-
     /// Removes a generation folder and its files.
     private static func remove(_ folder: String) {
-        for name in directoryEntries(folder) ?? [] { unlink("\(folder)/\(name)") }
+        for (name, _) in directoryEntries(folder) ?? [] { unlink("\(folder)/\(name)") }
         rmdir(folder)
     }
 }

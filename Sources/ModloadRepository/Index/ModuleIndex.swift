@@ -35,8 +35,8 @@ public struct ModuleIndex: Sendable, Equatable {
     /// An index of `entries`; the provider of a symbol is the first entry exporting it.
     public init(entries: [Entry]) {
         self.entries = entries
-        var byName: [String: Int] = [:]
-        var providers: [String: String] = [:]
+        var byName: [String: Int] = Dictionary(minimumCapacity: entries.count)
+        var providers: [String: String] = Dictionary(minimumCapacity: entries.reduce(0) { $0 + $1.exports.count })
         for (index, entry) in entries.enumerated() {
             byName[entry.name] = byName[entry.name] ?? index
             for symbol in entry.exports where providers[symbol.name] == nil { providers[symbol.name] = entry.name }
@@ -67,35 +67,4 @@ public struct ModuleIndex: Sendable, Equatable {
         guard let pattern = Names.alias(pattern), let name = Names.alias(name) else { return false }
         return fnmatch(pattern, name, 0) == 0
     }
-}
-
-/// Which version of a file: device, inode, size and modification time — what a loader compares
-/// with the index to see that the file is still the one `depmod` read.
-public struct FileStamp: Sendable, Equatable, CustomStringConvertible {
-    /// The device and inode.
-    public let device: UInt64, inode: UInt64
-    /// Its size in bytes.
-    public let size: Int64
-    /// Its modification time, in nanoseconds since the epoch.
-    public let modified: Int64
-
-    /// A stamp of these values.
-    public init(device: UInt64, inode: UInt64, size: Int64, modified: Int64) {
-        self.device = device
-        self.inode = inode
-        self.size = size
-        self.modified = modified
-    }
-
-    /// The file now at `path`, or `nil` if it cannot be stat'ed.
-    public static func of(_ path: String) -> FileStamp? {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
-        return FileStamp(
-            device: UInt64(status.st_dev), inode: UInt64(status.st_ino), size: Int64(status.st_size),
-            modified: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec))
-    }
-
-    /// `size N, modified T, inode I`.
-    public var description: String { "size \(size), modified \(modified) ns, inode \(inode)" }
 }

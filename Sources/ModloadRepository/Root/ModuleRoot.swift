@@ -73,18 +73,23 @@ public struct ModuleRoot: Sendable, Equatable {
 
     private func walk(_ relative: String, into found: inout [String], warnings: inout [RepositoryWarning]) {
         let directory = relative.isEmpty ? path : "\(path)/\(relative)"
-        guard let names = directoryEntries(directory) else {
+        guard let entries = directoryEntries(directory) else {
             warnings.append(RepositoryWarning(file: directory, message: "skipped: cannot read the folder: \(String(cString: strerror(errno)))"))
             return
         }
-        for name in names where !(relative.isEmpty && Self.skipped.contains(name)) {
+        for (name, listedType) in entries where !(relative.isEmpty && Self.skipped.contains(name)) {
             let child = relative.isEmpty ? name : "\(relative)/\(name)"
-            var status = stat()
-            guard lstat("\(path)/\(child)", &status) == 0 else { continue }
-            switch status.st_mode & S_IFMT {
-            case S_IFDIR: walk(child, into: &found, warnings: &warnings)
-            case S_IFREG where name.hasSuffix(".so"): found.append(child)
-            default: continue
+            // The folder says what each name is (d_type); a file system that does not is asked.
+            var type = listedType
+            if type == UInt8(DT_UNKNOWN) {
+                var status = stat()
+                guard lstat("\(path)/\(child)", &status) == 0 else { continue }
+                type = status.st_mode & S_IFMT == S_IFDIR ? UInt8(DT_DIR) : status.st_mode & S_IFMT == S_IFREG ? UInt8(DT_REG) : UInt8(DT_LNK)
+            }
+            switch Int(type) {
+            case Int(DT_DIR): walk(child, into: &found, warnings: &warnings)
+            case Int(DT_REG) where name.hasSuffix(".so"): found.append(child)
+            default: continue  // links and special files are not module files (as lstat sees them)
             }
         }
     }
@@ -127,14 +132,16 @@ func readFile(_ path: String) throws(RepositoryError) -> [UInt8] {
     }
 }
 
-/// The names in the directory at `path` (without `.` and `..`), or `nil` if it cannot be read.
-func directoryEntries(_ path: String) -> [String]? {
+/// The names in the directory at `path` (without `.` and `..`), each with what the directory says
+/// it is (`d_type`: `DT_UNKNOWN` where the file system does not say), or `nil` (with `errno` set)
+/// if it cannot be read.
+func directoryEntries(_ path: String) -> [(name: String, type: UInt8)]? {
     guard let handle = opendir(path) else { return nil }
     defer { closedir(handle) }
-    var names: [String] = []
+    var entries: [(name: String, type: UInt8)] = []
     while let entry = readdir(handle) {
         let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != ".", name != ".." { names.append(name) }
+        if name != ".", name != ".." { entries.append((name, entry.pointee.d_type)) }
     }
-    return names
+    return entries
 }
