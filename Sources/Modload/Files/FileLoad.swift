@@ -3,6 +3,10 @@
 /// 1. **Merge same-file loads** (the kernel's idempotent load, commit 9b9879fc): concurrent loads
 ///    of one file version, with the same entry point and parameters, find one record here; one of
 ///    them does the work and every caller gets its exact result — success or the very same error.
+///    A load's own work (a request for a provider of its imports) is not merged here but by name
+///    in step 3, where joining is an edge of the wait graph and lets a load still queued for a
+///    request slot run on the joiner's: joined here, a dependency would wait for a top-level
+///    request that waits for the slot the dependency's own load holds.
 /// 2. **Check** without running anything of the module, **map** exactly what was checked, and
 ///    check the descriptor before any entry point runs: the one open pipeline, ``ModuleFile``.
 /// 3. **Load** the resulting ``FileModule`` through the host's pipeline — name merging, imports
@@ -50,6 +54,11 @@ extension ModuleHost {
             _ = try ModuleFileBytes.read(path)
             throw ModuleError(.notFound, file: path, reason: "no such module file")
         }
+        // 1. A load's own work merges by name only (see the type's comment).
+        if Waiter.current(in: self).load != nil {
+            files.state.withLock { $0.statistics.attempts += 1 }
+            return try await runFileLoad(path, parameters: parameters, for: caller)
+        }
         let key = FileLoadKey(stamp: stamp, insert: caller == .insert, parameters: parameters)
         let (completion, won) = files.state.withLock { f in
             f.statistics.attempts += 1
@@ -63,17 +72,12 @@ extension ModuleHost {
         }
         if won {
             // In a task of its own: a cancelled caller cannot cut short what the others wait for.
-            // A caller doing a load's work (a dependency request) hands that scope on, so the
-            // file's load counts as part of it: it takes no request slot of its own (nested
-            // requests would exhaust the slots and wait for each other) and its waits are edges.
-            let scope = Waiter.current(in: self).load != nil ? LoadScope.current : nil
             Task {
-                let result = await LoadScope.$current.withValue(scope?.forCurrentTask()) { () async -> Result<LoadOutcome, ModuleError> in
-                    do throws(ModuleError) {
-                        return .success(try await self.runFileLoad(path, parameters: parameters, for: caller))
-                    } catch {
-                        return .failure(error)
-                    }
+                let result: Result<LoadOutcome, ModuleError>
+                do throws(ModuleError) {
+                    result = .success(try await self.runFileLoad(path, parameters: parameters, for: caller))
+                } catch {
+                    result = .failure(error)
                 }
                 self.files.state.withLock { f in
                     f.running[key] = nil

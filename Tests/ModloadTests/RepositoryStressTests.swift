@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import Testing
+@testable import Modload
+import ModloadRepository
+
+/// Requests through the repository from many POSIX threads at once, over trees that overlap: what
+/// the host promises when it makes requests of its own for a request it serves (dependencies,
+/// soft dependencies) must hold however those requests interleave with callers' own.
+@Suite("Module repository under concurrent requests (real threads)")
+struct RepositoryStressTests {
+    /// The tree: `base` ← `mid_0…3` ← `top_0…7` (each top imports two neighbouring mids, so every
+    /// mid is shared by two tops and `base` by all); `ring_a` and `ring_b` are each other's `pre:`
+    /// soft dependency. With `baseAsSoftdep`, every top also names `base` as a `pre:` soft
+    /// dependency, so requests the host makes for `base` meet callers' own requests for it in one
+    /// load. `base` and the mids take
+    /// a few milliseconds in init (options in the tree's modprobe.d), so loads are still running
+    /// when other requests arrive.
+    static func tree(baseAsSoftdep: Bool) async throws -> (ModuleTree, ModprobeConfiguration) {
+        let tree = try ModuleTree()
+        try await tree.module("base", exports: ["base_fn"])
+        for mid in 0..<4 { try await tree.module("mid_\(mid)", exports: ["mid_\(mid)_fn"], imports: ["base_fn"]) }
+        for top in 0..<8 {
+            try await tree.module("top_\(top)", imports: ["mid_\(top % 4)_fn", "mid_\((top + 1) % 4)_fn"])
+        }
+        try await tree.module("ring_a")
+        try await tree.module("ring_b")
+        _ = try RepositoryTests.index(tree)
+        try tree.write(
+            """
+            options base delay_ms=3
+            options mid_0 delay_ms=2
+            options mid_1 delay_ms=2
+            options mid_2 delay_ms=2
+            options mid_3 delay_ms=2
+            softdep ring_a pre: ring_b
+            softdep ring_b pre: ring_a
+
+            """, to: "modprobe.d/stress.conf")
+        try tree.write((0..<8).map { "softdep top_\($0) pre: base\n" }.joined(), to: "softdep.d/base.conf")
+        return (tree, ModprobeConfiguration(directories: [tree.root + "/modprobe.d"] + (baseAsSoftdep ? [tree.root + "/softdep.d"] : [])))
+    }
+
+    /// Each round, on a new host allowed only 2 requests at once: 8 threads each request a
+    /// `top` (its mids and `base` load as dependencies, merged across threads); threads 0 and 4
+    /// also request `base` itself, racing those dependency loads; threads 2 and 6 request
+    /// `ring_a` and `ring_b` (a soft-dependency loop entered from both ends).
+    ///
+    /// Checked every round: every request succeeded — a dependency request that took a slot of
+    /// its own would exhaust the 2 slots with nested requests and time out, and so would one that
+    /// joined, by file, a caller's load of `base` still queued for a slot (without softdeps, the
+    /// imports of the mids ask for `base` while threads 0 and 4 ask for it); every
+    /// module's init ran exactly once (merging across a request's own dependency requests and
+    /// other threads'); `base` — asked for directly in every round — is *not* "loaded as a
+    /// dependency" whichever of the direct request and the dependency requests finished first
+    /// (`modprobe -r` would otherwise unload it as unused), the mids are, the tops are not.
+    @Test(arguments: [false, true])
+    func overlappingTreesFromManyThreadsMergeShareSlotsAndKeepTheirOrigin(baseAsSoftdep: Bool) async throws {
+        let (tree, configuration) = try await Self.tree(baseAsSoftdep: baseAsSoftdep)
+        let repository = try ModuleRepository(root: try ModuleRoot(tree.root), configuration: configuration)
+        let rounds = 12 * Stress.scale
+        let failures = Locked([String]())
+        let originRaces = Atomic<Int>(0)
+        for round in 0..<rounds {
+            let host = try ModuleHost(configuration: .testing(
+                resolver: repository, maxConcurrentRequests: 2, requestSlotTimeout: .seconds(3)))
+            await onThreads(8) { thread in
+                var asks = ["top_\(thread)"]
+                if thread % 4 == 0 { asks.insert("base", at: Int.random(in: 0...1)) }
+                if thread % 4 == 2 { asks.append(thread == 2 ? "ring_a" : "ring_b") }
+                for name in asks {
+                    let result = blocking("request \(name)") { () async -> Result<Void, ModuleError> in
+                        do throws(ModuleError) {
+                            _ = try await host.request(name)
+                            return .success(())
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                    if case .failure(let error) = result {
+                        failures.withLock { $0.append("round \(round), thread \(thread), \(name): \(error)") }
+                    }
+                }
+            }
+            let modules = ["base", "ring_a", "ring_b"] + (0..<4).map { "mid_\($0)" } + (0..<8).map { "top_\($0)" }
+            #expect(Set(host.modules.map(\.name)) == Set(modules), "round \(round)")
+            for name in modules {
+                let statistics = host.statistics(of: name)
+                #expect(statistics?.initCalls == 1, "round \(round): \(name) ran init \(statistics?.initCalls ?? 0) times")
+            }
+            let base = host.info(of: "base")
+            #expect(base?.loadedAsDependency == false, "round \(round): base was asked for directly yet reads as loaded for a dependency")
+            if host.fileStatistics.mergedJoiners > 0 { originRaces.add(1, ordering: .relaxed) }
+            for mid in 0..<4 { #expect(host.info(of: "mid_\(mid)")?.loadedAsDependency == true, "round \(round): mid_\(mid)") }
+            for top in 0..<8 { #expect(host.info(of: "top_\(top)")?.loadedAsDependency == false, "round \(round): top_\(top)") }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(5) })")
+        // With softdeps, the race the origin word settles happened: top-level requests (callers'
+        // and those the host made for softdeps) met in one file load in at least one round.
+        if baseAsSoftdep { #expect(originRaces.load(ordering: .relaxed) > 0) }
+    }
+}
