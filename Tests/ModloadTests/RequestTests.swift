@@ -128,7 +128,7 @@ struct RequestTests {
         let first = Task { try await host.request("hog") }
         _ = await hog.initStarted.wait()
         let error = await expectError(.timedOut) { try await host.request("late") }
-        #expect(error?.reason == "no request slot free after 0.02 seconds (1 requests in flight)")
+        #expect(error?.reason == "no request slot free after 0.02 seconds (1 requests in flight: hog)")
         #expect(host.state(of: "late") == nil)
         gate.complete(())
         _ = try await first.value

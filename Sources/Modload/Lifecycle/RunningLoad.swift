@@ -21,6 +21,9 @@ final class RunningLoad: Sendable {
     let slotTicket = Completion<SlotTicket>()
     /// `true` while the pipeline holds a slot (returned exactly once).
     let holdsSlot = Atomic<Bool>(false)
+    /// Set, under the slots' lock, when a load's own work joined this one: it needs no slot of its
+    /// own, whether it is queued already or has not asked yet. See ``RequestSlots/waive(_:)``.
+    let slotWaived = Atomic<Bool>(false)
     /// Callers waiting for ``outcome`` (the winner and its joiners), counted with the table lock
     /// held: when every one of them stopped waiting while the load was still queued for a request
     /// slot, nobody wants it any more and it is abandoned (``ModuleHost/stopWaiting(for:)``).

@@ -17,6 +17,8 @@ final class RequestSlots: Sendable {
         var available: Int
         var waiting: Deque<RunningLoad> = []
         var inFlight = 0
+        /// The modules whose pipelines hold the slots (for the error of a request that waited).
+        var holders: [ObjectIdentifier: String] = [:]
         var peak = 0
         var timeouts = 0
     }
@@ -34,10 +36,12 @@ final class RequestSlots: Sendable {
     /// is waived. Throws `timedOut` naming the module.
     func acquire(for load: RunningLoad) async throws(ModuleError) {
         let queued: Bool = state.withLock { s in
+            if load.slotWaived.load(ordering: .relaxed) { return false }  // joined before it asked
             if s.available > 0 {
                 s.available -= 1
                 s.inFlight += 1
                 s.peak = max(s.peak, s.inFlight)
+                s.holders[ObjectIdentifier(load)] = load.record.name.canonical
                 load.holdsSlot.store(true, ordering: .releasing)
                 return false
             }
@@ -54,16 +58,16 @@ final class RequestSlots: Sendable {
         }
         // Timed out (the pipeline task is never cancelled). If the slot was handed over or the
         // wait waived at the same moment, take that; otherwise leave the queue.
-        let gaveUp = state.withLock { s in
-            guard let index = s.waiting.firstIndex(where: { $0 === load }) else { return false }
+        let holders: [String]? = state.withLock { s in
+            guard let index = s.waiting.firstIndex(where: { $0 === load }) else { return nil }
             s.waiting.remove(at: index)
             s.timeouts += 1
-            return true
+            return s.holders.values.sorted()
         }
-        if gaveUp {
+        if let holders {
             throw ModuleError(
                 .timedOut, module: load.record.name.canonical,
-                reason: "no request slot free after \(timeout) (\(capacity) requests in flight)")
+                reason: "no request slot free after \(timeout) (\(capacity) requests in flight: \(holders.joined(separator: ", ")))")
         }
         // Whoever took the ticket out of the queue completes it right after: wait for that.
         if case .value(let ticket) = await load.slotTicket.wait() { try take(ticket, for: load) }
@@ -80,9 +84,18 @@ final class RequestSlots: Sendable {
         }
     }
 
-    /// Lets a queued `load` run without a slot of its own (it became part of a load holding one).
+    /// Lets `load` run without a slot of its own (it became part of a load holding one): taken
+    /// out of the queue if it waits there, and marked, so that a load that has not asked for its
+    /// slot yet (its pipeline task has not started) does not queue later — the waiver would
+    /// otherwise be lost, and the load would wait for a slot held by the load waiting for it.
     func waive(_ load: RunningLoad) {
-        if leaveQueue(load) { load.slotTicket.complete(.waived) }
+        let queued = state.withLock { s -> Bool in
+            load.slotWaived.store(true, ordering: .relaxed)
+            guard let index = s.waiting.firstIndex(where: { $0 === load }) else { return false }
+            s.waiting.remove(at: index)
+            return true
+        }
+        if queued { load.slotTicket.complete(.waived) }
     }
 
     /// Takes `load` out of the queue if it is still there; `true` if it was. The caller then
@@ -99,7 +112,11 @@ final class RequestSlots: Sendable {
     func finish(_ load: RunningLoad) {
         guard load.holdsSlot.exchange(false, ordering: .acquiringAndReleasing) else { return }
         let next: RunningLoad? = state.withLock { s in
-            if let next = s.waiting.popFirst() { return next }  // handed over: in flight unchanged
+            s.holders[ObjectIdentifier(load)] = nil
+            if let next = s.waiting.popFirst() {  // handed over: in flight unchanged
+                s.holders[ObjectIdentifier(next)] = next.record.name.canonical
+                return next
+            }
             s.available += 1
             s.inFlight -= 1
             return nil
