@@ -160,8 +160,8 @@ public struct ModuleFileInfo: Sendable, Equatable {
 
 extension ModuleMetadata {
     /// The metadata of the module file at `path`, read for indexing (`depmod`), and the version of
-    /// the file it was read from: steps 1, 2 and 5 of ``ModuleFile`` alone — the bytes read once
-    /// (refused if the file changed while being read), the signature trailer split off, the
+    /// the file it was read from: steps 1, 2 and 5 of the module-file pipeline alone — the bytes
+    /// read once (refused if the file changed while being read), the signature trailer split off, the
     /// metadata section found through the ELF header and section table (bounds-checked) and
     /// parsed. The rest of the image is *not* checked here: a load checks all of it and refuses a
     /// file that fails, naming it. Nothing is mapped or run.

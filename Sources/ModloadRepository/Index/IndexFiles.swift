@@ -174,9 +174,9 @@ extension ModuleIndex {
         let folder = "\(generations)/\(generation)"
         guard mkdir(folder, 0o755) == 0 else { throw RepositoryError.io(folder, "cannot create the index generation") }
         do throws(RepositoryError) {
-            // Each file is built, written and synced on a thread of its own, and generations
-            // older than the current one are removed meanwhile (no reader is sent to them any
-            // more): a run waits for the slowest sync, not for their sum.
+            // The files are built, written and synced in parallel (one job each, on as many
+            // threads as there are cores), and generations older than the current one are
+            // removed meanwhile (no reader is sent to them any more): the syncs overlap.
             let previous = Self.readLink("\(root.path)/\(Self.currentLink)").map { String($0.split(separator: "/").last ?? "") }
             let written = ResultSlots<Void, RepositoryError>(count: Self.fileNames.count)
             DispatchQueue.concurrentPerform(iterations: Self.fileNames.count + 1) { index in
