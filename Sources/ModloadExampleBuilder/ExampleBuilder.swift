@@ -118,8 +118,9 @@ public actor ExampleBuilder {
     }
 
     /// The C source of a small fixture module for trees of module files (tests and the repository
-    /// benchmarks): it exports `<name>_started()` and `<name>_ended()` (the monotonic times its init
-    /// began and ended, in nanoseconds) and `<symbol>()` (`u32()`) for each of `exports`; imports
+    /// benchmarks): it exports `<name>_mapped()` (the monotonic time its ELF constructor ran: when
+    /// the file was mapped), `<name>_started()` and `<name>_ended()` (the times its init began and
+    /// ended), all in nanoseconds, and `<symbol>()` (`u32()`) for each of `exports`; imports
     /// each of `imports` (`u32()`); takes `delay_ms` (its init sleeps that long) and `fail` (its
     /// init fails with ENODEV); and declares `aliases` and `softdep`.
     public nonisolated static func fixtureSource(
@@ -132,8 +133,10 @@ public actor ExampleBuilder {
             #include <string.h>
             #include <time.h>
             #include "modload.h"
-            static uint64_t started, ended;
+            static uint64_t mapped, started, ended;
             static uint64_t now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec; }
+            __attribute__((constructor)) static void fixture_mapped(void) { mapped = now(); }
+            uint64_t \(identifier)_mapped(void) { return mapped; }
             uint64_t \(identifier)_started(void) { return started; }
             uint64_t \(identifier)_ended(void) { return ended; }
 
@@ -158,6 +161,7 @@ public actor ExampleBuilder {
             MODLOAD_VERSION("1.0");
             MODLOAD_DESCRIPTION("fixture \(name)");
             MODLOAD_LICENSE("MIT");
+            MODLOAD_EXPORT(\(identifier)_mapped, "u64()");
             MODLOAD_EXPORT(\(identifier)_started, "u64()");
             MODLOAD_EXPORT(\(identifier)_ended, "u64()");
             MODLOAD_PARAM(delay_ms, int, "0", "how long init sleeps");

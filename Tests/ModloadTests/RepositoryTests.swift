@@ -135,6 +135,31 @@ struct RepositoryTests {
         #expect(host.modules.filter(\.loadedAsDependency).map(\.name).sorted() == ["base", "left", "right"])
     }
 
+    @Test func aRequestOpensTheWholeClosureDeepestFirstWhileInitsRun() async throws {
+        // A chain longer than the closure lane is wide (one opening per processor): a request for
+        // its top asks for the whole closure at once, in load order, so the deepest file is
+        // mapped before the first dependency's, whose turn in the lane comes only once the deepest
+        // has been admitted. Found a level at a time, each file would be mapped only after the one
+        // above it was bound: the first dependency first, the deepest last.
+        let depth = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) + 2
+        let tree = try ModuleTree()
+        for level in 1...depth {
+            try await tree.module("l\(level)", exports: ["l\(level)_fn"], imports: level < depth ? ["l\(level + 1)_fn"] : [])
+        }
+        try await tree.module("top", imports: ["l1_fn"])
+        _ = try Self.index(tree)
+        let (host, repository) = try Self.host(tree)
+        #expect(repository.dependencies(of: "top") == (1...depth).reversed().map { "l\($0)" })
+        try await host.request("top")
+        func time(_ module: String, _ what: String) throws -> UInt64 {
+            try host.acquire(module).export("\(module)_\(what)", as: (@convention(c) () -> UInt64).self)()
+        }
+        let leaf = "l\(depth)"
+        #expect(try time(leaf, "mapped") < time("l1", "mapped"), "the deepest file was mapped after the first dependency's")
+        #expect(host.modules.count == depth + 1)
+        #expect(host.modules.filter(\.loadedAsDependency).count == depth)
+    }
+
     @Test func blacklistAppliesToAliasesOnlyAndDenyToEverything() async throws {
         let tree = try ModuleTree()
         try await tree.module("pcspkr", aliases: ["platform:pcspkr"])

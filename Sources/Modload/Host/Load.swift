@@ -92,6 +92,7 @@ extension ModuleHost {
         let (admission, statistics) = admit(
             name, definition: definition, parameters: parsed.parameters, warnings: parsed.warnings,
             autoload: caller == .request, takesSlot: caller == .request && waiter.load == nil && !DependencyLoad.current)
+        RequestAdmission.note()
         statistics.attempts.add(1, ordering: .relaxed)
         switch admission {
         case .join: statistics.mergedJoiners.add(1, ordering: .relaxed)
@@ -109,24 +110,48 @@ extension ModuleHost {
         case .recentlyFailed(let failure):
             throw Self.joinerError(for: caller, after: failure, name: name, cached: true)
         case .join(let running):
-            // A load's own work joining a load still queued for a request slot: that load now
-            // runs as part of this one, on its slot (or the two would wait for each other).
-            if waiter.load != nil { requestSlots.waive(running) }
-            eventHub.emit(ModuleEvent(kind: .mergedJoin, module: name.canonical))
-            if case .failure(let failure) = try await self.outcome(of: running, waiter: waiter) {
-                throw Self.joinerError(for: caller, after: failure, name: name, cached: false)
-            }
-            if caller == .insert {
-                throw ModuleError(
-                    .exists, module: name.canonical, state: .live,
-                    reason: "was loaded by a concurrent insert")
-            }
+            try await join(running, for: caller, waiter: waiter)
             return outcome(.joined)
         case .run(let running):
             Task { await self.runLoad(running) }
             try await self.outcome(of: running, waiter: waiter).get()
             return outcome(.loaded)
         }
+    }
+
+    /// A caller joined `running` (admitted with its callers counted): waits for its outcome.
+    private func join(_ running: RunningLoad, for caller: LoadCaller, waiter: Waiter) async throws(ModuleError) {
+        let name = running.record.name
+        // A load's own work joining a load still queued for a request slot: that load now
+        // runs as part of this one, on its slot (or the two would wait for each other).
+        if waiter.load != nil { requestSlots.waive(running) }
+        eventHub.emit(ModuleEvent(kind: .mergedJoin, module: name.canonical))
+        if case .failure(let failure) = try await self.outcome(of: running, waiter: waiter) {
+            throw Self.joinerError(for: caller, after: failure, name: name, cached: false)
+        }
+        if caller == .insert {
+            throw ModuleError(.exists, module: name.canonical, state: .live, reason: "was loaded by a concurrent insert")
+        }
+    }
+
+    /// Joins the load of `module` in progress, if there is one, as a request — before opening
+    /// its file: same-name loads merge whatever their source (step 2), so a request for a module
+    /// another load is bringing up needs no second check and mapping of the file. `nil`: no load
+    /// of that name is running.
+    func joinRunningLoad(of module: String) async throws(ModuleError) -> LoadOutcome? {
+        guard let name = try? ModuleName(validating: module) else { return nil }
+        let found = table.write { t -> (RunningLoad, NameStatistics)? in
+            guard let running = t.running[name] else { return nil }
+            running.callers.add(1, ordering: .relaxed)
+            return (running, t.statistics(for: name))
+        }
+        guard let (running, statistics) = found else { return nil }
+        RequestAdmission.note()
+        statistics.attempts.add(1, ordering: .relaxed)
+        statistics.mergedJoiners.add(1, ordering: .relaxed)
+        try await join(running, for: .request, waiter: Waiter.current(in: self))
+        noteLoaded(name.canonical)
+        return LoadOutcome(module: name.canonical, how: .joined, parameterWarnings: [])
     }
 
     /// Step 2 of docs/design.md §4, all under the table lock.

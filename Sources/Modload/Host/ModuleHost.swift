@@ -44,6 +44,10 @@ public final class ModuleHost: Sendable {
     }
 
     private init(validated configuration: Configuration) {
+        // The process's quiescence domain is set up with its first host, not in its first read
+        // section: registering for expedited memory barriers costs the kernel a grace period of
+        // its own (about 10 ms here), which a first request should not wait for.
+        _ = Quiescence.usesMembarrier
         self.configuration = configuration
         self.eventHub = EventHub(logger: configuration.logger)
         self.requestSlots = RequestSlots(

@@ -20,6 +20,21 @@ public protocol ModuleResolver: Sendable {
     func resolve(_ nameOrAlias: String) throws(ModuleError) -> [ModuleResolution]
     /// The name of the module that exports `symbol`, or `nil` if none does (the `depmod` index).
     func provider(ofSymbol symbol: String) -> String?
+    /// Every module `module` needs through its imports, directly or not, in the order to load
+    /// them (what a module uses before the module) — `modules.dep`'s closure, reversed — or empty
+    /// if the resolver does not know (the default).
+    ///
+    /// A hint: when a load the host makes for a caller needs providers, it requests this whole
+    /// closure at once (those needed first, first) instead of discovering it a level at a time,
+    /// so the files of every branch are checked and mapped while the inits below them run.
+    /// Binding still requests whatever a module imports, so a hint that leaves a module out only
+    /// costs time; one that names a module nothing imports loads it for nothing.
+    func dependencies(of module: String) -> [String]
+}
+
+extension ModuleResolver {
+    /// No closure known: dependencies are found as imports are bound.
+    public func dependencies(of module: String) -> [String] { [] }
 }
 
 /// One module a request resolved to, and how to load it.

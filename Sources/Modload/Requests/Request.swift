@@ -81,11 +81,14 @@ extension ModuleHost {
         case .definition(let definition):
             outcome = try await load(definition, parameters: merged, for: .request)
         case .file(let path):
-            // A live module needs no second look at its file (checking and mapping it again would
-            // cost a full open); with parameters of the caller's own, the load checks them.
+            // A live module — or one whose load is in progress — needs no second look at its file
+            // (checking and mapping it again would cost a full open); with parameters of the
+            // caller's own, the load checks them.
             if parameters.isEmpty, let live = liveOutcome(of: resolution.module) {
                 noteLoaded(live.module)
                 outcome = live
+            } else if parameters.isEmpty, let joined = try await joinRunningLoad(of: resolution.module) {
+                outcome = joined
             } else {
                 outcome = try await loadFile(path, parameters: merged, for: .request)
             }

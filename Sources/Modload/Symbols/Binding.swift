@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Binding a load's imports (docs/design.md §6, step 3 of §4) and forming the module (step 4).
 ///
 /// Binding reads the published symbol table (lock-free) until every import is exported by a
@@ -5,7 +11,9 @@
 /// - an exporter that is `coming` is waited for — on its running-load record, through the wait
 ///   graph, up to `symbolWaitTimeout` — then binding looks again;
 /// - a missing symbol is requested from the resolver when the load is a request (the providers
-///   of all missing symbols in parallel); otherwise it is `notFound`;
+///   of all missing symbols in parallel — with the rest of the load's dependency closure when the
+///   resolver knows it, so a tree loads at once rather than a level at a time); otherwise it is
+///   `notFound`;
 /// - an exporter that is going away is `notFound`; a signature mismatch is `symbolMismatch`,
 ///   naming both modules and both signatures.
 ///
@@ -89,21 +97,68 @@ extension ModuleHost {
             if !providers.contains(provider) { providers.append(provider) }
         }
         alreadyRequested.formUnion(providers)
-        // Independent dependencies load in parallel. Each child does part of this load's work:
-        // it re-scopes to its own task, so its waits are this load's edges.
+        // The importer's whole closure, when the resolver knows it — unless this load is itself
+        // part of a closure being requested (its modules are on their way): in the resolver's
+        // order, those needed first, first; then any direct provider the closure left out. Only
+        // the direct providers' failures fail this load (each names the chain below it).
+        var closure: [(module: String, direct: Bool)] = []
+        if !ClosureRequest.current {
+            for module in resolver.dependencies(of: importer.canonical) where !closure.contains(where: { $0.module == module }) {
+                closure.append((module, providers.contains(module)))
+            }
+        }
+        if !closure.isEmpty {
+            for provider in providers where !closure.contains(where: { $0.module == provider }) { closure.append((provider, true)) }
+        }
+        // Each request does part of this load's work: it re-scopes to its own task, so its waits
+        // are this load's edges.
         let scope = LoadScope.current
-        let failures = await withTaskGroup(of: (String, ModuleError)?.self) { group in
-            for provider in providers {
-                group.addTask {
-                    await LoadScope.$current.withValue(scope?.forCurrentTask()) {
-                        await DependencyLoad.$current.withValue(true) {
+        let inClosure = !closure.isEmpty
+        let laneRequests = closure
+        @Sendable func requestAsWork(_ module: String, admitted: Completion<Void>?) async -> ModuleError? {
+            await LoadScope.$current.withValue(scope?.forCurrentTask()) {
+                await DependencyLoad.$current.withValue(true) {
+                    await ClosureRequest.$current.withValue(inClosure) {
+                        await RequestAdmission.$signal.withValue(admitted) {
                             do throws(ModuleError) {
-                                try await self.request(provider)
+                                try await self.request(module)
                                 return nil
                             } catch {
-                                return (provider, error)
+                                return error
                             }
                         }
+                    }
+                }
+            }
+        }
+        let failures = await withTaskGroup(of: (String, ModuleError)?.self) { group in
+            if !inClosure {
+                // Independent providers load in parallel.
+                for provider in providers {
+                    group.addTask { await requestAsWork(provider, admitted: nil).map { (provider, $0) } }
+                }
+            } else {
+                // A closure is requested in one lane, at low priority: each request starts once the
+                // one before it has been admitted (its file checked and mapped), then goes on in
+                // parallel with the rest. Opening files ahead of need so never queues in front of
+                // the pipelines and init continuations the loads above wait for, and the deepest
+                // files, opened first, start their inits while the rest of the tree is opened.
+                group.addTask(priority: .low) {
+                    await withTaskGroup(of: (String, ModuleError)?.self) { lane in
+                        var opening: [Completion<Void>] = []
+                        for (module, direct) in laneRequests {
+                            if opening.count == Self.closureLaneWidth { _ = await opening.removeFirst().wait() }
+                            let admitted = Completion<Void>()
+                            opening.append(admitted)
+                            lane.addTask {
+                                let error = await requestAsWork(module, admitted: admitted)
+                                admitted.complete(())
+                                return direct ? error.map { (module, $0) } : nil
+                            }
+                        }
+                        var failures: [(String, ModuleError)] = []
+                        for await failure in lane { if let failure { failures.append(failure) } }
+                        return failures.min(by: { $0.0 < $1.0 })
                     }
                 }
             }
@@ -116,6 +171,10 @@ extension ModuleHost {
                 importer.canonical, failedOn: provider, reason: "needs \(provider), which could not be loaded", error)
         }
     }
+
+    /// How many requests of a dependency closure may be opening their files at once: one per
+    /// processor.
+    static let closureLaneWidth = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
     /// Waits for the init of each `coming` exporter (its running load), up to `symbolWaitTimeout`.
     private func waitForInit(of exporters: [ModuleRecord], importer load: RunningLoad) async throws(ModuleError) {
@@ -180,4 +239,21 @@ extension ModuleHost {
         if !record.definition.taints.isEmpty { taint(record.definition.taints) }
         return nil
     }
+}
+
+/// Set (task-local) for a request of a dependency closure's lane (``ModuleHost/bindImports(of:)``):
+/// completed once the request has been admitted — its load running, joined or found live — or has
+/// ended, so the lane starts the next.
+enum RequestAdmission {
+    @TaskLocal static var signal: Completion<Void>?
+
+    /// The current request has been admitted.
+    static func note() { _ = signal?.complete(()) }
+}
+
+/// Set (task-local) in the requests of a load's dependency closure (``ModuleResolver/dependencies(of:)``)
+/// and the loads they make: their own closures are part of the one being requested, so they
+/// request only their direct providers.
+enum ClosureRequest {
+    @TaskLocal static var current = false
 }

@@ -16,8 +16,9 @@ import Modload
 ///
 /// **Dependencies** load through the host: a module file's imports name the symbols it needs, the
 /// host asks ``provider(ofSymbol:)`` who exports each, and requests those modules — independent
-/// ones in parallel, a shared one once (merging); `modules.dep`'s closure says the same, for plans
-/// (``plan(_:)``). **A stale index** is refused: a file whose size, time or inode differ from
+/// ones in parallel, a shared one once (merging). ``dependencies(of:)`` hands the host
+/// `modules.dep`'s closure, so a request opens the whole tree at once, deepest files first, rather
+/// than a level at a time; plans (``plan(_:)``) read the same closure. **A stale index** is refused: a file whose size, time or inode differ from
 /// what depmod read fails the request ("index is stale: run modload depmod") rather than load a
 /// module whose dependencies the index may no longer describe.
 public struct ModuleRepository: ModuleResolver {
@@ -110,5 +111,13 @@ public struct ModuleRepository: ModuleResolver {
         merged.pre += entry.softDependencies.pre.filter { !merged.pre.contains($0) }
         merged.post += entry.softDependencies.post.filter { !merged.post.contains($0) }
         return merged
+    }
+}
+
+extension ModuleRepository {
+    /// `modules.dep`'s closure of `module`, in load order (what a module uses before it): the host
+    /// requests it all at once (``Modload/ModuleResolver/dependencies(of:)``).
+    public func dependencies(of module: String) -> [String] {
+        index.entry(named: module)?.dependencies.reversed() ?? []
     }
 }
