@@ -93,7 +93,7 @@ public enum DepmodBench {
             func id(_ n: Int) -> String { String(format: "%08x", n) }
             var bytes = template
             replace(&bytes, "name=mod_AAAAAAAA", "name=mod_\(id(index))")
-            for suffix in ["_started", "_ended"] { replace(&bytes, "export=mod_AAAAAAAA\(suffix)", "export=mod_\(id(index))\(suffix)") }
+            for suffix in ["_mapped", "_started", "_ended"] { replace(&bytes, "export=mod_AAAAAAAA\(suffix)", "export=mod_\(id(index))\(suffix)") }
             replace(&bytes, "export=sym_AAAAAAAA", "export=sym_\(id(index))")
             // Three distinct earlier modules of its group of 100 (a folder, like a subsystem), so
             // dependency closures stay the size real trees have rather than growing with the

@@ -113,10 +113,12 @@ extension ModuleHost {
         }
     }
 
-    /// `alreadyLive` if `module` is live and not being unloaded.
+    /// `alreadyLive` if `module` is live and not being unloaded (one read of its state word).
     private func liveOutcome(of module: String) -> LoadOutcome? {
-        guard let info = info(of: module), info.state == .live, !info.isUnloading else { return nil }
-        return LoadOutcome(module: info.name, how: .alreadyLive, parameterWarnings: [])
+        guard let name = try? ModuleName(validating: module),
+            table.read({ $0.withModule(name) { $0.isCallable } }) == true
+        else { return nil }
+        return LoadOutcome(module: name.canonical, how: .alreadyLive, parameterWarnings: [])
     }
 
     private static func canonical(_ name: String) -> String {

@@ -156,7 +156,8 @@ public enum Depmod {
                 dependencies: closure[index].map { names[$0] }, aliases: module.metadata.aliases,
                 softDependencies: module.metadata.softDependencies, exports: module.metadata.exports)
         }
-        return Report(index: ModuleIndex(entries: entries), warnings: warnings, unresolved: unresolved, provisions: provisions)
+        let providers = exporters.mapValues { names[$0.module] }
+        return Report(index: ModuleIndex(entries: entries, providers: providers), warnings: warnings, unresolved: unresolved, provisions: provisions)
     }
 
     /// kmod's search order between two files of one module: `updates/` first, then the earlier

@@ -34,13 +34,18 @@ public struct ModuleIndex: Sendable, Equatable {
 
     /// An index of `entries`; the provider of a symbol is the first entry exporting it.
     public init(entries: [Entry]) {
-        self.entries = entries
-        var byName: [String: Int] = Dictionary(minimumCapacity: entries.count)
         var providers: [String: String] = Dictionary(minimumCapacity: entries.reduce(0) { $0 + $1.exports.count })
-        for (index, entry) in entries.enumerated() {
-            byName[entry.name] = byName[entry.name] ?? index
+        for entry in entries {
             for symbol in entry.exports where providers[symbol.name] == nil { providers[symbol.name] = entry.name }
         }
+        self.init(entries: entries, providers: providers)
+    }
+
+    /// An index of `entries` whose symbol providers are already known (depmod resolved them).
+    init(entries: [Entry], providers: [String: String]) {
+        self.entries = entries
+        var byName: [String: Int] = Dictionary(minimumCapacity: entries.count)
+        for (index, entry) in entries.enumerated() { byName[entry.name] = byName[entry.name] ?? index }
         self.byName = byName
         self.providers = providers
     }

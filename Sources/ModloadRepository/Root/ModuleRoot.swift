@@ -84,7 +84,11 @@ public struct ModuleRoot: Sendable, Equatable {
             if type == UInt8(DT_UNKNOWN) {
                 var status = stat()
                 guard lstat("\(path)/\(child)", &status) == 0 else { continue }
-                type = status.st_mode & S_IFMT == S_IFDIR ? UInt8(DT_DIR) : status.st_mode & S_IFMT == S_IFREG ? UInt8(DT_REG) : UInt8(DT_LNK)
+                switch status.st_mode & S_IFMT {
+                case S_IFDIR: type = UInt8(DT_DIR)
+                case S_IFREG: type = UInt8(DT_REG)
+                default: continue  // a link or a special file, as lstat sees it
+                }
             }
             switch Int(type) {
             case Int(DT_DIR): walk(child, into: &found, warnings: &warnings)
