@@ -101,24 +101,21 @@ extension ModuleHost {
         // part of a closure being requested (its modules are on their way): in the resolver's
         // order, those needed first, first; then any direct provider the closure left out. Only
         // the direct providers' failures fail this load (each names the chain below it).
-        var closure: [(module: String, direct: Bool)] = []
-        if !ClosureRequest.current {
-            for module in resolver.dependencies(of: importer.canonical) where !closure.contains(where: { $0.module == module }) {
-                closure.append((module, providers.contains(module)))
-            }
-        }
-        if !closure.isEmpty {
-            for provider in providers where !closure.contains(where: { $0.module == provider }) { closure.append((provider, true)) }
-        }
+        let closure: [(module: String, direct: Bool)] = {
+            guard !ClosureRequest.current else { return [] }
+            var listed = Set<String>()
+            var closure = resolver.dependencies(of: importer.canonical).filter { listed.insert($0).inserted }
+                .map { (module: $0, direct: providers.contains($0)) }
+            if !closure.isEmpty { closure += providers.filter { listed.insert($0).inserted }.map { ($0, true) } }
+            return closure
+        }()
         // Each request does part of this load's work: it re-scopes to its own task, so its waits
         // are this load's edges.
         let scope = LoadScope.current
-        let inClosure = !closure.isEmpty
-        let laneRequests = closure
         @Sendable func requestAsWork(_ module: String, admitted: Completion<Void>?) async -> ModuleError? {
             await LoadScope.$current.withValue(scope?.forCurrentTask()) {
                 await DependencyLoad.$current.withValue(true) {
-                    await ClosureRequest.$current.withValue(inClosure) {
+                    await ClosureRequest.$current.withValue(!closure.isEmpty) {
                         await RequestAdmission.$signal.withValue(admitted) {
                             do throws(ModuleError) {
                                 try await self.request(module)
@@ -132,33 +129,26 @@ extension ModuleHost {
             }
         }
         let failures = await withTaskGroup(of: (String, ModuleError)?.self) { group in
-            if !inClosure {
+            if closure.isEmpty {
                 // Independent providers load in parallel.
                 for provider in providers {
                     group.addTask { await requestAsWork(provider, admitted: nil).map { (provider, $0) } }
                 }
             } else {
                 // A closure is requested in one lane, at low priority: each request starts once the
-                // one before it has been admitted (its file checked and mapped), then goes on in
-                // parallel with the rest. Opening files ahead of need so never queues in front of
-                // the pipelines and init continuations the loads above wait for, and the deepest
+                // oldest still opening has been admitted (its file checked and mapped), then goes on
+                // in parallel with the rest. Opening files ahead of need so never queues in front
+                // of the pipelines and init continuations the loads above wait for, and the deepest
                 // files, opened first, start their inits while the rest of the tree is opened.
-                group.addTask(priority: .low) {
-                    await withTaskGroup(of: (String, ModuleError)?.self) { lane in
-                        var opening: [Completion<Void>] = []
-                        for (module, direct) in laneRequests {
-                            if opening.count == Self.closureLaneWidth { _ = await opening.removeFirst().wait() }
-                            let admitted = Completion<Void>()
-                            opening.append(admitted)
-                            lane.addTask {
-                                let error = await requestAsWork(module, admitted: admitted)
-                                admitted.complete(())
-                                return direct ? error.map { (module, $0) } : nil
-                            }
-                        }
-                        var failures: [(String, ModuleError)] = []
-                        for await failure in lane { if let failure { failures.append(failure) } }
-                        return failures.min(by: { $0.0 < $1.0 })
+                var opening: [Completion<Void>] = []
+                for (module, direct) in closure {
+                    if opening.count == Self.closureLaneWidth { _ = await opening.removeFirst().wait() }
+                    let admitted = Completion<Void>()
+                    opening.append(admitted)
+                    group.addTask(priority: .low) {
+                        let error = await requestAsWork(module, admitted: admitted)
+                        admitted.complete(())
+                        return direct ? error.map { (module, $0) } : nil
                     }
                 }
             }

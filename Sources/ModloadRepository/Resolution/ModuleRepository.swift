@@ -18,9 +18,10 @@ import Modload
 /// host asks ``provider(ofSymbol:)`` who exports each, and requests those modules — independent
 /// ones in parallel, a shared one once (merging). ``dependencies(of:)`` hands the host
 /// `modules.dep`'s closure, so a request opens the whole tree at once, deepest files first, rather
-/// than a level at a time; plans (``plan(_:)``) read the same closure. **A stale index** is refused: a file whose size, time or inode differ from
-/// what depmod read fails the request ("index is stale: run modload depmod") rather than load a
-/// module whose dependencies the index may no longer describe.
+/// than a level at a time; plans (``plan(_:)``) read the same closure. **A stale index** is
+/// refused: a file whose size, time or inode differ from what depmod read fails the request
+/// ("index is stale: run modload depmod") rather than load a module whose dependencies the index
+/// may no longer describe.
 public struct ModuleRepository: ModuleResolver {
     /// The root.
     public let root: ModuleRoot
@@ -88,6 +89,12 @@ public struct ModuleRepository: ModuleResolver {
 
     public func provider(ofSymbol symbol: String) -> String? { index.provider(ofSymbol: symbol) }
 
+    /// `modules.dep`'s closure of `module`, in load order (what a module uses before it): the host
+    /// requests it all at once (``Modload/ModuleResolver/dependencies(of:)``).
+    public func dependencies(of module: String) -> [String] {
+        index.entry(named: module)?.dependencies.reversed() ?? []
+    }
+
     /// How to load `entry`: its file (checked against the index), configured options, merged
     /// soft dependencies.
     private func resolution(of entry: ModuleIndex.Entry, askedAs alias: String?) throws(ModuleError) -> ModuleResolution {
@@ -111,13 +118,5 @@ public struct ModuleRepository: ModuleResolver {
         merged.pre += entry.softDependencies.pre.filter { !merged.pre.contains($0) }
         merged.post += entry.softDependencies.post.filter { !merged.post.contains($0) }
         return merged
-    }
-}
-
-extension ModuleRepository {
-    /// `modules.dep`'s closure of `module`, in load order (what a module uses before it): the host
-    /// requests it all at once (``Modload/ModuleResolver/dependencies(of:)``).
-    public func dependencies(of module: String) -> [String] {
-        index.entry(named: module)?.dependencies.reversed() ?? []
     }
 }
