@@ -31,14 +31,20 @@ struct FileFuzzTests {
         try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
         let seed = UInt64(ProcessInfo.processInfo.environment["MODLOAD_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 0 ... .max)
         let seconds = Self.seconds ?? 0
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent, \.standardErrorContent]) {
-            [corpus = corpus as [String], keep = keep as String, seed = seed as UInt64, seconds = seconds as Double] in
-            exit(FileFuzzTests.fuzz(corpus: corpus, keep: keep, seed: seed, seconds: seconds))
+        let output = try ChildProcesses.Output()
+        defer { output.remove() }
+        let result = await ChildProcesses.oneAtATime {
+            await #expect(processExitsWith: .success) {
+                [corpus = corpus as [String], keep = keep as String, seed = seed as UInt64, seconds = seconds as Double,
+                 out = output.standardOutputPath as String, err = output.standardErrorPath as String] in
+                ChildProcesses.redirectOutput(standardOutput: out, standardError: err)
+                exit(FileFuzzTests.fuzz(corpus: corpus, keep: keep, seed: seed, seconds: seconds))
+            }
         }
-        let output = result.map { String(decoding: $0.standardOutputContent, as: UTF8.self) } ?? ""
-        print("fuzz (seed \(seed)): \(output)")
-        if let result, !output.contains("iterations") {
-            let last = String(decoding: result.standardErrorContent, as: UTF8.self).split(separator: "\n").suffix(2)
+        let report = output.standardOutput
+        print("fuzz (seed \(seed)): \(report)")
+        if result != nil, !report.contains("iterations") {
+            let last = output.standardError.split(separator: "\n").suffix(2)
             Issue.record("the fuzz run stopped (seed \(seed)) at: \(last.joined(separator: " | ")); the mutant is in \(keep)")
         }
         if result == nil, let what = try? String(contentsOfFile: keep + "/current-mutant.so.txt", encoding: .utf8) {

@@ -37,14 +37,20 @@ struct FileMutationTests {
         }
         let original = try await folder.copy(ExampleBuilder.Example(rawValue: example)!, as: "original-\(example).so")
         let count = Self.mutants
-        let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent, \.standardErrorContent]) {
-            [folder = folder.path as String, dependencies = dependencies as [String], original = original as String, count = count as Int] in
-            exit(await FileMutationTests.run(original: original, dependencies: dependencies, folder: folder, count: count))
+        let output = try ChildProcesses.Output()
+        defer { output.remove() }
+        let result = await ChildProcesses.oneAtATime {
+            await #expect(processExitsWith: .success) {
+                [folder = folder.path as String, dependencies = dependencies as [String], original = original as String, count = count as Int,
+                 out = output.standardOutputPath as String, err = output.standardErrorPath as String] in
+                ChildProcesses.redirectOutput(standardOutput: out, standardError: err)
+                exit(await FileMutationTests.run(original: original, dependencies: dependencies, folder: folder, count: count))
+            }
         }
-        if let result {
-            let report = String(decoding: result.standardOutputContent, as: UTF8.self)
+        if result != nil {
+            let report = output.standardOutput
             print("\(example): \(report)")
-            let last = String(decoding: result.standardErrorContent, as: UTF8.self).split(separator: "\n").suffix(3)
+            let last = output.standardError.split(separator: "\n").suffix(3)
             #expect(report.contains("tried \(count) mutants"), "\(example) stopped after: \(last.joined(separator: " | "))")
         }
     }

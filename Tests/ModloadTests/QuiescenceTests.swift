@@ -66,11 +66,13 @@ struct QuiescenceTests {
     func withoutMembarrierReadersFenceAndGracePeriodsStillWait() async throws {
         // The fallback for kernels without membarrier(2): readers fence themselves. Forced here
         // with MODLOAD_RCU_FENCE=1, set in a process of its own before its first read section.
-        await #expect(processExitsWith: .success) {
-            setenv("MODLOAD_RCU_FENCE", "1", 1)
-            guard !Quiescence.usesMembarrier else { exit(2) }
-            let violations = await QuiescenceTests.gracePeriodsWaitForOlderSections()
-            if violations != 0 { exit(violations < 0 ? 3 : 4) }
+        await ChildProcesses.oneAtATime {
+            await #expect(processExitsWith: .success) {
+                setenv("MODLOAD_RCU_FENCE", "1", 1)
+                guard !Quiescence.usesMembarrier else { exit(2) }
+                let violations = await QuiescenceTests.gracePeriodsWaitForOlderSections()
+                if violations != 0 { exit(violations < 0 ? 3 : 4) }
+            }
         }
     }
 
@@ -214,26 +216,28 @@ struct QuiescenceTests {
         // complete regardless, and exited threads leave the registry. The registry counts every
         // thread of the process, so this runs in a process of its own, where no other suite
         // starts threads between the counts.
-        await #expect(processExitsWith: .success) {
-            await onThreads(32) { _ in Quiescence.read {} }
-            let idleRelease = Completion<Void>()
-            let idleReady = Counter()
-            let beforeIdle = Quiescence.registeredReaders
-            let idle = Task.detached {
-                await onThreads(32) { _ in
-                    Quiescence.read {}
-                    idleReady.add()
-                    blocking("idle after one read section") { _ = await idleRelease.wait() }
+        await ChildProcesses.oneAtATime {
+            await #expect(processExitsWith: .success) {
+                await onThreads(32) { _ in Quiescence.read {} }
+                let idleRelease = Completion<Void>()
+                let idleReady = Counter()
+                let beforeIdle = Quiescence.registeredReaders
+                let idle = Task.detached {
+                    await onThreads(32) { _ in
+                        Quiescence.read {}
+                        idleReady.add()
+                        blocking("idle after one read section") { _ = await idleRelease.wait() }
+                    }
                 }
+                guard await eventually({ idleReady.count == 32 }) else { exit(2) }
+                let registeredWhileIdle = Quiescence.registeredReaders
+                Quiescence.synchronizeBlocking()
+                await Quiescence.synchronize()
+                idleRelease.complete(())
+                await idle.value
+                guard registeredWhileIdle == beforeIdle + 32 else { exit(3) }
+                guard await eventually({ Quiescence.registeredReaders == beforeIdle }) else { exit(4) }
             }
-            guard await eventually({ idleReady.count == 32 }) else { exit(2) }
-            let registeredWhileIdle = Quiescence.registeredReaders
-            Quiescence.synchronizeBlocking()
-            await Quiescence.synchronize()
-            idleRelease.complete(())
-            await idle.value
-            guard registeredWhileIdle == beforeIdle + 32 else { exit(3) }
-            guard await eventually({ Quiescence.registeredReaders == beforeIdle }) else { exit(4) }
         }
     }
 
@@ -242,33 +246,35 @@ struct QuiescenceTests {
         // In a process of its own: there, the grace-period epoch moves only for this writer, so
         // "the epoch moved" means its grace period has begun — and from then on it waits for the
         // reader's open section, however long the test looks (no sleep to hope it started).
-        await #expect(processExitsWith: .success) {
-            let entered = Completion<Void>()
-            let leave = Completion<Void>()
-            let reader = Task.detached {
-                await onThreads(1) { _ in
-                    Quiescence.read {
-                        entered.complete(())
-                        blocking("inside a read section") { _ = await leave.wait(timeout: .seconds(60)) }
+        await ChildProcesses.oneAtATime {
+            await #expect(processExitsWith: .success) {
+                let entered = Completion<Void>()
+                let leave = Completion<Void>()
+                let reader = Task.detached {
+                    await onThreads(1) { _ in
+                        Quiescence.read {
+                            entered.complete(())
+                            blocking("inside a read section") { _ = await leave.wait(timeout: .seconds(60)) }
+                        }
                     }
                 }
+                guard case .value = await entered.wait(timeout: .seconds(30)) else { exit(2) }
+                let epoch = ml_rcu_epoch_now()
+                let done = Counter()
+                let writer = Task {
+                    await Quiescence.synchronize()
+                    done.store(1)
+                }
+                guard await eventually({ ml_rcu_epoch_now() > epoch }) else { exit(3) }
+                for _ in 0..<100 {
+                    await Task.yield()
+                    if done.count != 0 { exit(4) }  // returned while the section was open
+                }
+                leave.complete(())
+                await writer.value
+                await reader.value
+                if done.count != 1 { exit(5) }
             }
-            guard case .value = await entered.wait(timeout: .seconds(30)) else { exit(2) }
-            let epoch = ml_rcu_epoch_now()
-            let done = Counter()
-            let writer = Task {
-                await Quiescence.synchronize()
-                done.store(1)
-            }
-            guard await eventually({ ml_rcu_epoch_now() > epoch }) else { exit(3) }
-            for _ in 0..<100 {
-                await Task.yield()
-                if done.count != 0 { exit(4) }  // returned while the section was open
-            }
-            leave.complete(())
-            await writer.value
-            await reader.value
-            if done.count != 1 { exit(5) }
         }
     }
 
@@ -283,14 +289,18 @@ struct QuiescenceTests {
     }
 
     @Test func synchronizeInsideAReadSectionStopsTheProcess() async throws {
-        await #expect(processExitsWith: .failure) {
-            Quiescence.read { Quiescence.synchronizeBlocking() }
+        await ChildProcesses.oneAtATime {
+            await #expect(processExitsWith: .failure) {
+                Quiescence.read { Quiescence.synchronizeBlocking() }
+            }
         }
     }
 
     @Test func barrierInsideAReadSectionStopsTheProcess() async throws {
-        await #expect(processExitsWith: .failure) {
-            Quiescence.read { Quiescence.barrierBlocking() }
+        await ChildProcesses.oneAtATime {
+            await #expect(processExitsWith: .failure) {
+                Quiescence.read { Quiescence.barrierBlocking() }
+            }
         }
     }
 }
@@ -328,9 +338,11 @@ struct QuiescenceBarrierTests {
     }
 
     @Test func blockingBarrierOnTheReclaimerThreadStopsTheProcess() async throws {
-        await #expect(processExitsWith: .failure) {
-            Quiescence.afterGracePeriod { Quiescence.barrierBlocking() }
-            await Quiescence.barrier()
+        await ChildProcesses.oneAtATime {
+            await #expect(processExitsWith: .failure) {
+                Quiescence.afterGracePeriod { Quiescence.barrierBlocking() }
+                await Quiescence.barrier()
+            }
         }
     }
 }
