@@ -62,7 +62,7 @@ struct QuiescenceTests {
         #expect(await Self.gracePeriodsWaitForOlderSections() == 0)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func withoutMembarrierReadersFenceAndGracePeriodsStillWait() async throws {
         // The fallback for kernels without membarrier(2): readers fence themselves. Forced here
         // with MODLOAD_RCU_FENCE=1, set in a process of its own before its first read section.
@@ -210,7 +210,7 @@ struct QuiescenceTests {
         #expect(released.count == 1)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func idleAndExitedThreadsNeverHoldAGracePeriod() async throws {
         // 32 threads read once and exit; 32 read once and then sit idle (blocked). Grace periods
         // complete regardless, and exited threads leave the registry. The registry counts every
@@ -241,7 +241,7 @@ struct QuiescenceTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func asyncSynchronizeWaitsForAnOpenSection() async throws {
         // In a process of its own: there, the grace-period epoch moves only for this writer, so
         // "the epoch moved" means its grace period has begun — and from then on it waits for the

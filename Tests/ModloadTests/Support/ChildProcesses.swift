@@ -16,7 +16,9 @@ import Testing
 /// run and no thread to run it (a `gdb` capture at the stall: both pool threads in `read(2)` under
 /// `_IO_file_underflow`). So every exit test goes through ``oneAtATime(_:)`` (at most one pool
 /// thread held by exit tests), and none observes its streams: a child that reports writes to
-/// files (``redirectOutput(to:)``) the parent reads once it has exited.
+/// files (``redirectOutput(standardOutput:standardError:)``) the parent reads once it has exited.
+/// A test's time limit counts its wait for the gate: the tests around an exit test allow for the
+/// others before it (5 minutes and more).
 enum ChildProcesses {
     private struct Gate {
         var busy = false
