@@ -9,6 +9,10 @@ let package = Package(
         .library(name: "ModloadModule", targets: ["ModloadModule"]),
         // The module repository: depmod, modprobe.d, and a resolver over a module root.
         .library(name: "ModloadRepository", targets: ["ModloadRepository"]),
+        // The control protocol (varlink): its messages, the io.modload.Host interface, a client.
+        .library(name: "ModloadControl", targets: ["ModloadControl"]),
+        // The running host: a daemon serving the control protocol on a Unix socket.
+        .library(name: "ModloadDaemon", targets: ["ModloadDaemon"]),
         .executable(name: "modload", targets: ["modload"]),
     ],
     dependencies: [
@@ -17,6 +21,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         // Ed25519 for module signatures (Files/Signing only).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // Metrics the core reports (no backend: the embedding program bootstraps one, or none).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // The daemon's layer only: the socket and event loop, its lifecycle, its metrics exporter.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // `swift package generate-documentation` (the DocC catalogs of Modload and ModloadModule).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
@@ -44,6 +54,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // Module authoring in Swift: a module description that produces the C descriptor. Compiled
@@ -55,6 +66,32 @@ let package = Package(
         // The module repository (libkmod's role): a module root, depmod and its index,
         // modprobe.d configuration, and a resolver a host's requests use. The core never imports it.
         .target(name: "ModloadRepository", dependencies: ["Modload"]),
+        // The control protocol (varlink, exactly): framing, Codable messages, the io.modload.Host
+        // interface (its definition file, embedded at build time, is what the daemon describes
+        // itself with), and the blocking client the CLI verbs use. Depends on no other target.
+        .target(
+            name: "ModloadControl", exclude: ["Interface/io.modload.Host.varlink"],
+            plugins: ["VarlinkInterfacePlugin"]),
+        .executableTarget(name: "modload-varlink-embed", path: "Plugins/VarlinkEmbed"),
+        .plugin(
+            name: "VarlinkInterfacePlugin", capability: .buildTool(), dependencies: ["modload-varlink-embed"],
+            path: "Plugins/VarlinkInterfacePlugin"),
+        // The daemon (systemd-udevd's role): one host with a repository, the control server on a
+        // Unix socket (swift-nio), peer credentials, its lifecycle (swift-service-lifecycle),
+        // logs and a Prometheus exporter. Nothing below it imports it.
+        .target(
+            name: "ModloadDaemon",
+            dependencies: [
+                "Modload", "ModloadRepository", "ModloadControl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // Builds the module files under Examples/ from source (cc, swiftc), for tests and benchmarks.
         .target(name: "ModloadExampleBuilder", dependencies: ["Modload"]),
         // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).
@@ -69,6 +106,7 @@ let package = Package(
             name: "ModloadBench",
             dependencies: [
                 "Modload", "ModloadRepository", "ModloadExampleBuilder", "CModloadABI", "CModloadLimits",
+                "ModloadControl", "ModloadDaemon",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -78,6 +116,8 @@ let package = Package(
             dependencies: [
                 "Modload",
                 "ModloadRepository",
+                "ModloadControl",
+                "ModloadDaemon",
                 "ModloadDemo",
                 "ModloadBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -106,6 +146,8 @@ let package = Package(
                 "ModloadReadmeTour",
                 "Modload",
                 "ModloadRepository",
+                "ModloadControl",
+                "ModloadDaemon",
                 "ModloadDemo",
                 "ModloadExampleBuilder",
                 .product(name: "Logging", package: "swift-log"),

@@ -11,7 +11,8 @@ struct ModloadCommand: AsyncParsableCommand {
         abstract: "Load, link, reference-count and unload modules concurrently and safely.",
         version: "modload \(modloadVersion) (module ABI \(ModuleFileInfo.abiVersion))",
         subcommands: [
-            BootCommand.self, ModinfoCommand.self, DepmodCommand.self, ModprobeCommand.self, SealCommand.self,
+            BootCommand.self, DaemonCommand.self, InsmodCommand.self, RmmodCommand.self, LsmodCommand.self, ModprobeCommand.self,
+            MonitorCommand.self, HoldersCommand.self, StatsCommand.self, ModinfoCommand.self, DepmodCommand.self, SealCommand.self,
             KeygenCommand.self, SignCommand.self, BenchCommand.self,
         ]
     )

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Modload
+import ModloadControl
 import ModloadRepository
 
 /// Where a repository verb finds the module root and its configuration.
@@ -94,17 +95,21 @@ struct DepmodCommand: ParsableCommand {
 struct ModprobeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modprobe",
-        abstract: "Show what loading a module by name or alias would do, or the effective configuration.",
+        abstract: "Load (or with -r unload) a module by name or alias in the running daemon, with its dependencies; or show what that would do.",
         discussion: """
             Looks a name up as kmod does — configuration aliases, module names, symbol:NAME, module \
-            aliases — with blacklist applying to aliases only and deny to everything. --show-depends \
-            prints one `insmod PATH OPTIONS` line per module, dependencies first, whether loaded or \
-            not; --dry-run the same; --show-config the configuration and the index's aliases. \
-            Loading itself needs a running host, which this version of the command does not start.
+            aliases — with blacklist applying to aliases only and deny to everything. Loading and \
+            -r go to the running daemon (its module root and configuration). The dry-run forms \
+            read the module root here and need no daemon: --show-depends prints one `insmod PATH \
+            OPTIONS` line per module, dependencies first, whether loaded or not; --dry-run the \
+            same; --show-config the configuration and the index's aliases; --show-alias the \
+            modules a name resolves to.
             """
     )
 
     @OptionGroup var repository: RepositoryOptions
+
+    @OptionGroup var client: ClientOptions
 
     @Flag(name: [.customShort("D"), .customLong("show-depends")], help: "Print the loads, dependencies first; load nothing.")
     var showDepends = false
@@ -118,21 +123,27 @@ struct ModprobeCommand: ParsableCommand {
     @Flag(name: [.customShort("R"), .customLong("show-alias")], help: "Print the modules a name or alias resolves to.")
     var showAlias = false
 
-    @Argument(help: "The module name or alias, then its parameters (name=value …).")
+    @Flag(name: [.customShort("r"), .customLong("remove")], help: "Unload the named modules, then their dependencies nothing else uses.")
+    var remove = false
+
+    @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Say nothing about a module that is not found (still exit 1).")
+    var quiet = false
+
+    @Flag(name: .customLong("first-time"), help: "Fail if the module is already loaded (or, with -r, not loaded).")
+    var firstTime = false
+
+    @Argument(help: "The module name or alias, then its parameters (name=value …); with -r, module names.")
     var arguments: [String] = []
 
     func validate() throws {
-        let modes = [showDepends, dryRun, showConfig, showAlias].filter { $0 }.count
-        guard modes == 1 else {
-            throw ValidationError(
-                modes == 0
-                    ? "loading needs a running host, which this version does not start: use --show-depends, --dry-run, --show-config or --show-alias"
-                    : "give one of --show-depends, --dry-run, --show-config, --show-alias")
-        }
+        let modes = [showDepends, dryRun, showConfig, showAlias, remove].filter { $0 }.count
+        guard modes <= 1 else { throw ValidationError("give at most one of --show-depends, --dry-run, --show-config, --show-alias, --remove") }
         guard showConfig || !arguments.isEmpty else { throw ValidationError("name the module or alias") }
     }
 
     func run() throws {
+        if remove { return removeModules() }
+        if !(showDepends || dryRun || showConfig || showAlias) { return loadModule() }
         let root = try repository.root()
         let configuration = repository.configuration(for: root, tool: "modprobe")
         if showConfig {
@@ -151,5 +162,58 @@ struct ModprobeCommand: ParsableCommand {
             return
         }
         for step in try repository.plan(name, parameters: arguments.dropFirst().joined(separator: " ")) { print(step) }
+    }
+
+    /// Load by name through the daemon: kmod's messages and exit status.
+    private func loadModule() {
+        let name = arguments[0]
+        let host = client.connect(tool: "modprobe")
+        let request = HostInterface.LoadParameters(
+            name: name, parameters: arguments.dropFirst().joined(separator: " "), firstTime: firstTime ? true : nil)
+        switch Result(catching: { () throws(ControlError) in try host.load(request) }) {
+        case .success(let reply):
+            if client.json { client.printJSON(reply) }
+            for warning in reply.parameterWarnings { FileHandle.standardError.write(Data("modprobe: WARNING: \(warning)\n".utf8)) }
+        case .failure(let error):
+            switch error.hostError?.code {
+            case "notFound" where quiet: Foundation.exit(1)
+            case "notFound": fatal("Module \(name) not found (\(error.reason))", error)
+            case "exists": client.fail("modprobe", "could not insert '\(name)': Module already in kernel", error)
+            default: client.fail("modprobe", "could not insert '\(name)': \(error.reason)", error)
+            }
+        }
+    }
+
+    /// `modprobe -r`: each name, then the dependencies nothing else uses.
+    private func removeModules() {
+        let host = client.connect(tool: "modprobe")
+        var removed: [String] = []
+        var failed = false
+        for name in arguments {
+            switch Result(catching: { () throws(ControlError) in
+                try host.unload(HostInterface.UnloadParameters(name: name, removeUnused: true))
+            }) {
+            case .success(let gone): removed += gone
+            case .failure(let error):
+                failed = true
+                switch error.hostError?.code {
+                case "notFound" where quiet: continue
+                case "notFound": report("Module \(name) is not in kernel.", error)
+                case "wouldBlock": report("Module \(name) is in use. (\(error.reason))", error)
+                default: report("could not remove '\(name)': \(error.reason)", error)
+                }
+            }
+        }
+        if client.json { client.printJSON(HostInterface.UnloadReply(removed: removed)) }
+        if failed { Foundation.exit(1) }
+    }
+
+    private func report(_ message: String, _ error: ControlError) {
+        if client.json { client.report("modprobe", message, error) } else { FileHandle.standardError.write(Data("modprobe: FATAL: \(message)\n".utf8)) }
+    }
+
+    private func fatal(_ message: String, _ error: ControlError) -> Never {
+        report(message, error)
+        Foundation.exit(1)
     }
 }

@@ -95,7 +95,9 @@ extension ModuleHost {
         RequestAdmission.note()
         statistics.attempts.add(1, ordering: .relaxed)
         switch admission {
-        case .join: statistics.mergedJoiners.add(1, ordering: .relaxed)
+        case .join:
+            statistics.mergedJoiners.add(1, ordering: .relaxed)
+            metrics.mergedJoiners.increment()
         case .recentlyFailed: statistics.cachedFailures.add(1, ordering: .relaxed)
         default: break
         }
@@ -149,6 +151,7 @@ extension ModuleHost {
         RequestAdmission.note()
         statistics.attempts.add(1, ordering: .relaxed)
         statistics.mergedJoiners.add(1, ordering: .relaxed)
+        metrics.mergedJoiners.increment()
         try await join(running, for: .request, waiter: Waiter.current(in: self))
         noteLoaded(name.canonical)
         return LoadOutcome(module: name.canonical, how: .joined, parameterWarnings: [])
@@ -322,7 +325,9 @@ extension ModuleHost {
         } catch {
             initError = error
         }
-        record.statistics.recordInit(took: started.duration(to: clock.now))
+        let initTime = started.duration(to: clock.now)
+        record.statistics.recordInit(took: initTime)
+        metrics.initDuration.recordNanoseconds(initTime.nanosecondCount)
         if let initError {
             await failLoad(
                 running,
@@ -339,6 +344,8 @@ extension ModuleHost {
         record.releaseHostReference()
         table.write { _ in record.setState(.live) }
         record.statistics.loads.add(1, ordering: .relaxed)
+        metrics.loads.increment()
+        metrics.moduleLive(1)
         logger.debug("module live", metadata: ["module": "\(name)"])
         eventHub.emit(ModuleEvent(kind: .live, module: name.canonical))
         table.write { t in t.running[name] = nil }
@@ -358,6 +365,7 @@ extension ModuleHost {
         // while coming may remain.
         table.write { _ in _ = record.refs.failLoad() }
         record.statistics.recordFailure(error.code)
+        metrics.failed(error.code)
         logger.debug("module load failed", metadata: ["module": "\(key)", "error": "\(error)"])
         if formed {
             eventHub.emit(ModuleEvent(kind: .going, module: key))

@@ -20,6 +20,8 @@ public final class ModuleHost: Sendable {
     /// The module table, statistics and running-load records; see ``ModuleTable`` for the rules.
     let table = ModuleTable()
     let eventHub: EventHub
+    /// What the host reports through swift-metrics (no-ops without a backend).
+    let metrics = HostMetrics()
     /// The cap on concurrent requests.
     let requestSlots: RequestSlots
     private let taintBits = Atomic<UInt32>(0)
@@ -157,6 +159,15 @@ public final class ModuleHost: Sendable {
             throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
         }
         return holdersReport(of: record)
+    }
+
+    /// Sets the gauges this host reports through swift-metrics from one snapshot of its table:
+    /// `modload_live_modules` and `modload_references` (the references held on all modules).
+    /// The counters and timers report as things happen; a program exporting metrics calls this
+    /// before each export.
+    public func reportGauges() {
+        let modules = modules
+        metrics.sample(live: modules.filter { $0.state == .live }.count, references: modules.reduce(0) { $0 + max($1.refcount, 0) })
     }
 
     /// Per-name load statistics, keyed by canonical name.

@@ -56,6 +56,7 @@ extension ModuleHost {
     public func unload(_ name: String, mode: UnloadMode = .failFast) async throws(ModuleError) -> UnloadOutcome {
         let name = try ModuleName(validating: name)
         let key = name.canonical
+        let started = ContinuousClock.now
         if case .drain(let timeout) = mode {
             if timeout < .zero {
                 throw ModuleError(
@@ -182,6 +183,9 @@ extension ModuleHost {
         eventHub.emit(ModuleEvent(kind: .going, module: key))
         await record.definition.exit(record.context)
         record.statistics.unloads.add(1, ordering: .relaxed)
+        metrics.unloads.increment()
+        metrics.unloadDuration.recordNanoseconds(started.duration(to: .now).nanosecondCount)
+        metrics.moduleLive(-1)
         logger.debug("module unloaded", metadata: ["module": "\(key)"])
         // `gone` goes out while the record still holds the name, so a new load of it cannot
         // emit `coming` first.

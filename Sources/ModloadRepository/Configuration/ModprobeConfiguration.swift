@@ -63,18 +63,7 @@ public struct ModprobeConfiguration: Sendable, Equatable {
 
     /// The configuration in `directories` (most important first; see the type's documentation).
     public init(directories: [String]) {
-        var byName: [String: String] = [:]
-        for directory in directories {
-            guard let names = directoryEntries(directory)?.map(\.name) else { continue }
-            for name in names where name.hasSuffix(".conf") && byName[name] == nil {
-                var status = stat()
-                let path = "\(directory)/\(name)"
-                guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { continue }
-                byName[name] = path
-            }
-        }
-        for name in byName.keys.sorted() {
-            let path = byName[name]!
+        for path in configurationFiles(in: directories) {
             do throws(RepositoryError) {
                 let bytes = try readFile(path)
                 parse(String(decoding: bytes, as: UTF8.self), file: path)

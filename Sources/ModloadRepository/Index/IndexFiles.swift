@@ -228,6 +228,12 @@ extension ModuleIndex {
         return String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The generation folder `root`'s index link points at now, or `nil` if it has no index:
+    /// what changes, and only changes, when depmod publishes.
+    static func currentGeneration(of root: ModuleRoot) -> String? {
+        readLink("\(root.path)/\(currentLink)")
+    }
+
     /// Reads the root's current generation.
     ///
     /// - Throws: `notFound` (no index: run depmod), `invalid` or `io`, naming the file.

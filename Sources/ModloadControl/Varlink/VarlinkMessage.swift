@@ -1,0 +1,238 @@
+import Foundation
+
+/// A varlink method call: `{"method": "iface.Method", "parameters": {…}, "oneway": …, "more": …}`.
+public struct VarlinkCall: Sendable {
+    /// The qualified method name, `interface.Method`.
+    public let method: String
+    /// The parameters object as JSON (`{}` when the call had none or `null`).
+    public let parameters: [UInt8]
+    /// No reply is wanted.
+    public let oneway: Bool
+    /// A stream of replies is wanted (`continues: true` on all but the last).
+    public let more: Bool
+    /// The connection is to be handed to another protocol after the reply (not supported here).
+    public let upgrade: Bool
+    /// The parameters given a value (not `null`).
+    let givenKeys: [String]
+
+    /// The interface part of ``method`` (before its last dot).
+    public var interface: String { method.lastIndex(of: ".").map { String(method[..<$0]) } ?? "" }
+    /// The method part of ``method`` (after its last dot).
+    public var memberName: String { method.lastIndex(of: ".").map { String(method[method.index(after: $0)...]) } ?? method }
+
+    /// A call to send.
+    public init(method: String, parameters: some Encodable, oneway: Bool = false, more: Bool = false) throws(VarlinkProtocolError) {
+        guard let data = try? VarlinkJSON.encoder.encode(parameters) else {
+            throw VarlinkProtocolError(.notJSON, reason: "the parameters of \(method) cannot be encoded as JSON")
+        }
+        self.method = method
+        self.parameters = Array(data)
+        self.oneway = oneway
+        self.more = more
+        self.upgrade = false
+        self.givenKeys = []
+    }
+
+    private init(method: String, parameters: [UInt8], givenKeys: [String], oneway: Bool, more: Bool, upgrade: Bool) {
+        self.method = method
+        self.parameters = parameters
+        self.givenKeys = givenKeys
+        self.oneway = oneway
+        self.more = more
+        self.upgrade = upgrade
+    }
+
+    /// The call in `message` (one frame, without its NUL).
+    ///
+    /// - Throws: ``VarlinkProtocolError`` if the bytes are not UTF-8, not a JSON object, or not a
+    ///   call (no `method` string, a flag that is not a boolean, parameters that are not an object).
+    public static func decode(_ message: some Collection<UInt8>) throws(VarlinkProtocolError) -> VarlinkCall {
+        let object = try VarlinkJSON.object(message)
+        guard let method = object["method"] as? String, !method.isEmpty else {
+            throw VarlinkProtocolError(.notAMessage, reason: "a message without a \"method\" string is not a varlink call")
+        }
+        var flags: [String: Bool] = [:]
+        for flag in ["oneway", "more", "upgrade"] {
+            guard let value = object[flag], !(value is NSNull) else { continue }
+            guard let bool = VarlinkJSON.bool(value) else {
+                throw VarlinkProtocolError(.notAMessage, reason: "the call's \"\(flag)\" is not a boolean")
+            }
+            flags[flag] = bool
+        }
+        var parameters: [String: Any] = [:]
+        if let value = object["parameters"], !(value is NSNull) {
+            guard let dictionary = value as? [String: Any] else {
+                throw VarlinkProtocolError(.notAMessage, reason: "the call's \"parameters\" is not an object")
+            }
+            parameters = dictionary
+        }
+        let bytes = (try? JSONSerialization.data(withJSONObject: parameters)).map(Array.init) ?? Array("{}".utf8)
+        return VarlinkCall(
+            method: method, parameters: bytes, givenKeys: parameters.filter { !($0.value is NSNull) }.map(\.key).sorted(),
+            oneway: flags["oneway"] ?? false, more: flags["more"] ?? false, upgrade: flags["upgrade"] ?? false)
+    }
+
+    /// The call as it goes on the wire, NUL included.
+    public func encoded() -> [UInt8] {
+        var object = "{\"method\":" + VarlinkJSON.quoted(method) + ",\"parameters\":" + String(decoding: parameters, as: UTF8.self)
+        if oneway { object += ",\"oneway\":true" }
+        if more { object += ",\"more\":true" }
+        object += "}"
+        return Array(object.utf8) + [0]
+    }
+
+    /// The parameters as `P`.
+    ///
+    /// - Throws: `org.varlink.service.InvalidParameter` naming the first parameter that is
+    ///   missing, of the wrong type, or not one of `P`'s.
+    public func decodeParameters<P: Codable>(_ type: P.Type) throws(VarlinkError) -> P {
+        let value: P
+        do {
+            value = try VarlinkJSON.decoder.decode(P.self, from: Data(parameters))
+        } catch let error as DecodingError {
+            throw VarlinkError.invalidParameter(VarlinkJSON.parameterName(of: error) ?? givenKeys.first ?? "parameters")
+        } catch {
+            throw VarlinkError.invalidParameter("parameters")
+        }
+        // A key P does not have would be dropped silently by the decoder: compare with what the
+        // decoded value encodes (every given key of P encodes again, since null ones were removed).
+        if !givenKeys.isEmpty {
+            let known = (try? VarlinkJSON.encoder.encode(value)).flatMap { try? VarlinkJSON.object($0) }.map { Set($0.keys) } ?? []
+            if let unknown = givenKeys.first(where: { !known.contains($0) }) { throw VarlinkError.invalidParameter(unknown) }
+        }
+        return value
+    }
+}
+
+/// A reply: `{"parameters": {…}, "continues": …}` or `{"error": "iface.Error", "parameters": {…}}`.
+public struct VarlinkReply: Sendable {
+    /// The qualified error name, if the call failed.
+    public let error: String?
+    /// The parameters object as JSON (`{}` when the reply had none or `null`).
+    public let parameters: [UInt8]
+    /// More replies follow (a `more` call's stream).
+    public let continues: Bool
+
+    /// A successful reply, NUL included.
+    public static func encode(_ parameters: some Encodable, continues: Bool = false) -> [UInt8] {
+        let body = (try? VarlinkJSON.encoder.encode(parameters)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return Array(("{\"parameters\":" + body + (continues ? ",\"continues\":true}" : "}")).utf8) + [0]
+    }
+
+    /// An error reply, NUL included.
+    public static func encode(_ error: VarlinkError) -> [UInt8] {
+        Array(("{\"error\":" + VarlinkJSON.quoted(error.name) + ",\"parameters\":" + String(decoding: error.parameters, as: UTF8.self) + "}").utf8) + [0]
+    }
+
+    /// The reply in `message` (one frame, without its NUL).
+    ///
+    /// - Throws: ``VarlinkProtocolError`` if it is not UTF-8, not a JSON object, or not a reply.
+    public static func decode(_ message: some Collection<UInt8>) throws(VarlinkProtocolError) -> VarlinkReply {
+        let object = try VarlinkJSON.object(message)
+        var error: String?
+        if let value = object["error"], !(value is NSNull) {
+            guard let name = value as? String else { throw VarlinkProtocolError(.notAMessage, reason: "a reply's \"error\" is not a string") }
+            error = name
+        }
+        var parameters: Any = [String: Any]()
+        if let value = object["parameters"], !(value is NSNull) {
+            guard value is [String: Any] else { throw VarlinkProtocolError(.notAMessage, reason: "a reply's \"parameters\" is not an object") }
+            parameters = value
+        }
+        let continues = object["continues"].flatMap(VarlinkJSON.bool) ?? false
+        let bytes = (try? JSONSerialization.data(withJSONObject: parameters)).map(Array.init) ?? Array("{}".utf8)
+        return VarlinkReply(error: error, parameters: bytes, continues: continues)
+    }
+
+    /// The parameters as `R`.
+    ///
+    /// - Throws: ``VarlinkProtocolError`` `notAMessage` if they do not decode as `R`.
+    public func decodeParameters<R: Decodable>(_ type: R.Type) throws(VarlinkProtocolError) -> R {
+        do {
+            return try VarlinkJSON.decoder.decode(R.self, from: Data(parameters))
+        } catch {
+            let field = (error as? DecodingError).flatMap(VarlinkJSON.parameterName(of:)).map { " (\($0))" } ?? ""
+            throw VarlinkProtocolError(.notAMessage, reason: "a reply whose parameters are not what the interface says\(field)")
+        }
+    }
+}
+
+/// A varlink error reply: a qualified name and its parameters. What a method throws to answer
+/// with an error, and what the client hands back when the daemon answers with one.
+public struct VarlinkError: Error, Sendable, CustomStringConvertible {
+    /// The qualified name, e.g. `io.modload.Host.NotFound`.
+    public let name: String
+    /// The parameters object as JSON.
+    public let parameters: [UInt8]
+
+    /// An error named `name` with `parameters`.
+    public init(name: String, parameters: some Encodable) {
+        self.name = name
+        self.parameters = (try? VarlinkJSON.encoder.encode(parameters)).map(Array.init) ?? Array("{}".utf8)
+    }
+
+    /// An error with the raw parameters of a reply.
+    public init(name: String, rawParameters: [UInt8]) {
+        self.name = name
+        self.parameters = rawParameters
+    }
+
+    /// The parameters as `P`, if they decode as one.
+    public func decodeParameters<P: Decodable>(_ type: P.Type) -> P? {
+        try? VarlinkJSON.decoder.decode(P.self, from: Data(parameters))
+    }
+
+    /// The error's `reason` parameter when it has one (every io.modload.Host error does), else its
+    /// name and parameters.
+    public var description: String {
+        if let reason = (try? VarlinkJSON.object(parameters))?["reason"] as? String { return reason }
+        return parameters == Array("{}".utf8) ? name : "\(name) \(String(decoding: parameters, as: UTF8.self))"
+    }
+}
+
+/// The JSON details both sides share.
+enum VarlinkJSON {
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }
+    static var decoder: JSONDecoder { JSONDecoder() }
+
+    /// The JSON object in `bytes`.
+    static func object(_ bytes: some Collection<UInt8>) throws(VarlinkProtocolError) -> [String: Any] {
+        let array = Array(bytes)
+        guard String(validating: array, as: UTF8.self) != nil else {
+            throw VarlinkProtocolError(.notUTF8, reason: "a message that is not UTF-8")
+        }
+        guard let value = try? JSONSerialization.jsonObject(with: Data(array), options: [.fragmentsAllowed]) else {
+            throw VarlinkProtocolError(.notJSON, reason: "a message that is not JSON")
+        }
+        guard let object = value as? [String: Any] else {
+            throw VarlinkProtocolError(.notJSON, reason: "a message that is JSON but not an object")
+        }
+        return object
+    }
+
+    /// A JSON boolean (not a number that bridges to one).
+    static func bool(_ value: Any) -> Bool? {
+        // JSONSerialization hands booleans over as NSNumbers of type "c"; 1 and 0 would bridge too.
+        guard let number = value as? NSNumber else { return value as? Bool }
+        return String(cString: number.objCType) == "c" ? number.boolValue : nil
+    }
+
+    /// `text` as a JSON string literal.
+    static func quoted(_ text: String) -> String {
+        (try? encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+    }
+
+    /// The top-level parameter a decoding error is about.
+    static func parameterName(of error: DecodingError) -> String? {
+        switch error {
+        case .keyNotFound(let key, let context): (context.codingPath.first ?? key).stringValue
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            context.codingPath.first?.stringValue
+        @unknown default: nil
+        }
+    }
+}

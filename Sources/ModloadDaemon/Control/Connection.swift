@@ -1,0 +1,89 @@
+import Logging
+import ModloadControl
+import NIOCore
+import Synchronization
+
+/// One client connection: its calls answered in order, as varlink requires.
+///
+/// 1. **Read** one message at a time (``FrameDecoder``); a message that is not a varlink call
+///    (not UTF-8, not JSON, no method) ends the connection — logged, with nothing run — since
+///    nothing after it can be trusted either.
+/// 2. **Answer** it (``Methods``), unless it is `oneway`.
+/// 3. **Stream** Monitor with `more`: the first reply (no event) says the subscription is open;
+///    each event follows as its own reply. The stream runs until the client sends another call
+///    (which ends it and is answered) or closes the connection.
+/// 4. **Close** when the client closes, on a protocol error, or at shutdown (the task is
+///    cancelled). Nothing a client sends or fails to send outlives its connection.
+struct Connection {
+    let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    let peer: PeerCredentials
+    let methods: Methods
+
+    func serve() async {
+        let logger = methods.logger
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                // The open stream, if any: a task of its own, since reading goes on beside it.
+                let stream = StreamSlot()
+                defer { stream.end() }
+                try await withTaskCancellationHandler {
+                    // 1. Read.
+                    for try await frame in inbound {
+                        await stream.endAndWait()
+                        let call: VarlinkCall
+                        do throws(VarlinkProtocolError) {
+                            call = try VarlinkCall.decode(frame.readableBytesView)
+                        } catch {
+                            logger.notice("closed a connection: \(error)", metadata: ["peer.uid": "\(peer.uid)", "peer.pid": "\(peer.pid)"])
+                            return
+                        }
+                        // 3. Stream.
+                        if methods.isMonitorStream(call) {
+                            let events = methods.host.events()
+                            stream.start {
+                                try await outbound.write(ByteBuffer(bytes: VarlinkReply.encode(HostInterface.MonitorReply(event: nil), continues: true)))
+                                for await event in events {
+                                    let reply = HostInterface.MonitorReply(event: HostInterface.Event(event))
+                                    try await outbound.write(ByteBuffer(bytes: VarlinkReply.encode(reply, continues: true)))
+                                }
+                            }
+                            continue
+                        }
+                        // 2. Answer.
+                        let reply = await methods.answer(call, from: peer)
+                        if !call.oneway { try await outbound.write(ByteBuffer(bytes: reply)) }
+                    }
+                    // 4. The client closed: its stream ends (the defer).
+                } onCancel: {
+                    stream.end()
+                }
+            }
+        } catch is CancellationError {
+        } catch {
+            logger.debug("connection ended: \(error)", metadata: ["peer.uid": "\(peer.uid)", "peer.pid": "\(peer.pid)"])
+        }
+    }
+}
+
+/// A connection's one open stream: started, ended by the next call, the client's close or
+/// shutdown. Lock rule: the mutex guards only the task handle; cancelling runs outside it.
+private final class StreamSlot: Sendable {
+    private let task = Mutex<Task<Void, any Error>?>(nil)
+
+    func start(_ body: @escaping @Sendable () async throws -> Void) {
+        let started = Task { try await body() }
+        task.withLock { $0 = started }
+    }
+
+    /// Cancels the stream (no wait).
+    func end() {
+        task.withLock { $0 }?.cancel()
+    }
+
+    /// Cancels the stream and waits until it has stopped writing.
+    func endAndWait() async {
+        guard let open = task.withLock({ current in defer { current = nil }; return current }) else { return }
+        open.cancel()
+        _ = await open.result
+    }
+}
