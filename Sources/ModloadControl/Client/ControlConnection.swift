@@ -16,9 +16,12 @@ public final class ControlConnection {
 
     /// Connects to the service at `socketPath`.
     ///
+    /// - Parameter timeout: how long one send or one wait for a reply may block before the call
+    ///   fails with `connectionLost`; `nil` (the default): as long as it takes. A Monitor stream
+    ///   waits for events, so give it none.
     /// - Throws: ``ControlError`` `noDaemon` (no socket file, or nobody accepting on it),
     ///   `accessDenied`, `invalidPath`, `connectionLost`.
-    public init(socketPath: String) throws(ControlError) {
+    public init(socketPath: String, timeout: Duration? = nil) throws(ControlError) {
         self.socketPath = socketPath
         var address = try ControlSocket.address(socketPath)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -43,6 +46,12 @@ public final class ControlConnection {
                 throw ControlError(
                     .connectionLost, socketPath: socketPath, reason: "cannot connect to \(socketPath): \(String(cString: strerror(error)))")
             }
+        }
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            var limit = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         }
         descriptor = fd
     }
@@ -152,6 +161,7 @@ public final class ControlConnection {
             let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count < 0 {
                 if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw lost("no answer within the timeout") }
                 throw lost(String(cString: strerror(errno)))
             }
             if count == 0 { throw lost("the daemon closed the connection") }

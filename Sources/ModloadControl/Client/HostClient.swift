@@ -4,11 +4,12 @@ public final class HostClient {
     /// The connection.
     public let connection: ControlConnection
 
-    /// Connects to the daemon at `socketPath`.
+    /// Connects to the daemon at `socketPath`; `timeout` bounds each call
+    /// (``ControlConnection/init(socketPath:timeout:)``).
     ///
     /// - Throws: ``ControlError`` (`noDaemon` names the socket and how to start a daemon).
-    public init(socketPath: String) throws(ControlError) {
-        connection = try ControlConnection(socketPath: socketPath)
+    public init(socketPath: String, timeout: Duration? = nil) throws(ControlError) {
+        connection = try ControlConnection(socketPath: socketPath, timeout: timeout)
     }
 
     private func call<R: Decodable>(_ method: HostInterface.Method, _ parameters: some Encodable, _ reply: R.Type) throws(ControlError) -> R {
