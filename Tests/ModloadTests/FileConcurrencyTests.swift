@@ -46,9 +46,15 @@ struct FileConcurrencyTests {
         await opener.value
         let all = results.withLock { $0 }
         #expect(all.count == Self.callers)
-        // The exact same result for every caller — insert semantics included: nobody got `exists`.
-        let first = try all[0].get()
-        for result in all { #expect(try result.get() == first) }
+        // The same result for every caller — insert semantics included: nobody got `exists` —
+        // except that one ran the init and the others are told they joined it.
+        let outcomes = try all.map { try $0.get() }
+        #expect(outcomes.filter { $0.how == .loaded }.count == 1)
+        #expect(outcomes.filter { $0.how == .joined }.count == Self.callers - 1)
+        let first = outcomes[0]
+        for outcome in outcomes {
+            #expect(outcome.module == first.module && outcome.file == first.file && outcome.parameterWarnings == first.parameterWarnings)
+        }
         #expect(host.fileStatistics.mergedJoiners == Self.callers - 1)
         #expect(log.kinds(for: "checksum") == [.coming, .live])
         #expect(try host.call("checksum", "checksum_inits", as: Counter32.self) { $0() } == 1)

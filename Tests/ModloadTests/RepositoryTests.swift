@@ -114,7 +114,8 @@ struct RepositoryTests {
         try await tree.module("left", exports: ["left_fn"], imports: ["base_fn"])
         try await tree.module("right", exports: ["right_fn"], imports: ["base_fn"])
         try await tree.module("top", imports: ["left_fn", "right_fn"])
-        try tree.write("options left delay_ms=200\noptions right delay_ms=200\n", to: "modprobe.d/slow.conf")
+        // Inits long enough to overlap even on a loaded machine (the whole suite runs at once).
+        try tree.write("options left delay_ms=1000\noptions right delay_ms=1000\n", to: "modprobe.d/slow.conf")
         _ = try Self.index(tree)
         let configuration = ModprobeConfiguration(directories: [tree.root + "/modprobe.d"])
         let (host, _) = try Self.host(tree, configuration: configuration)
@@ -122,7 +123,7 @@ struct RepositoryTests {
         #expect(outcome.how == .loaded)
         #expect(Set(host.modules.map(\.name)) == ["base", "left", "right", "top"])
         #expect(host.statistics(of: "base")?.initCalls == 1)  // the shared dependency, once
-        #expect(host.info(of: "left")?.parameters.int("delay_ms") == 200)  // configured options applied
+        #expect(host.info(of: "left")?.parameters.int("delay_ms") == 1000)  // configured options applied
         // The branches' inits overlapped: each began before the other ended.
         func time(_ module: String, _ what: String) throws -> UInt64 {
             let ref = try host.acquire(module)

@@ -20,7 +20,7 @@ extension ModuleHost {
     ///
     /// - Returns: how the load went, with what the file is (``LoadOutcome/file``: descriptor,
     ///   signature, code). Callers merged into a concurrent load of the same file get that load's
-    ///   exact outcome.
+    ///   outcome — as ``LoadOutcome/How/joined`` where the load ran the init — or its very error.
     /// - Throws: the file errors — `notFound`, `permissionDenied`, `invalidFile`, `abiMismatch`,
     ///   `badSignature`, `keyRejected` — each naming the file with nothing loaded, then every error
     ///   of ``insert(_:parameters:)``, also naming the file.
@@ -64,6 +64,7 @@ extension ModuleHost {
             f.statistics.attempts += 1
             if let running = f.running[key] {
                 f.statistics.mergedJoiners += 1
+                metrics.mergedJoiners.increment()
                 return (running, false)
             }
             let completion = Completion<Result<LoadOutcome, ModuleError>>()
@@ -89,9 +90,12 @@ extension ModuleHost {
         switch await completion.wait() {
         case .value(let result):
             let outcome = try result.get()
-            // A caller merged here never passed through the name pipeline: note who wanted it.
-            if !won { noteLoaded(outcome.module) }
-            return outcome
+            guard !won else { return outcome }
+            // A caller merged here never passed through the name pipeline: note who wanted it,
+            // and tell it that it joined (the init was the winner's).
+            noteLoaded(outcome.module)
+            guard outcome.how == .loaded else { return outcome }
+            return LoadOutcome(module: outcome.module, how: .joined, parameterWarnings: outcome.parameterWarnings, file: outcome.file)
         case .cancelled, .timedOut:
             throw ModuleError(.cancelled, file: path, reason: "stopped waiting for the load of the file (cancelled); the load goes on")
         }

@@ -97,7 +97,9 @@ final class Methods: Sendable {
             switch method {
             case .list:
                 _ = try call.decodeParameters(HostInterface.NoParameters.self)
-                return .success(VarlinkReply.encode(HostInterface.ListReply(modules: host.modules.map(HostInterface.Module.init))))
+                // A module whose unload has finished but is not yet unlinked is no longer listed.
+                let modules = host.modules.filter { $0.state != .gone }
+                return .success(VarlinkReply.encode(HostInterface.ListReply(modules: modules.map(HostInterface.Module.init))))
             case .info:
                 let name = try call.decodeParameters(HostInterface.NameParameters.self).name
                 guard let info = host.info(of: name) else {

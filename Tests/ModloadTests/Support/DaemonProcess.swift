@@ -69,12 +69,19 @@ final class DaemonProcess: @unchecked Sendable {  // the process handle is used 
         try await Programs.run(Programs.built("modload"), [verb, "--socket", socket] + arguments)
     }
 
-    /// Sends `signal` and waits (at most 60 s) for the daemon to exit; returns its status.
-    func stop(_ signal: Int32 = SIGTERM) async throws -> Int32 {
+    /// Sends `signal` and waits (at most 60 s) for the daemon to exit; returns its status. A
+    /// sanitizer's report in the daemon's log (CI runs the suites under TSan and ASan, and the
+    /// daemon is built with them) fails the test.
+    func stop(_ signal: Int32 = SIGTERM, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Int32 {
         kill(process.processIdentifier, signal)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            if let status = exited.status { return status }
+            if let status = exited.status {
+                for report in ["ThreadSanitizer", "AddressSanitizer"] where log.contains(report) {
+                    Issue.record("the daemon's log has a \(report) report:\n\(log)", sourceLocation: sourceLocation)
+                }
+                return status
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         kill(process.processIdentifier, SIGKILL)
