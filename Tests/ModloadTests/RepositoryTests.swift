@@ -351,4 +351,16 @@ struct RepositoryTests {
         // kmod's behaviour: what loaded stays loaded (all-or-nothing is another mode).
         #expect(host.modules.map(\.name) == ["good"])
     }
+
+    @Test func modulesLoadListsNamesInFileOrderWithEtcMaskingUsrLib() throws {
+        let tree = try ModuleTree()
+        try tree.write("# boot\nfirst\n\n; old style comment\n  second\t\nnot a name\n", to: "etc/a.conf")
+        try tree.write("masked\n", to: "lib/a.conf")
+        try tree.write("third\n", to: "lib/b.conf")
+        try tree.write("ignored\n", to: "lib/c.txt")
+        let list = ModulesLoadList(directories: ["\(tree.root)/etc", "\(tree.root)/lib", "\(tree.root)/missing"])
+        #expect(list.modules.map(\.name) == ["first", "second", "third"])
+        #expect(list.modules.first.map { "\($0.origin)" } == "\(tree.root)/etc/a.conf:2")
+        #expect(list.warnings.map(\.description) == ["\(tree.root)/etc/a.conf:6: not a module name: \"not a name\""])
+    }
 }
