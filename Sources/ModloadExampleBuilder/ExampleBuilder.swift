@@ -121,14 +121,16 @@ public actor ExampleBuilder {
     /// benchmarks): it exports `<name>_mapped()` (the monotonic time its ELF constructor ran: when
     /// the file was mapped), `<name>_started()` and `<name>_ended()` (the times its init began and
     /// ended), all in nanoseconds, and `<symbol>()` (`u32()`) for each of `exports`; imports
-    /// each of `imports` (`u32()`); takes `delay_ms` (its init sleeps that long) and `fail` (its
-    /// init fails with ENODEV); and declares `aliases` and `softdep`.
+    /// each of `imports` (`u32()`); takes `delay_ms` (its init sleeps that long), `fail` (its
+    /// init fails with ENODEV) and `stamp` (its init appends its end time to that file: how a
+    /// benchmark in another process learns it); and declares `aliases` and `softdep`.
     public nonisolated static func fixtureSource(
         name: String, exports: [String] = [], imports: [String] = [], aliases: [String] = [], softdep: String? = nil
     ) -> String {
         let identifier = name.replacingOccurrences(of: "-", with: "_")
         var source = """
             #include <stdint.h>
+            #include <stdio.h>
             #include <stdlib.h>
             #include <string.h>
             #include <time.h>
@@ -154,6 +156,8 @@ public actor ExampleBuilder {
         for symbol in imports { source += "    if (!api->symbol(host, \"\(symbol)\")) return -2;\n" }
         source += """
                 ended = now();
+                const char *stamp = api->parameter(host, "stamp");
+                if (stamp && stamp[0]) { FILE *f = fopen(stamp, "a"); if (f) { fprintf(f, "%llu\\n", (unsigned long long)ended); fclose(f); } }
                 return fail && strchr("1yYt", fail[0]) && fail[0] ? -19 : 0;
             }
             static void fixture_exit(const struct modload_host_api *api, modload_host *host) { (void)api; (void)host; }
@@ -166,6 +170,7 @@ public actor ExampleBuilder {
             MODLOAD_EXPORT(\(identifier)_ended, "u64()");
             MODLOAD_PARAM(delay_ms, int, "0", "how long init sleeps");
             MODLOAD_PARAM(fail, bool, "0", "init fails with ENODEV");
+            MODLOAD_PARAM(stamp, string, "", "a file init appends its end time to (CLOCK_MONOTONIC ns)");
 
             """
         for symbol in exports { source += "MODLOAD_EXPORT(\(symbol), \"u32()\");\n" }

@@ -11,8 +11,8 @@ struct BenchCommand: AsyncParsableCommand {
 
     static let scenarios: [any ParsableCommand.Type] = [
         BurstCommand.self, ParallelCommand.self, RefsCommand.self, LookupCommand.self, QuiescenceCommand.self,
-        CycleCommand.self, FilesCommand.self, DepmodBenchCommand.self, ModprobeBenchCommand.self, LimitsCommand.self,
-        AllCommand.self,
+        CycleCommand.self, FilesCommand.self, DepmodBenchCommand.self, ModprobeBenchCommand.self, ControlBenchCommand.self,
+        LimitsCommand.self, AllCommand.self,
     ]
 
     /// For `modload bench NAME` with a NAME that is no scenario: the message listing them.
@@ -254,6 +254,23 @@ struct ModprobeBenchCommand: AsyncParsableCommand, ReportsJSON {
 
     func run() async throws {
         try options.emit(try await ModprobeBench.run(quick: options.quick, initMs: initMs), ModprobeBench.render)
+    }
+}
+
+struct ControlBenchCommand: AsyncParsableCommand, ReportsJSON {
+    static let configuration = CommandConfiguration(
+        commandName: "control",
+        abstract: "A real daemon on its socket: List of 100 modules vs a raw socket ping-pong, 500 clients loading one file, a soak.",
+        discussion: "Starts this executable's `modload daemon` in a process of its own over a tree of 101 C fixture modules built with cc."
+    )
+
+    @OptionGroup var options: BenchOptions
+    var json: Bool { options.json }
+
+    func run() async throws {
+        // This very executable: the daemon benchmarked is the one being run.
+        let modload = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        try options.emit(try await ControlBench.run(quick: options.quick, modload: modload), ControlBench.render)
     }
 }
 

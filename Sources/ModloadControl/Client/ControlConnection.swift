@@ -101,7 +101,7 @@ public final class ControlConnection {
 
     /// The next reply, whatever it is (for tests).
     public func receiveReply() throws(ControlError) -> VarlinkReply {
-        let message = try receiveMessage()
+        let message = try receiveFrame()
         do throws(VarlinkProtocolError) {
             return try VarlinkReply.decode(message)
         } catch {
@@ -142,7 +142,8 @@ public final class ControlConnection {
         }
     }
 
-    private func receiveMessage() throws(ControlError) -> [UInt8] {
+    /// The next message's bytes as they came, NUL excluded, not decoded (for benchmarks and tests).
+    public func receiveFrame() throws(ControlError) -> [UInt8] {
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let framed = received.withUnsafeBytes { raw in
