@@ -132,7 +132,7 @@ let package = Package(
             name: "ReadmeTourPlugin", capability: .buildTool(), dependencies: ["modload-readme-extract"],
             path: "Tests/ReadmeTour/Plugin"),
         .executableTarget(
-            name: "ModloadReadmeTour", dependencies: ["Modload"], path: "Tests/ReadmeTour/Program",
+            name: "ModloadReadmeTour", dependencies: ["Modload", "ModloadControl"], path: "Tests/ReadmeTour/Program",
             plugins: ["ReadmeTourPlugin"]),
         .target(
             name: "ModloadReadmeModule", dependencies: ["ModloadModule"], path: "Tests/ReadmeTour/ModuleBlock",

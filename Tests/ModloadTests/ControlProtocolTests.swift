@@ -94,4 +94,36 @@ struct ControlProtocolTests {
         #expect(ControlSocket.path(explicit: nil, environment: [:], uid: 7) == "/run/user/7/modload/io.modload.Host")
         #expect((try? ControlSocket.address(String(repeating: "a", count: 200))) == nil)
     }
+
+    @Test func theHandWrittenListReplyDecodesToTheSameValueAsItsCodableEncoding() throws {
+        let odd = "quote \" backslash \\ newline \n tab \t bell \u{07} nul \u{0} é ☃ 🧩"
+        let modules = [
+            HostInterface.Module(
+                name: "a", version: odd, description: "", license: "MIT", state: "live", unloading: false, size: 1 << 40, refcount: -1,
+                usedBy: ["b", odd], uses: [], parameters: "x=1", parameterWarnings: [odd], taints: ["E", "R"], file: nil,
+                loadedAsDependency: true),
+            HostInterface.Module(
+                name: "b", version: "1", description: odd, license: "", state: "going", unloading: true, size: 0, refcount: 3, usedBy: [],
+                uses: ["a"], parameters: "", parameterWarnings: [], taints: [], file: "/x/\(odd).so", loadedAsDependency: false),
+        ]
+        let reply = HostInterface.ListReply(modules: modules)
+        let written = VarlinkReply.encode(reply)
+        #expect(written.last == 0 && !written.dropLast().contains(0), "a NUL inside a string is escaped")
+        let decoded = try VarlinkReply.decode(written.dropLast()).decodeParameters(HostInterface.ListReply.self)
+        #expect(decoded == reply)
+        let codable = try JSONDecoder().decode(HostInterface.ListReply.self, from: JSONEncoder().encode(reply))
+        #expect(codable == decoded)
+        #expect(try VarlinkReply.decode(VarlinkReply.encode(HostInterface.ListReply(modules: [])).dropLast()).decodeParameters(HostInterface.ListReply.self).modules.isEmpty)
+    }
+
+    @Test func aReplyIsSplitWithoutParsingItsParametersAndGarbageIsRefused() throws {
+        let reply = try VarlinkReply.decode(Array(#" { "parameters" : {"a":"}\"{[","b":[{"c":null}]} , "continues":true } "#.utf8))
+        #expect(reply.continues && reply.error == nil)
+        #expect(String(decoding: reply.parameters, as: UTF8.self) == #"{"a":"}\"{[","b":[{"c":null}]}"#)
+        #expect(try VarlinkReply.decode(Array(#"{"error":"x.Y","parameters":null}"#.utf8)).error == "x.Y")
+        #expect(try VarlinkReply.decode(Array("{}".utf8)).parameters == Array("{}".utf8))
+        for garbage in [#"{"a":"#, #"{"parameters":[1]}"#, #"{"error":3}"#, "[]", #"{"a":1}x"#, #"{"a" 1}"#, #"{"a":"unterminated}"#, ""] {
+            #expect((try? VarlinkReply.decode(Array(garbage.utf8))) == nil, "\(garbage)")
+        }
+    }
 }

@@ -26,21 +26,35 @@ public enum HostInterface {
 
     /// A module in the host, as lsmod and modinfo show it.
     public struct Module: Codable, Sendable, Equatable {
+        /// The module's canonical name (`-` written as `_`).
         public var name: String
+        /// The version the module declares.
         public var version: String
+        /// What the module says it is.
         public var description: String
+        /// The license the module declares.
         public var license: String
         /// `unformed`, `coming`, `live`, `going` or `gone`.
         public var state: String
+        /// An unload has been decided and is draining or running.
         public var unloading: Bool
+        /// Its size in bytes (the mapped image for a module file).
         public var size: Int
+        /// References held on it, the modules using it included (lsmod's count).
         public var refcount: Int
+        /// The modules that import from it.
         public var usedBy: [String]
+        /// The modules it imports from.
         public var uses: [String]
+        /// Its parameters, `name=value` separated by spaces.
         public var parameters: String
+        /// Parameters it was given and ignored, each with why.
         public var parameterWarnings: [String]
+        /// Its taint letters (`E`: unsigned, `R`: forced unload).
         public var taints: [String]
+        /// The module file it was loaded from, if any.
         public var file: String?
+        /// Every load of it so far was for a dependency (modprobe -r may remove it).
         public var loadedAsDependency: Bool
 
         /// A module record.
@@ -69,10 +83,15 @@ public enum HostInterface {
 
     /// Why a module cannot be unloaded.
     public struct HolderReport: Codable, Sendable, Equatable {
+        /// The module.
         public var module: String
+        /// Its state.
         public var state: String
+        /// The modules using it (they block every unload).
         public var dependents: [String]
+        /// References held on it.
         public var references: Int
+        /// Who holds those references, where holders are tracked.
         public var referenceHolders: [String: Int]
 
         /// A report.
@@ -87,8 +106,11 @@ public enum HostInterface {
 
     /// One load of a plan.
     public struct Step: Codable, Sendable, Equatable {
+        /// The module's name.
         public var module: String
+        /// The module file.
         public var path: String
+        /// The options it would be loaded with.
         public var parameters: String
 
         /// A step.
@@ -101,10 +123,15 @@ public enum HostInterface {
 
     /// A failure inside an event.
     public struct Failure: Codable, Sendable, Equatable {
+        /// Modload's ModuleError code, e.g. `noDevice`.
         public var code: String
+        /// The code's errno.
         public var errno: Int
+        /// In plain words.
         public var reason: String
+        /// The module, if the failure is about one.
         public var module: String?
+        /// The module file, if the failure is about one.
         public var file: String?
 
         /// A failure.
@@ -121,7 +148,9 @@ public enum HostInterface {
     public struct Event: Codable, Sendable, Equatable {
         /// `coming`, `live`, `going`, `gone`, `loadFailed`, `mergedJoin` or `unloadRefused`.
         public var kind: String
+        /// The module it happened to.
         public var module: String
+        /// Why, for `loadFailed` and `unloadRefused`.
         public var error: Failure?
 
         /// An event.
@@ -134,14 +163,23 @@ public enum HostInterface {
 
     /// A module's counts.
     public struct ModuleCounts: Codable, Sendable, Equatable {
+        /// The module's canonical name (`-` written as `_`).
         public var name: String
+        /// Loads and requests of it.
         public var attempts: Int
+        /// Callers merged into a running load.
         public var mergedJoiners: Int
+        /// Callers answered from a recent failure.
         public var cachedFailures: Int
+        /// Times its init ran.
         public var initCalls: Int
+        /// Loads that went live.
         public var loads: Int
+        /// Unloads that completed.
         public var unloads: Int
+        /// Failed loads, by code.
         public var failures: [String: Int]
+        /// Time spent in its init, in all (ms).
         public var initMs: Double
 
         /// Counts.
@@ -163,11 +201,17 @@ public enum HostInterface {
 
     /// The module-file pipeline's counts.
     public struct FileCounts: Codable, Sendable, Equatable {
+        /// Loads and requests of it.
         public var attempts: Int
+        /// Callers merged into a running load.
         public var mergedJoiners: Int
+        /// Failed loads, by code.
         public var failures: Int
+        /// Module images mapped.
         public var mapped: Int
+        /// Module images unmapped (C code that left the address space).
         public var unmapped: Int
+        /// Module images retired (Swift code, kept mapped).
         public var retired: Int
 
         /// Counts.
@@ -191,6 +235,7 @@ public enum HostInterface {
 
     /// Info and Holders: a module name.
     public struct NameParameters: Codable, Sendable, Equatable {
+        /// A module name.
         public var name: String
         /// A name.
         public init(name: String) { self.name = name }
@@ -198,6 +243,7 @@ public enum HostInterface {
 
     /// Resolve: a name or alias.
     public struct ResolveParameters: Codable, Sendable, Equatable {
+        /// A module name or alias (`pci:…`, `symbol:NAME`, …).
         public var nameOrAlias: String
         /// A name or alias.
         public init(nameOrAlias: String) { self.nameOrAlias = nameOrAlias }
@@ -205,7 +251,9 @@ public enum HostInterface {
 
     /// Plan: a name or alias, and the caller's parameters.
     public struct PlanParameters: Codable, Sendable, Equatable {
+        /// A module name or alias (`pci:…`, `symbol:NAME`, …).
         public var nameOrAlias: String
+        /// The caller's parameters (after the configured options).
         public var parameters: String?
         /// A plan request.
         public init(nameOrAlias: String, parameters: String? = nil) {
@@ -216,9 +264,13 @@ public enum HostInterface {
 
     /// Load: a name or alias, or a file; parameters; first-time.
     public struct LoadParameters: Codable, Sendable, Equatable {
+        /// A module name or alias, for a modprobe-style load.
         public var name: String?
+        /// An absolute path to a module file, for an insmod-style load.
         public var file: String?
+        /// Parameters, `name=value` separated by spaces.
         public var parameters: String?
+        /// Fail with Exists if it is already loaded.
         public var firstTime: Bool?
         /// A load request.
         public init(name: String? = nil, file: String? = nil, parameters: String? = nil, firstTime: Bool? = nil) {
@@ -235,9 +287,13 @@ public enum HostInterface {
         public enum Mode: String, Codable, Sendable {
             case failFast, force, drain
         }
+        /// The module's canonical name (`-` written as `_`).
         public var name: String
+        /// failFast (the default), force or drain.
         public var mode: Mode?
+        /// How long a drain waits (default 5,000).
         public var timeoutMs: Int?
+        /// Also unload the dependencies nothing uses and no caller asked for.
         public var removeUnused: Bool?
         /// An unload request.
         public init(name: String, mode: Mode? = nil, timeoutMs: Int? = nil, removeUnused: Bool? = nil) {
@@ -250,6 +306,7 @@ public enum HostInterface {
 
     /// List's reply.
     public struct ListReply: Codable, Sendable, Equatable {
+        /// Every module, one snapshot.
         public var modules: [Module]
         /// A listing.
         public init(modules: [Module]) { self.modules = modules }
@@ -257,6 +314,7 @@ public enum HostInterface {
 
     /// Info's reply.
     public struct InfoReply: Codable, Sendable, Equatable {
+        /// The module.
         public var module: Module
         /// A module.
         public init(module: Module) { self.module = module }
@@ -264,6 +322,7 @@ public enum HostInterface {
 
     /// Resolve's reply.
     public struct ResolveReply: Codable, Sendable, Equatable {
+        /// The modules the name resolves to.
         public var modules: [String]
         /// Names.
         public init(modules: [String]) { self.modules = modules }
@@ -271,6 +330,7 @@ public enum HostInterface {
 
     /// Plan's reply.
     public struct PlanReply: Codable, Sendable, Equatable {
+        /// The loads, dependencies first.
         public var steps: [Step]
         /// Steps.
         public init(steps: [Step]) { self.steps = steps }
@@ -278,9 +338,11 @@ public enum HostInterface {
 
     /// Load's reply.
     public struct LoadReply: Codable, Sendable, Equatable {
+        /// The module that is live now.
         public var module: String
         /// `loaded`, `joined` or `alreadyLive`.
         public var how: String
+        /// Parameters ignored, each with why.
         public var parameterWarnings: [String]
         /// A load's outcome.
         public init(module: String, how: String, parameterWarnings: [String]) {
@@ -292,6 +354,7 @@ public enum HostInterface {
 
     /// Unload's reply.
     public struct UnloadReply: Codable, Sendable, Equatable {
+        /// The modules unloaded, in order.
         public var removed: [String]
         /// The modules unloaded, in order.
         public init(removed: [String]) { self.removed = removed }
@@ -299,6 +362,7 @@ public enum HostInterface {
 
     /// Holders' reply.
     public struct HoldersReply: Codable, Sendable, Equatable {
+        /// Who holds it.
         public var holders: HolderReport
         /// A report.
         public init(holders: HolderReport) { self.holders = holders }
@@ -306,10 +370,15 @@ public enum HostInterface {
 
     /// Statistics' reply.
     public struct StatisticsReply: Codable, Sendable, Equatable {
+        /// Per module.
         public var modules: [ModuleCounts]
+        /// The module-file pipeline.
         public var files: FileCounts
+        /// The host's taint letters.
         public var taints: [String]
+        /// Modules live now.
         public var liveModules: Int
+        /// Control connections open now.
         public var connections: Int
         /// Counts.
         public init(modules: [ModuleCounts], files: FileCounts, taints: [String], liveModules: Int, connections: Int) {
@@ -323,6 +392,7 @@ public enum HostInterface {
 
     /// One of Monitor's replies: none in the first (the stream is open), an event in each later one.
     public struct MonitorReply: Codable, Sendable, Equatable {
+        /// The event; none in the first reply.
         public var event: Event?
         /// A reply.
         public init(event: Event?) { self.event = event }
@@ -334,13 +404,19 @@ public enum HostInterface {
     public struct ErrorParameters: Codable, Sendable, Equatable {
         /// Modload's ModuleError code, e.g. `wouldBlock`.
         public var code: String
+        /// The code's errno.
         public var errno: Int
         /// In plain words: what failed, on which module or file, in what state, who holds it.
         public var reason: String
+        /// The module, if the error is about one.
         public var module: String?
+        /// The module file, if the error is about one.
         public var file: String?
+        /// The module's state, where it matters.
         public var state: String?
+        /// Who holds the module, for an unload refused.
         public var holders: HolderReport?
+        /// The ring of a dependency cycle.
         public var cycle: [String]?
         /// PermissionDenied for a peer: the method refused.
         public var method: String?
@@ -381,5 +457,38 @@ public enum HostInterface {
     /// An `io.modload.Host` error.
     public static func error(_ parameters: ErrorParameters) -> VarlinkError {
         VarlinkError(name: errorName(forCode: parameters.code), parameters: parameters)
+    }
+}
+
+// The List reply is large and frequent: written directly (JSONWriter), field for field the
+// Codable encoding (ControlProtocolTests holds the two together).
+extension HostInterface.Module: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.object { w in
+            w.key("name"); w.string(name)
+            w.key("version"); w.string(version)
+            w.key("description"); w.string(description)
+            w.key("license"); w.string(license)
+            w.key("state"); w.string(state)
+            w.key("unloading"); w.bool(unloading)
+            w.key("size"); w.int(size)
+            w.key("refcount"); w.int(refcount)
+            w.key("usedBy"); w.strings(usedBy)
+            w.key("uses"); w.strings(uses)
+            w.key("parameters"); w.string(parameters)
+            w.key("parameterWarnings"); w.strings(parameterWarnings)
+            w.key("taints"); w.strings(taints)
+            if let file { w.key("file"); w.string(file) }
+            w.key("loadedAsDependency"); w.bool(loadedAsDependency)
+        }
+    }
+}
+
+extension HostInterface.ListReply: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.object { w in
+            w.key("modules")
+            w.array { for module in modules { module.write(to: &$0) } }
+        }
     }
 }

@@ -40,10 +40,15 @@ public enum ServiceInterface {
 
     /// GetInfo's reply.
     public struct Info: Codable, Sendable, Equatable {
+        /// Who makes the service.
         public var vendor: String
+        /// The service.
         public var product: String
+        /// Its version.
         public var version: String
+        /// Where to read about it (empty: the interface descriptions are the reference).
         public var url: String
+        /// The interfaces it implements.
         public var interfaces: [String]
 
         /// A service's description.
@@ -58,6 +63,7 @@ public enum ServiceInterface {
 
     /// GetInterfaceDescription's parameters.
     public struct DescriptionParameters: Codable, Sendable, Equatable {
+        /// An interface name.
         public var interface: String
         /// An interface name.
         public init(interface: String) { self.interface = interface }
@@ -65,6 +71,7 @@ public enum ServiceInterface {
 
     /// GetInterfaceDescription's reply.
     public struct Description: Codable, Sendable, Equatable {
+        /// The interface definition, in the varlink IDL.
         public var description: String
         /// A definition.
         public init(description: String) { self.description = description }

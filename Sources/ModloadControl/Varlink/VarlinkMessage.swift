@@ -114,9 +114,20 @@ public struct VarlinkReply: Sendable {
     public let continues: Bool
 
     /// A successful reply, NUL included.
+    /// A type that writes its own JSON (``JSONWritable``) is written that way; any other with
+    /// `JSONEncoder`.
     public static func encode(_ parameters: some Encodable, continues: Bool = false) -> [UInt8] {
-        let body = (try? VarlinkJSON.encoder.encode(parameters)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return Array(("{\"parameters\":" + body + (continues ? ",\"continues\":true}" : "}")).utf8) + [0]
+        var reply = Array("{\"parameters\":".utf8)
+        if let writable = parameters as? any JSONWritable {
+            var writer = JSONWriter(capacity: 16 * 1024)
+            writable.write(to: &writer)
+            reply += writer.bytes
+        } else {
+            reply += (try? VarlinkJSON.encoder.encode(parameters)).map(Array.init) ?? Array("{}".utf8)
+        }
+        reply += Array((continues ? ",\"continues\":true}" : "}").utf8)
+        reply.append(0)
+        return reply
     }
 
     /// An error reply, NUL included.
@@ -128,20 +139,38 @@ public struct VarlinkReply: Sendable {
     ///
     /// - Throws: ``VarlinkProtocolError`` if it is not UTF-8, not a JSON object, or not a reply.
     public static func decode(_ message: some Collection<UInt8>) throws(VarlinkProtocolError) -> VarlinkReply {
-        let object = try VarlinkJSON.object(message)
+        // The envelope is split without parsing the parameters (a List reply is tens of KB, and
+        // JSONSerialization takes milliseconds for it); decodeParameters parses them once.
+        let bytes = Array(message)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw VarlinkProtocolError(.notUTF8, reason: "a message that is not UTF-8")
+        }
+        guard let members = VarlinkJSON.members(of: bytes) else {
+            throw VarlinkProtocolError(.notJSON, reason: "a reply that is not a JSON object")
+        }
         var error: String?
-        if let value = object["error"], !(value is NSNull) {
-            guard let name = value as? String else { throw VarlinkProtocolError(.notAMessage, reason: "a reply's \"error\" is not a string") }
-            error = name
+        var parameters = Array("{}".utf8)
+        var continues = false
+        for (key, range) in members {
+            let value = Array(bytes[range])
+            switch key {
+            case "error" where value != Array("null".utf8):
+                guard let name = try? VarlinkJSON.decoder.decode(String.self, from: Data(value)) else {
+                    throw VarlinkProtocolError(.notAMessage, reason: "a reply's \"error\" is not a string")
+                }
+                error = name
+            case "parameters" where value != Array("null".utf8):
+                guard value.first == UInt8(ascii: "{") else {
+                    throw VarlinkProtocolError(.notAMessage, reason: "a reply's \"parameters\" is not an object")
+                }
+                parameters = value
+            case "continues":
+                continues = value == Array("true".utf8)
+            default:
+                break
+            }
         }
-        var parameters: Any = [String: Any]()
-        if let value = object["parameters"], !(value is NSNull) {
-            guard value is [String: Any] else { throw VarlinkProtocolError(.notAMessage, reason: "a reply's \"parameters\" is not an object") }
-            parameters = value
-        }
-        let continues = object["continues"].flatMap(VarlinkJSON.bool) ?? false
-        let bytes = (try? JSONSerialization.data(withJSONObject: parameters)).map(Array.init) ?? Array("{}".utf8)
-        return VarlinkReply(error: error, parameters: bytes, continues: continues)
+        return VarlinkReply(error: error, parameters: parameters, continues: continues)
     }
 
     /// The parameters as `R`.
@@ -212,6 +241,88 @@ enum VarlinkJSON {
             throw VarlinkProtocolError(.notJSON, reason: "a message that is JSON but not an object")
         }
         return object
+    }
+
+    /// The members of the JSON object in `bytes`: each key and where its value's text lies —
+    /// values are skipped over (strings with their escapes, nested objects and arrays), not
+    /// parsed; `nil` if the bytes are not one object. A value's own validity is left to whoever
+    /// decodes it.
+    static func members(of bytes: [UInt8]) -> [(key: String, value: Range<Int>)]? {
+        var i = 0
+        func blanks() { while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 } }
+        func skipString() -> Bool {
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return false }
+            i += 1
+            while i < bytes.count {
+                switch bytes[i] {
+                case UInt8(ascii: "\\"): i += 2
+                case UInt8(ascii: "\""):
+                    i += 1
+                    return true
+                default: i += 1
+                }
+            }
+            return false
+        }
+        func skipValue() -> Bool {
+            guard i < bytes.count else { return false }
+            switch bytes[i] {
+            case UInt8(ascii: "\""): return skipString()
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                var depth = 0
+                while i < bytes.count {
+                    switch bytes[i] {
+                    case UInt8(ascii: "\""): if !skipString() { return false }; continue
+                    case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                    case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                        depth -= 1
+                        if depth == 0 {
+                            i += 1
+                            return true
+                        }
+                    default: break
+                    }
+                    i += 1
+                }
+                return false
+            default:
+                let start = i
+                while i < bytes.count, !["," , "}", "]", " ", "\n", "\t", "\r"].map({ UInt8(ascii: $0) }).contains(bytes[i]) { i += 1 }
+                return i > start
+            }
+        }
+        blanks()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "{") else { return nil }
+        i += 1
+        var members: [(key: String, value: Range<Int>)] = []
+        blanks()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+            i += 1
+            blanks()
+            return i == bytes.count ? members : nil
+        }
+        while true {
+            blanks()
+            let keyStart = i
+            guard skipString(), let key = try? decoder.decode(String.self, from: Data(bytes[keyStart..<i])) else { return nil }
+            blanks()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return nil }
+            i += 1
+            blanks()
+            let valueStart = i
+            guard skipValue() else { return nil }
+            members.append((key, valueStart..<i))
+            blanks()
+            guard i < bytes.count else { return nil }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            guard bytes[i] == UInt8(ascii: "}") else { return nil }
+            i += 1
+            blanks()
+            return i == bytes.count ? members : nil
+        }
     }
 
     /// A JSON boolean (not a number that bridges to one).
