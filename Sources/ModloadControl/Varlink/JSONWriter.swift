@@ -12,6 +12,11 @@ public struct JSONWriter {
     /// An empty writer with room for `capacity` bytes.
     public init(capacity: Int = 4096) { bytes.reserveCapacity(capacity) }
 
+    /// Bytes as they are (JSON text the caller vouches for: an envelope's fixed parts).
+    public mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
     /// `{`, the members `body` writes, `}`.
     public mutating func object(_ body: (inout JSONWriter) -> Void) {
         separate()
@@ -37,7 +42,8 @@ public struct JSONWriter {
         separate()
         bytes.append(UInt8(ascii: "\""))
         key.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
         needsComma = false
     }
 
@@ -45,21 +51,41 @@ public struct JSONWriter {
     public mutating func string(_ value: String) {
         separate()
         bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-            default: bytes.append(byte)
-            }
+        let utf8 = value.utf8
+        if utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: utf8)  // the common case: nothing to escape, one copy
+        } else {
+            for byte in utf8 { escape(byte) }
         }
         bytes.append(UInt8(ascii: "\""))
         needsComma = true
+    }
+
+    private mutating func escape(_ byte: UInt8) {
+        let backslash = UInt8(ascii: "\\")
+        switch byte {
+        case UInt8(ascii: "\""), backslash:
+            bytes.append(backslash)
+            bytes.append(byte)
+        case 0x0A:
+            bytes.append(backslash)
+            bytes.append(UInt8(ascii: "n"))
+        case 0x0D:
+            bytes.append(backslash)
+            bytes.append(UInt8(ascii: "r"))
+        case 0x09:
+            bytes.append(backslash)
+            bytes.append(UInt8(ascii: "t"))
+        case 0..<0x20:
+            let hex: StaticString = "0123456789abcdef"
+            bytes.append(contentsOf: "\\u00".utf8)
+            hex.withUTF8Buffer { digits in
+                bytes.append(digits[Int(byte >> 4)])
+                bytes.append(digits[Int(byte & 15)])
+            }
+        default:
+            bytes.append(byte)
+        }
     }
 
     /// An integer value.

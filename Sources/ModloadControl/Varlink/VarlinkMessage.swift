@@ -117,14 +117,15 @@ public struct VarlinkReply: Sendable {
     /// A type that writes its own JSON (``JSONWritable``) is written that way; any other with
     /// `JSONEncoder`.
     public static func encode(_ parameters: some Encodable, continues: Bool = false) -> [UInt8] {
-        var reply = Array("{\"parameters\":".utf8)
         if let writable = parameters as? any JSONWritable {
-            var writer = JSONWriter(capacity: 16 * 1024)
+            var writer = JSONWriter(capacity: 64 * 1024)
+            writer.raw("{\"parameters\":")
             writable.write(to: &writer)
-            reply += writer.bytes
-        } else {
-            reply += (try? VarlinkJSON.encoder.encode(parameters)).map(Array.init) ?? Array("{}".utf8)
+            writer.raw(continues ? ",\"continues\":true}\0" : "}\0")
+            return writer.bytes
         }
+        var reply = Array("{\"parameters\":".utf8)
+        reply += (try? VarlinkJSON.encoder.encode(parameters)).map(Array.init) ?? Array("{}".utf8)
         reply += Array((continues ? ",\"continues\":true}" : "}").utf8)
         reply.append(0)
         return reply
