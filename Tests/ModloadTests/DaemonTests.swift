@@ -11,8 +11,21 @@ import Glibc
 /// other clients against it, over a module tree of C module files compiled in the test.
 @Suite("Daemon", .serialized, .timeLimit(.minutes(5)))
 struct DaemonTests {
-    /// base ← mid ← top (each imports from the one before), solo alone, listed in modules-load.d.
+    /// base ← mid ← top (each imports from the one before), solo alone, listed in modules-load.d:
+    /// compiled once per test process (the example builder compiles one file at a time for every
+    /// suite), copied into a fresh tree for each test and indexed there.
     static func tree() async throws -> ModuleTree {
+        let template = try await templateTree.value
+        let tree = try ModuleTree()
+        for folder in ["kernel", "modules-load.d", "modprobe.d"] {
+            try FileManager.default.copyItem(atPath: "\(template.root)/\(folder)", toPath: "\(tree.root)/\(folder)")
+        }
+        let root = try ModuleRoot(tree.root)
+        try Depmod.run(root).index.write(to: root)
+        return tree
+    }
+
+    private static let templateTree = Task { () throws -> ModuleTree in
         let tree = try ModuleTree()
         try await tree.module("base", exports: ["base_fn"])
         try await tree.module("mid", exports: ["mid_fn"], imports: ["base_fn"])
@@ -20,8 +33,6 @@ struct DaemonTests {
         try await tree.module("solo")
         try tree.write("solo\n# a comment\n; another\n", to: "modules-load.d/boot.conf")
         try tree.write("", to: "modprobe.d/empty.conf")
-        let root = try ModuleRoot(tree.root)
-        try Depmod.run(root).index.write(to: root)
         return tree
     }
 

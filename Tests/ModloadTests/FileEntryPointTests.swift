@@ -10,7 +10,9 @@ import Testing
 /// What module files do through their entry points and host functions: blocking C code kept off
 /// the cooperative pool, references taken and left behind, `-z nodelete` objects, and an unload
 /// of a noncounting C module waiting for a call already inside it.
-@Suite("Module files: entry points and host functions", .timeLimit(.minutes(2)))
+// Five minutes: a time limit counts the wait for the example builder (one compile at a time for the
+// whole process) and for the CPU, which under CI's sanitizer runs the other suites share.
+@Suite("Module files: entry points and host functions", .timeLimit(.minutes(5)))
 struct FileEntryPointTests {
     /// A C module named `name` whose init logs "blocking", then waits until the file named by
     /// its `wait_for` parameter exists.
