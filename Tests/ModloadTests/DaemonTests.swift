@@ -97,6 +97,12 @@ struct DaemonTests {
         #expect(stats.liveModules == 4, "\(stats)")
         #expect(stats.modules.first { $0.name == "solo" }.map { [$0.loads, $0.unloads, $0.initCalls] } == [2, 1, 2])
 
+        // Resolve and Plan answer from the daemon's index.
+        let client = try daemon.client()
+        #expect(try client.resolve("pci:v00008086d00001234") == ["top"])
+        #expect(try client.plan("top").map(\.module) == ["base", "mid", "top"])
+        #expect(try client.holders("base").dependents == ["mid"])
+
         // The dry-run forms need no daemon.
         run = try await Programs.run(Programs.built("modload"), ["modprobe", "-b", tree.root, "-C", "\(tree.root)/modprobe.d", "--show-depends", "top"])
         #expect(run.standardOutput == "insmod \(tree.root)/kernel/base.so \ninsmod \(tree.root)/kernel/mid.so \ninsmod \(tree.root)/kernel/top.so \n", "\(run.standardOutput)")

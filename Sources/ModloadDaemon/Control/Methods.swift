@@ -108,11 +108,11 @@ final class Methods: Sendable {
                 return .success(VarlinkReply.encode(HostInterface.InfoReply(module: HostInterface.Module(info))))
             case .resolve:
                 let name = try call.decodeParameters(HostInterface.ResolveParameters.self).nameOrAlias
-                let repository = try indexed(for: name)
-                return .success(VarlinkReply.encode(HostInterface.ResolveReply(modules: repository.lookup(name).modules.map(\.name))))
+                let indexed = try repository.indexed(for: name)
+                return .success(VarlinkReply.encode(HostInterface.ResolveReply(modules: indexed.lookup(name).modules.map(\.name))))
             case .plan:
                 let request = try call.decodeParameters(HostInterface.PlanParameters.self)
-                let steps = try indexed(for: request.nameOrAlias).plan(request.nameOrAlias, parameters: request.parameters ?? "")
+                let steps = try repository.indexed(for: request.nameOrAlias).plan(request.nameOrAlias, parameters: request.parameters ?? "")
                 return .success(
                     VarlinkReply.encode(
                         HostInterface.PlanReply(steps: steps.map { HostInterface.Step(module: $0.module, path: $0.path, parameters: $0.parameters) })))
@@ -137,16 +137,6 @@ final class Methods: Sendable {
         } catch {
             return .failure(VarlinkError(ModuleError(.invalidArgument, reason: "\(call.method): \(error)")))
         }
-    }
-
-    /// The repository's current generation, or `notFound` naming the root.
-    private func indexed(for name: String) throws(ModuleError) -> ModuleRepository {
-        guard let repository = repository.current else {
-            throw ModuleError(
-                .notFound, module: name,
-                reason: "the module root \(repository.root.path) has no index: run modload depmod -b \(repository.root.path)")
-        }
-        return repository
     }
 
     private func load(_ request: HostInterface.LoadParameters) async throws -> HostInterface.LoadReply {

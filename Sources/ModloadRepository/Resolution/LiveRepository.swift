@@ -52,7 +52,8 @@ public final class LiveRepository: ModuleResolver, Sendable {
     /// Why the last new generation could not be read, if it could not.
     public var lastReloadFailure: RepositoryError? { state.withLock { $0.failure } }
 
-    private func repository(for nameOrAlias: String) throws(ModuleError) -> ModuleRepository {
+    /// ``current``, or `notFound` for `nameOrAlias` naming the root and saying to run depmod.
+    public func indexed(for nameOrAlias: String) throws(ModuleError) -> ModuleRepository {
         guard let repository = current else {
             throw ModuleError(
                 .notFound, module: nameOrAlias, reason: "the module root \(root.path) has no index: run modload depmod -b \(root.path)")
@@ -61,7 +62,7 @@ public final class LiveRepository: ModuleResolver, Sendable {
     }
 
     public func resolve(_ nameOrAlias: String) throws(ModuleError) -> [ModuleResolution] {
-        try repository(for: nameOrAlias).resolve(nameOrAlias)
+        try indexed(for: nameOrAlias).resolve(nameOrAlias)
     }
 
     public func provider(ofSymbol symbol: String) -> String? { current?.provider(ofSymbol: symbol) }
