@@ -22,6 +22,9 @@ struct ParameterTests {
         #expect(r.parameters.list("ports") == ["80", "443"])
         #expect(r.parameters.int("max_cpus") == -4)
         #expect(parse("").parameters.values == ["debug": .int(0), "verbose": .bool(false)])
+        // One line, sorted by name, what List and Info show.
+        #expect(r.parameters.text == "debug=16 max_cpus=-4 mode=fast ports=80,443 verbose=Y")
+        #expect(parse("").parameters.text == "debug=0 verbose=N")
     }
 
     @Test func quotesGroupSpaces() throws {

@@ -125,9 +125,10 @@ public final class ModuleHost: Sendable {
     /// Snapshots of every module past `unformed`, sorted by name.
     public var modules: [ModuleInfo] {
         table.read { snapshot in
-            snapshot.modules.values.compactMap { $0._withUnsafeGuaranteedRef { Self.snapshotInfo(of: $0, in: snapshot) } }
+            // Sorted as records (references) rather than as snapshots (large values to move).
+            snapshot.modules.values.map { $0.takeUnretainedValue() }.sorted { $0.name.canonical < $1.name.canonical }
+                .compactMap { Self.snapshotInfo(of: $0, in: snapshot) }
         }
-        .sorted { $0.name < $1.name }
     }
 
     /// The module exporting `symbol`, its signature and the exporter's state; `nil` if no formed
@@ -231,7 +232,7 @@ public final class ModuleHost: Sendable {
             accounting: record.accounting, refcount: reading.reported,
             usedBy: snapshot.dependents(of: record.name), uses: record.targetNames.map(\.canonical).sorted(),
             parameters: record.parameters, parameterWarnings: record.parameterWarnings, taints: definition.taints,
-            file: (definition as? any FileBackedDefinition)?.filePath, loadedAsDependency: record.loadedAsDependency)
+            file: record.file, loadedAsDependency: record.loadedAsDependency)
     }
 
     /// Who holds `record`. `references` overrides the count read now (a refusal reports the

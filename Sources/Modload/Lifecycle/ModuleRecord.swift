@@ -21,6 +21,8 @@ final class ModuleRecord: Sendable {
     let definition: any ModuleDefinition
     /// The definition's accounting, read once.
     let accounting: ModuleAccounting
+    /// The module file the definition runs, read once; `nil` for a built-in definition.
+    let file: String?
     /// The context before imports are bound (name, logger, parameters, host).
     private let baseContext: ModuleContext
     /// The reference count (base + references) and the state.
@@ -75,6 +77,7 @@ final class ModuleRecord: Sendable {
         self.name = name
         self.definition = definition
         self.accounting = definition.accounting
+        self.file = (definition as? any FileBackedDefinition)?.filePath
         self.baseContext = context
         self.statistics = statistics
         self.tracksHolders = tracksHolders

@@ -69,6 +69,22 @@ public struct ModuleParameters: Sendable, Equatable {
 
     static let none = ModuleParameters(values: [:])
 
+    /// The values as one line, sorted by name: `delay_ms=0 fail=N stamp=` (what the daemon's List
+    /// and Info show). Made once, with the values: listings read it for every module.
+    public let text: String
+
+    init(values: [String: ParameterValue]) {
+        self.values = values
+        var text = ""
+        for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+            if !text.isEmpty { text.append(" ") }
+            text.append(name)
+            text.append("=")
+            text.append(value.description)
+        }
+        self.text = text
+    }
+
     /// The value of `name`, if it has one.
     public subscript(_ name: String) -> ParameterValue? {
         values[ParameterParser.canonical(name)]
