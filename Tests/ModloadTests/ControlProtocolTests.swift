@@ -27,12 +27,17 @@ struct ControlProtocolTests {
         for (bytes, code) in [
             (Array("nope".utf8), VarlinkProtocolError.Code.notJSON), ([0xC3, 0x28], .notUTF8), (Array("[1]".utf8), .notJSON),
             (Array(#"{"method":7}"#.utf8), .notAMessage), (Array(#"{"method":"a.B","oneway":1}"#.utf8), .notAMessage),
-            (Array(#"{"method":"a.B","parameters":[1]}"#.utf8), .notAMessage),
+            (Array(#"{"method":"a.B","parameters":[1]}"#.utf8), .notAMessage), (Array(#"{"method":"a.B","more":1}"#.utf8), .notAMessage),
+            (Array(#"{"method":"a.B","x":nope}"#.utf8), .notJSON), (Array(#"{"method":"a.B","parameters":{"a":nope}}"#.utf8), .notJSON),
+            (Array(#"{"method":"a.B"} x"#.utf8), .notJSON), (Array(#"{"method":"a.B",}"#.utf8), .notJSON), (Array(#"{"parameters":{}}"#.utf8), .notAMessage),
         ] {
             #expect(throws: VarlinkProtocolError.self, "\(bytes)") { try VarlinkCall.decode(bytes) }
             #expect((try? VarlinkCall.decode(bytes)) == nil)
             do { _ = try VarlinkCall.decode(bytes) } catch { #expect(error.code == code, "\(String(decoding: bytes, as: UTF8.self))") }
         }
+        // An escaped method name is unescaped; a member varlink does not define is skipped (it is JSON).
+        let escaped = try VarlinkCall.decode(Array(#" {"extra":[1,{"z":"}]"}],"method":"a\u002eB" ,"oneway":null} "#.utf8))
+        #expect(escaped.method == "a.B" && !escaped.oneway)
         // null parameters and null optional fields are no parameters.
         let empty = try VarlinkCall.decode(Array(#"{"method":"io.modload.Host.Unload","parameters":{"name":"x","mode":null}}"#.utf8))
         #expect(try empty.decodeParameters(HostInterface.UnloadParameters.self) == HostInterface.UnloadParameters(name: "x"))

@@ -12,7 +12,11 @@ public final class ControlConnection {
     /// The socket connected to.
     public let socketPath: String
     private var descriptor: Int32
+    /// Bytes received and not yet handed out; the first `searched` of them hold no NUL.
     private var received: [UInt8] = []
+    private var searched = 0
+    /// What `recv` reads into, kept for the connection's life.
+    private var chunk = [UInt8](repeating: 0, count: 64 * 1024)
 
     /// Connects to the service at `socketPath`.
     ///
@@ -144,20 +148,25 @@ public final class ControlConnection {
 
     /// The next message's bytes as they came, NUL excluded, not decoded (for benchmarks and tests).
     public func receiveFrame() throws(ControlError) -> [UInt8] {
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
+            // Only the bytes that arrived since the last search are searched for the NUL.
             let framed = received.withUnsafeBytes { raw in
-                Result { () throws(VarlinkProtocolError) in try VarlinkFraming.endOfMessage(in: raw, limit: VarlinkFraming.maximumReplySize) }
+                Result { () throws(VarlinkProtocolError) in
+                    try VarlinkFraming.endOfMessage(in: UnsafeRawBufferPointer(rebasing: raw[searched...]), limit: VarlinkFraming.maximumReplySize - searched)
+                }
             }
-            guard case .success(let end) = framed else {
+            guard case .success(let found) = framed else {
                 close()
                 throw ControlError(.protocolViolation, socketPath: socketPath, reason: "the daemon on \(socketPath) sent a message over the size limit")
             }
-            if let end {
+            if let found {
+                let end = searched + found
                 let message = Array(received[..<end])
-                received.removeFirst(end + 1)
+                if end + 1 == received.count { received.removeAll(keepingCapacity: true) } else { received.removeFirst(end + 1) }
+                searched = 0
                 return message
             }
+            searched = received.count
             guard descriptor >= 0 else { throw lost("the connection is closed") }
             let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count < 0 {

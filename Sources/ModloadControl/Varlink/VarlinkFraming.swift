@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Varlink's transport framing: each message is one JSON object followed by a NUL byte on a stream
 /// socket. JSON text never contains a raw NUL, so the first NUL ends the message.
 ///
@@ -23,7 +27,7 @@ public enum VarlinkFraming {
     ///   (whether or not its NUL has arrived).
     public static func endOfMessage(in bytes: UnsafeRawBufferPointer, limit: Int) throws(VarlinkProtocolError) -> Int? {
         let searched = min(bytes.count, limit + 1)
-        if let end = UnsafeRawBufferPointer(rebasing: bytes[0..<searched]).firstIndex(of: 0) { return end }
+        if let base = bytes.baseAddress, let nul = memchr(base, 0, searched) { return base.distance(to: UnsafeRawPointer(nul)) }
         if bytes.count > limit {
             throw VarlinkProtocolError(.tooLarge, reason: "a message longer than \(limit) bytes (no NUL terminator within the limit)")
         }

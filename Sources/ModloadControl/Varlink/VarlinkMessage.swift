@@ -47,28 +47,56 @@ public struct VarlinkCall: Sendable {
     /// - Throws: ``VarlinkProtocolError`` if the bytes are not UTF-8, not a JSON object, or not a
     ///   call (no `method` string, a flag that is not a boolean, parameters that are not an object).
     public static func decode(_ message: some Collection<UInt8>) throws(VarlinkProtocolError) -> VarlinkCall {
-        let object = try VarlinkJSON.object(message)
-        guard let method = object["method"] as? String, !method.isEmpty else {
+        // The envelope is split without parsing the parameters (``VarlinkJSON/members(of:)``);
+        // decodeParameters decodes them. Parameters and members other than the call's own are
+        // checked as JSON here, so a message that is not JSON is refused whole, wherever it breaks.
+        let bytes = Array(message)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw VarlinkProtocolError(.notUTF8, reason: "a message that is not UTF-8")
+        }
+        guard let members = VarlinkJSON.members(of: bytes) else {
+            throw VarlinkProtocolError(.notJSON, reason: "a message that is not one JSON object")
+        }
+        var method: String?
+        var flags: [String: Bool] = [:]
+        var parameters = Array("{}".utf8)
+        var givenKeys: [String] = []
+        for (key, range) in members {
+            let value = bytes[range]
+            switch key {
+            case "method":
+                guard let name = VarlinkJSON.string(value) else {
+                    throw VarlinkProtocolError(.notAMessage, reason: "the call's \"method\" is not a string")
+                }
+                method = name
+            case "oneway", "more", "upgrade":
+                switch String(decoding: value, as: UTF8.self) {
+                case "true": flags[key] = true
+                case "false": flags[key] = false
+                case "null": break
+                default: throw VarlinkProtocolError(.notAMessage, reason: "the call's \"\(key)\" is not a boolean")
+                }
+            case "parameters":
+                if value.elementsEqual("null".utf8) { break }
+                guard value.first == UInt8(ascii: "{"), let given = VarlinkJSON.members(of: Array(value)) else {
+                    throw VarlinkProtocolError(.notAMessage, reason: "the call's \"parameters\" is not an object")
+                }
+                guard given.isEmpty || VarlinkJSON.isJSON(value) else {
+                    throw VarlinkProtocolError(.notJSON, reason: "a message that is not JSON (its \"parameters\")")
+                }
+                parameters = Array(value)
+                givenKeys = given.filter { !parameters[$0.value].elementsEqual("null".utf8) }.map(\.key).sorted()
+            default:
+                guard VarlinkJSON.isJSON(value) else {
+                    throw VarlinkProtocolError(.notJSON, reason: "a message that is not JSON (its \"\(key)\")")
+                }
+            }
+        }
+        guard let method, !method.isEmpty else {
             throw VarlinkProtocolError(.notAMessage, reason: "a message without a \"method\" string is not a varlink call")
         }
-        var flags: [String: Bool] = [:]
-        for flag in ["oneway", "more", "upgrade"] {
-            guard let value = object[flag], !(value is NSNull) else { continue }
-            guard let bool = VarlinkJSON.bool(value) else {
-                throw VarlinkProtocolError(.notAMessage, reason: "the call's \"\(flag)\" is not a boolean")
-            }
-            flags[flag] = bool
-        }
-        var parameters: [String: Any] = [:]
-        if let value = object["parameters"], !(value is NSNull) {
-            guard let dictionary = value as? [String: Any] else {
-                throw VarlinkProtocolError(.notAMessage, reason: "the call's \"parameters\" is not an object")
-            }
-            parameters = dictionary
-        }
-        let bytes = (try? JSONSerialization.data(withJSONObject: parameters)).map(Array.init) ?? Array("{}".utf8)
         return VarlinkCall(
-            method: method, parameters: bytes, givenKeys: parameters.filter { !($0.value is NSNull) }.map(\.key).sorted(),
+            method: method, parameters: parameters, givenKeys: givenKeys,
             oneway: flags["oneway"] ?? false, more: flags["more"] ?? false, upgrade: flags["upgrade"] ?? false)
     }
 
@@ -97,7 +125,7 @@ public struct VarlinkCall: Sendable {
         // A key P does not have would be dropped silently by the decoder: compare with what the
         // decoded value encodes (every given key of P encodes again, since null ones were removed).
         if !givenKeys.isEmpty {
-            let known = (try? VarlinkJSON.encoder.encode(value)).flatMap { try? VarlinkJSON.object($0) }.map { Set($0.keys) } ?? []
+            let known = (try? VarlinkJSON.encoder.encode(value)).flatMap { VarlinkJSON.members(of: Array($0)) }.map { Set($0.map(\.key)) } ?? []
             if let unknown = givenKeys.first(where: { !known.contains($0) }) { throw VarlinkError.invalidParameter(unknown) }
         }
         return value
@@ -305,7 +333,7 @@ enum VarlinkJSON {
         while true {
             blanks()
             let keyStart = i
-            guard skipString(), let key = try? decoder.decode(String.self, from: Data(bytes[keyStart..<i])) else { return nil }
+            guard skipString(), let key = string(bytes[keyStart..<i]) else { return nil }
             blanks()
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return nil }
             i += 1
@@ -326,11 +354,21 @@ enum VarlinkJSON {
         }
     }
 
-    /// A JSON boolean (not a number that bridges to one).
-    static func bool(_ value: Any) -> Bool? {
-        // JSONSerialization hands booleans over as NSNumbers of type "c"; 1 and 0 would bridge too.
-        guard let number = value as? NSNumber else { return value as? Bool }
-        return String(cString: number.objCType) == "c" ? number.boolValue : nil
+    /// Whether `text` is one JSON value (what ``members(of:)`` skips over without checking).
+    static func isJSON(_ text: ArraySlice<UInt8>) -> Bool {
+        (try? JSONSerialization.jsonObject(with: Data(text), options: [.fragmentsAllowed])) != nil
+    }
+
+    /// The JSON string literal `text` (quotes included) decoded; `nil` if it is not one. One
+    /// without escapes is taken as it is; one with escapes is decoded by `JSONDecoder`.
+    static func string(_ text: ArraySlice<UInt8>) -> String? {
+        guard text.count >= 2, text.first == UInt8(ascii: "\""), text.last == UInt8(ascii: "\"") else { return nil }
+        let inner = text.dropFirst().dropLast()
+        if !inner.contains(UInt8(ascii: "\\")) {
+            guard !inner.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") }) else { return nil }
+            return String(validating: inner, as: UTF8.self)
+        }
+        return try? decoder.decode(String.self, from: Data(text))
     }
 
     /// `text` as a JSON string literal.
