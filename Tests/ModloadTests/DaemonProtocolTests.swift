@@ -72,6 +72,16 @@ struct DaemonProtocolTests {
         let relative = try call(#"{"method":"io.modload.Host.Load","parameters":{"file":"kernel/solo.so"}}"#)
         #expect(relative?.error == "io.modload.Host.InvalidArgument")
         #expect(try call(#"{"method":"io.modload.Host.Monitor"}"#)?.error == "org.varlink.service.InvalidParameter")
+        // A Monitor stream with parameters it does not take is refused before it opens; the
+        // connection goes on.
+        do {
+            let connection = try ControlConnection(socketPath: daemon.socket, timeout: .seconds(30))
+            try connection.sendRaw(Array(#"{"method":"io.modload.Host.Monitor","more":true,"parameters":{"since":1}}"#.utf8) + [0])
+            let refused = try connection.receiveReply()
+            #expect(refused.error == "org.varlink.service.InvalidParameter" && !refused.continues)
+            #expect(String(decoding: refused.parameters, as: UTF8.self) == #"{"parameter":"since"}"#)
+            #expect(try connection.call("io.modload.Host.Statistics", HostInterface.NoParameters(), returning: HostInterface.StatisticsReply.self).liveModules == 1)
+        }
         // A oneway call gets no reply; the next call on the connection still does.
         do {
             let connection = try ControlConnection(socketPath: daemon.socket, timeout: .seconds(30))
@@ -118,7 +128,7 @@ struct DaemonProtocolTests {
         #expect(after.filter { $0.name == "solo" } == before.filter { $0.name == "solo" })
         #expect(Set(after.map(\.name)).isSubset(of: ["solo", "mid", "base"]), "\(after.map(\.name))")
         #expect(daemon.isRunning)
-        #expect(daemon.log.contains("closed a connection: a message that is not JSON"), "\(daemon.log)")
+        #expect(daemon.log.contains("closed a connection: a message that is not one JSON object"), "\(daemon.log)")
         #expect(try await daemon.stop() == 0)
     }
 

@@ -8,7 +8,7 @@ extension HostInterface.Module {
             name: info.name, version: info.version, description: info.description, license: info.license,
             state: info.state.description, unloading: info.isUnloading, size: info.size, refcount: info.refcount,
             usedBy: info.usedBy, uses: info.uses,
-            parameters: info.parameters.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
+            parameters: info.parameters.text,
             parameterWarnings: info.parameterWarnings, taints: info.taints.description.map(String.init), file: info.file,
             loadedAsDependency: info.loadedAsDependency)
     }

@@ -37,6 +37,30 @@ final class Methods: Sendable {
         call.more && call.method == HostInterface.Method.monitor.qualifiedName
     }
 
+    /// The error reply to a Monitor stream call whose parameters are wrong (it takes none), or
+    /// `nil` if the stream may start.
+    func refusal(ofMonitor call: VarlinkCall) -> [UInt8]? {
+        do throws(VarlinkError) {
+            _ = try call.decodeParameters(HostInterface.NoParameters.self)
+            return nil
+        } catch {
+            return VarlinkReply.encode(error)
+        }
+    }
+
+    /// Whether answering `call` only reads the host's table (no file, no waiting): what
+    /// ``Connection`` answers on its event loop.
+    func isTableRead(_ call: VarlinkCall) -> Bool {
+        switch call.interface {
+        case HostInterface.name:
+            switch HostInterface.Method(rawValue: call.memberName) {
+            case .list, .info, .holders, .statistics, .monitor, nil: true
+            case .resolve, .plan, .load, .unload: false
+            }
+        default: true  // org.varlink.service, and the error for an unknown interface
+        }
+    }
+
     /// The reply to `call` from `peer`, NUL-terminated.
     func answer(_ call: VarlinkCall, from peer: PeerCredentials) async -> [UInt8] {
         switch await run(call, from: peer) {
@@ -98,8 +122,8 @@ final class Methods: Sendable {
             case .list:
                 _ = try call.decodeParameters(HostInterface.NoParameters.self)
                 // A module whose unload has finished but is not yet unlinked is no longer listed.
-                let modules = host.modules.filter { $0.state != .gone }
-                return .success(VarlinkReply.encode(HostInterface.ListReply(modules: modules.map(HostInterface.Module.init))))
+                let modules = host.modules.compactMap { $0.state == .gone ? nil : HostInterface.Module($0) }
+                return .success(VarlinkReply.encode(HostInterface.ListReply(modules: modules)))
             case .info:
                 let name = try call.decodeParameters(HostInterface.NameParameters.self).name
                 guard let info = host.info(of: name) else {
