@@ -9,7 +9,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -147,4 +151,73 @@ double ml_limit_dlopen_cycle_us(const char *path, const char *symbol, int batche
         samples[b] = (double)(now_ns() - start) / per_batch / 1000.0;
     }
     return median(samples, batches);
+}
+
+// MARK: Unix-socket ping-pong with another process
+
+static int write_all(int fd, const char *bytes, size_t count) {
+    size_t done = 0;
+    while (done < count) {
+        ssize_t written = send(fd, bytes + done, count - done, MSG_NOSIGNAL);
+        if (written <= 0) return -1;
+        done += (size_t)written;
+    }
+    return 0;
+}
+
+int ml_limit_socket_pingpong_us(const char *path, const char *call, size_t call_length, const char *reply,
+                                size_t reply_length, int calls, double *samples) {
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof address.sun_path || calls < 1) return -1;
+    strcpy(address.sun_path, path);
+    unlink(path);
+    int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listener < 0) return -1;
+    if (bind(listener, (struct sockaddr *)&address, sizeof address) != 0 || listen(listener, 1) != 0) {
+        close(listener);
+        return -1;
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        close(listener);
+        return -1;
+    }
+    if (child == 0) {
+        // The echo server: async-signal-safe calls only (the parent may have threads).
+        int peer = accept(listener, NULL, NULL);
+        static char buffer[64 * 1024];
+        for (;;) {
+            int seen = 0;
+            while (!seen) {
+                ssize_t count = recv(peer, buffer, sizeof buffer, 0);
+                if (count <= 0) _exit(0);
+                seen = memchr(buffer, 0, (size_t)count) != NULL;
+            }
+            if (write_all(peer, reply, reply_length) != 0) _exit(0);
+        }
+    }
+    close(listener);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int status = -1;
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&address, sizeof address) == 0) {
+        char *buffer = malloc(64 * 1024);
+        status = buffer ? 0 : -1;
+        for (int i = 0; i < calls && status == 0; i++) {
+            uint64_t start = now_ns();
+            if (write_all(fd, call, call_length) != 0) { status = -1; break; }
+            size_t received = 0;
+            while (received < reply_length) {
+                ssize_t count = recv(fd, buffer, 64 * 1024, 0);
+                if (count <= 0) { status = -1; break; }
+                received += (size_t)count;
+            }
+            samples[i] = (double)(now_ns() - start) / 1000.0;
+        }
+        free(buffer);
+    }
+    if (fd >= 0) close(fd);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    unlink(path);
+    return status;
 }

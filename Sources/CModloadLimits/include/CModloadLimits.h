@@ -4,6 +4,7 @@
 #ifndef CMODLOAD_LIMITS_H
 #define CMODLOAD_LIMITS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -22,6 +23,13 @@ double ml_limit_wake_us(int threads, int repetitions);
 /// One dlopen + dlsym + call + dlclose of the shared object at `path` exporting `symbol`
 /// (`int symbol(void)`): median µs over batches. -1 if it cannot be opened.
 double ml_limit_dlopen_cycle_us(const char *path, const char *symbol, int batches, int per_batch);
+
+/// A ping-pong over a Unix stream socket bound at `path` with another process (forked, serving
+/// one connection): `calls` times, the call's bytes out, the reply's bytes (which end in a NUL)
+/// back. Fills `samples` with each round trip in µs; 0 on success, -1 if the socket or the process
+/// could not be made.
+int ml_limit_socket_pingpong_us(const char *path, const char *call, size_t call_length, const char *reply,
+                                size_t reply_length, int calls, double *samples);
 
 #ifdef __cplusplus
 }
