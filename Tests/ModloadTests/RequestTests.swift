@@ -25,6 +25,25 @@ struct RequestTests {
         #expect(host.requestStatistics.inFlight == 0)
     }
 
+    @Test func everyRequestIsARequestedEventBeforeTheModulesTransitions() async throws {
+        let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(Self.filesystem())))
+        let log = EventLog()
+        host.addObserver(named: "log") { log.record($0) }
+        try await host.request("fs-ext4")
+        // The request, then each dependency as the host requests it, each before its init.
+        for module in ["ext4", "jbd2", "crc32c_generic"] {
+            let kinds = log.kinds(for: module)
+            #expect(kinds.first == .requested && kinds.filter { $0 != .requested } == [.coming, .live], "\(module): \(kinds)")
+        }
+        #expect(log.all.first?.kind == .requested && log.all.first?.module == "ext4")
+        // A request for a live module is one more `requested`, and no transition.
+        try await host.request("ext4")
+        #expect(log.kinds(for: "ext4").filter { $0 == .requested }.count == 2 && log.kinds(for: "ext4").filter { $0 == .coming }.count == 1)
+        // A name nothing resolves to is no event.
+        await expectError(.notFound) { try await host.request("nothing-has-this") }
+        #expect(!log.all.contains { $0.module == "nothing-has-this" })
+    }
+
     @Test func aRequestFindsModulesByAlias() async throws {
         let host = try ModuleHost(configuration: .testing(resolver: try ModuleCatalog(Self.filesystem())))
         try await host.request("block:ext4")

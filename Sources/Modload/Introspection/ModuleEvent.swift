@@ -3,11 +3,16 @@
 /// Ordering: the transition events of one module (`coming`, `live`, `going`, `gone`,
 /// `loadFailed`) are delivered in lifecycle order, each before the module's next transition can
 /// begin and before its name can be loaded again — so an observer keyed by name never sees a new
-/// `coming` ahead of the previous `gone`. `mergedJoin` and `unloadRefused` report *attempts* and
-/// are not ordered against other modules' transitions.
+/// `coming` ahead of the previous `gone`. `requested`, `mergedJoin` and `unloadRefused` report
+/// *attempts* and are not ordered against other modules' transitions.
 public struct ModuleEvent: Sendable, CustomStringConvertible {
     /// The kinds of lifecycle event.
     public enum Kind: String, Sendable, CaseIterable {
+        /// A request resolved to the module — asked for by name or alias, as a dependency or as
+        /// a soft dependency — and the host is about to make sure it is live (its file is not
+        /// yet opened; it may be live already). One per request: a module's first one is when
+        /// its load was first asked for.
+        case requested
         /// Init is about to run; observers may veto.
         case coming
         /// Init succeeded.

@@ -66,6 +66,7 @@ extension ModuleHost {
     /// Loads one resolution of a request: its `pre` soft dependencies, the module (configured
     /// parameters first, then the caller's), its `post` soft dependencies.
     private func load(_ resolution: ModuleResolution, parameters: String) async throws(ModuleError) -> LoadOutcome {
+        eventHub.emit(ModuleEvent(kind: .requested, module: Self.canonical(resolution.module)))
         let chain = SoftDependencyChain.current.union([Self.canonical(resolution.module)])
         try await requestSoftDependencies(resolution.softDependencies.pre, of: resolution.module, chain: chain)
         let merged = [resolution.parameters, parameters].filter { !$0.isEmpty }.joined(separator: " ")
