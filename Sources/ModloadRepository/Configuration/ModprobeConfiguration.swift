@@ -49,6 +49,9 @@ public struct ModprobeConfiguration: Sendable, Equatable {
     public private(set) var denied: [String: Origin] = [:]
     /// `options` lines: name (module or alias) → text, in order.
     public private(set) var options: [(name: String, text: String)] = []
+    /// The positions in `options` of each name's lines, under the name as written (alias
+    /// normalized) and as a module name: what ``options(for:alias:)`` looks up per request.
+    private var optionLines: [String: [Int]] = [:]
     /// `softdep` lines, merged per module.
     public private(set) var softDependencies: [String: SoftDependencies] = [:]
     /// `weakdep` lines, merged per module.
@@ -75,6 +78,12 @@ public struct ModprobeConfiguration: Sendable, Equatable {
 
     /// The configuration in `text`, as if read from `file`.
     public init(parsing text: String, file: String) {
+        parse(text, file: file)
+    }
+
+    /// Adds the lines of `text`, as if read from `file` after the files already read (what a
+    /// program that sets options of its own, as `modload boot` does, adds to the administrator's).
+    public mutating func add(parsing text: String, file: String) {
         parse(text, file: file)
     }
 
@@ -128,6 +137,7 @@ public struct ModprobeConfiguration: Sendable, Equatable {
         case "options":
             guard tokens.count >= 3 else { return bad("options takes a module or alias and parameters") }
             guard let name = Names.alias(tokens[1]) else { return bad("\(tokens[1]) has an unmatched bracket") }
+            for key in Set([name, Names.module(name)]) { optionLines[key, default: []].append(options.count) }
             options.append((name, tokens[2...].joined(separator: " ")))
         case "softdep":
             guard tokens.count >= 3, let module = moduleName(tokens[1]) else {
@@ -155,8 +165,9 @@ public struct ModprobeConfiguration: Sendable, Equatable {
     /// The configured parameters of `module` (and of `alias`, the name it was asked for, if any):
     /// every matching `options` line in order, joined by spaces.
     public func options(for module: String, alias: String? = nil) -> String {
-        let names = Set([Names.module(module)] + (alias.flatMap(Names.alias).map { [$0] } ?? []))
-        return options.filter { names.contains($0.name) || names.contains(Names.module($0.name)) }.map(\.text).joined(separator: " ")
+        var lines = optionLines[Names.module(module)] ?? []
+        if let alias = alias.flatMap(Names.alias), let more = optionLines[alias] { lines = Array(Set(lines + more)).sorted() }
+        return lines.map { options[$0].text }.joined(separator: " ")
     }
 
     /// The effective configuration in kmod's `-c` shape: `blacklist`, `deny`, `alias`, `options`,

@@ -31,6 +31,9 @@ public struct ModuleIndex: Sendable, Equatable {
     public let entries: [Entry]
     private let byName: [String: Int]
     private let providers: [String: String]
+    /// Every entry's aliases with kmod's normalization, made once: a lookup normalizes only the
+    /// name it is given (it runs for every request by alias — a boot's thousand).
+    private let normalizedAliases: [[String]]
 
     /// An index of `entries`; the provider of a symbol is the first entry exporting it.
     public init(entries: [Entry]) {
@@ -48,6 +51,7 @@ public struct ModuleIndex: Sendable, Equatable {
         for (index, entry) in entries.enumerated() { byName[entry.name] = byName[entry.name] ?? index }
         self.byName = byName
         self.providers = providers
+        normalizedAliases = entries.map { $0.aliases.compactMap(Names.alias) }
     }
 
     /// The module named `name` (`-` ≡ `_`).
@@ -64,7 +68,8 @@ public struct ModuleIndex: Sendable, Equatable {
     /// The modules whose aliases match `name` (kmod's `modules.alias` lookup: each alias a glob
     /// pattern matched against the name), in module order.
     public func modules(matchingAlias name: String) -> [Entry] {
-        entries.filter { entry in entry.aliases.contains { Self.matches(pattern: $0, name) } }
+        guard let name = Names.alias(name) else { return [] }
+        return entries.indices.filter { index in normalizedAliases[index].contains { fnmatch($0, name, 0) == 0 } }.map { entries[$0] }
     }
 
     /// `fnmatch(pattern, name)`, both with kmod's alias normalization.

@@ -64,27 +64,58 @@ public struct ModuleRepository: ModuleResolver {
         return (index.modules(matchingAlias: nameOrAlias), true)
     }
 
-    public func resolve(_ nameOrAlias: String) throws(ModuleError) -> [ModuleResolution] {
+    /// What the configuration makes of a lookup: the modules it lets through, and those it
+    /// refuses — `blacklist` (found through an alias) and `deny` (found any way).
+    public struct Screening: Sendable {
+        /// The modules found, in lookup order.
+        public let found: [ModuleIndex.Entry]
+        /// Whether they were found through an alias.
+        public let viaAlias: Bool
+        /// The ones that may load.
+        public let allowed: [ModuleIndex.Entry]
+        /// Modules refused because they are blacklisted (found through an alias), with the line.
+        public let blacklisted: [(module: String, origin: ModprobeConfiguration.Origin)]
+        /// Modules refused because they are denied, with the line.
+        public let denied: [(module: String, origin: ModprobeConfiguration.Origin)]
+    }
+
+    /// ``lookup(_:)`` with the configuration's `blacklist` and `deny` applied: what ``resolve(_:)``
+    /// loads, and what it refuses and why.
+    public func screen(_ nameOrAlias: String) -> Screening {
         let (found, viaAlias) = lookup(nameOrAlias)
         var allowed: [ModuleIndex.Entry] = []
-        var refused: [String] = []
+        var blacklisted: [(module: String, origin: ModprobeConfiguration.Origin)] = []
+        var denied: [(module: String, origin: ModprobeConfiguration.Origin)] = []
         for entry in found {
             if let origin = configuration.denied[entry.name] {
-                refused.append("\(entry.name) is denied (\(origin))")
+                denied.append((entry.name, origin))
             } else if viaAlias, let origin = configuration.blacklisted[entry.name] {
-                refused.append("\(entry.name) is blacklisted for aliases (\(origin))")
+                blacklisted.append((entry.name, origin))
             } else {
                 allowed.append(entry)
             }
         }
-        if allowed.isEmpty, !refused.isEmpty {
-            let denied = found.contains { configuration.denied[$0.name] != nil }
+        return Screening(found: found, viaAlias: viaAlias, allowed: allowed, blacklisted: blacklisted, denied: denied)
+    }
+
+    public func resolve(_ nameOrAlias: String) throws(ModuleError) -> [ModuleResolution] {
+        let screening = screen(nameOrAlias)
+        if screening.allowed.isEmpty, !screening.blacklisted.isEmpty || !screening.denied.isEmpty {
+            // In lookup order, each with its reason.
+            let refused = screening.found.compactMap { entry -> String? in
+                if let denied = screening.denied.first(where: { $0.module == entry.name }) { return "\(entry.name) is denied (\(denied.origin))" }
+                if let listed = screening.blacklisted.first(where: { $0.module == entry.name }) {
+                    return "\(entry.name) is blacklisted for aliases (\(listed.origin))"
+                }
+                return nil
+            }
             throw ModuleError(
-                denied ? .permissionDenied : .notFound, module: nameOrAlias,
-                reason: (viaAlias ? "resolves only to modules the configuration refuses: " : "cannot be loaded: ")
+                screening.denied.isEmpty ? .notFound : .permissionDenied, module: nameOrAlias,
+                reason: (screening.viaAlias ? "resolves only to modules the configuration refuses: " : "cannot be loaded: ")
                     + refused.joined(separator: "; "))
         }
-        return try allowed.map { entry throws(ModuleError) in try resolution(of: entry, askedAs: viaAlias ? nameOrAlias : nil) }
+        let alias = screening.viaAlias ? nameOrAlias : nil
+        return try screening.allowed.map { entry throws(ModuleError) in try resolution(of: entry, askedAs: alias) }
     }
 
     public func provider(ofSymbol symbol: String) -> String? { index.provider(ofSymbol: symbol) }
