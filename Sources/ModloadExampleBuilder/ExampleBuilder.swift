@@ -4,7 +4,9 @@ import Modload
 /// Builds the example module files under `Examples/` from source — C with the machine's `cc`,
 /// Swift with the toolchain's `swiftc` and the ModloadModule library, then `modload seal`'s step
 /// (``ModuleSealing``) — into a scratch folder, once per process and variant. The tests and
-/// `modload bench files` load what it builds; nothing built is committed.
+/// `modload bench files` load what it builds, and `modload boot` builds its demo tree
+/// (`Examples/boot`) with ``buildModule(source:to:includes:defines:)``; nothing built is
+/// committed.
 ///
 /// The commands are the ones `Examples/README.md` gives. `CC` and `SWIFTC` in the environment
 /// choose other compilers.
@@ -82,14 +84,26 @@ public actor ExampleBuilder {
     private func build(_ example: Example, defines: [String], key: String) async throws -> String {
         let output = "\(scratch)/\(key)/lib\(example.rawValue).so"
         try FileManager.default.createDirectory(atPath: "\(scratch)/\(key)", withIntermediateDirectories: true)
-        let source = "\(packageRoot)/Examples/\(example.source)"
+        try await buildModule(source: "\(packageRoot)/Examples/\(example.source)", to: output, defines: defines)
+        return output
+    }
+
+    /// Builds the module file `output` from one source file: C (`.c`) with the machine's `cc`, or
+    /// Swift (`.swift`, its module named after the output: `libNAME.so` or `NAME.so`) with
+    /// `swiftc` and the ModloadModule library, then sealed. `includes` are more header folders
+    /// (the ABI header's is always there); `defines` are `-D NAME`s.
+    public func buildModule(source: String, to output: String, includes: [String] = [], defines: [String] = []) async throws {
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)  // the compilers' logs
         let abi = "\(packageRoot)/Sources/CModloadABI/include"
-        if example.isSwift {
+        let headers = ([abi] + includes).flatMap { ["-I", $0] }
+        if source.hasSuffix(".swift") {
             let library = try await moduleLibrary()
+            var name = URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
+            if name.hasPrefix("lib") { name.removeFirst(3) }
             try await run(
                 swiftc,
-                ["-parse-as-library", "-emit-library", "-module-name", example.rawValue, "-I", library, "-I", abi,
-                 "-L", library, "-lModloadModule", "-lModloadABI"]
+                ["-parse-as-library", "-emit-library", "-module-name", name, "-I", library] + headers
+                    + ["-L", library, "-lModloadModule", "-lModloadABI"]
                     + defines.flatMap { ["-D", $0] } + [source, "-o", output])
             // Swift writes no metadata section at compile time: seal it, as a module's build does.
             do {
@@ -98,9 +112,8 @@ public actor ExampleBuilder {
                 throw BuildFailure(command: "modload seal \(output)", output: "\(error)")
             }
         } else {
-            try await run(cc, cFlags(abi) + defines.map { "-D" + $0 } + [source, "-o", output])
+            try await run(cc, ["-shared", "-fPIC", "-O2", "-Wall", "-Werror"] + headers + defines.map { "-D" + $0 } + [source, "-o", output])
         }
-        return output
     }
 
     /// Compiles C source text into a shared object named `name` in the scratch folder — for test
@@ -179,10 +192,6 @@ public actor ExampleBuilder {
         if let softdep { source += "MODLOAD_SOFTDEP(\"\(softdep)\");\n" }
         source += "MODLOAD_MODULE(fixture_init, fixture_exit, NULL);\n"
         return source
-    }
-
-    private nonisolated func cFlags(_ abi: String) -> [String] {
-        ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I", abi]
     }
 
     /// The ModloadModule library (and the ModloadABI module it re-exports) as static libraries
