@@ -94,10 +94,14 @@ let package = Package(
         ),
         // Builds the module files under Examples/ from source (cc, swiftc), for tests and benchmarks.
         .target(name: "ModloadExampleBuilder", dependencies: ["Modload"]),
-        // The demo system `modload boot` brings up (a catalog of built-in modules and the boot scenario).
+        // The demo system `modload boot` brings up: the module tree of Examples/boot (built from
+        // source, indexed) booted through a repository, or the built-in catalog; the timeline.
         .target(
             name: "ModloadDemo",
-            dependencies: ["Modload"]
+            dependencies: [
+                "Modload", "ModloadRepository", "ModloadExampleBuilder", "ModloadControl",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // The physical limits the benchmarks are held against, measured in C in the same run.
         .target(name: "CModloadLimits"),
@@ -106,7 +110,7 @@ let package = Package(
             name: "ModloadBench",
             dependencies: [
                 "Modload", "ModloadRepository", "ModloadExampleBuilder", "CModloadABI", "CModloadLimits",
-                "ModloadControl", "ModloadDaemon",
+                "ModloadControl", "ModloadDaemon", "ModloadDemo",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

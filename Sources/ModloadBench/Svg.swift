@@ -1,4 +1,5 @@
 import Foundation
+import ModloadDemo
 
 extension BurstBench {
     /// The 288-CPU boot's comparison (docs/design.md §1) as a picture: one bar per loader, wall time on a log scale — this
@@ -30,9 +31,7 @@ extension BurstBench {
         let rowHeight = 28.0
         let top = 60.0
         func x(_ ms: Double) -> Double { left + (log10(ms) - minLog) / (maxLog - minLog) * width }
-        func escape(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-        }
+        let escape = escapeXML
         var svg = [
             ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(left + width + 120))" height="\##(Int(top + Double(bars.count) * rowHeight + 60))" font-family="sans-serif" font-size="13">"##,
             ##"<text x="10" y="24" font-size="16" font-weight="bold">\##(escape("Burst of \(r.requests) failing module requests: wall time, log scale"))</text>"##,

@@ -54,6 +54,36 @@ public enum Boot {
         public let modules: [ModuleEntry]
         /// Host taint letters (empty when clean).
         public let taints: String
+        /// The module tree booted (`nil` for the built-in catalog).
+        public var root: String? = nil
+        /// Per module: its first request, init start and end, outcome (the tree's boot).
+        public var timeline: [TimelineEntry]? = nil
+        /// The critical path: the longest chain of file load + init along dependencies, early
+        /// boot's then coldplug's (ms), and its modules in order.
+        public var criticalPathMs: Double? = nil
+        public var criticalPath: [String]? = nil
+        /// Lookups the configuration refused, per module: `blacklist` (found through an alias)
+        /// and `deny`.
+        public var blacklisted: [String: Int]? = nil
+        public var denied: [String: Int]? = nil
+        /// The same coldplug through the kmod-style baseline (`--compare`).
+        public var baseline: Baseline? = nil
+    }
+
+    /// What the kmod-style baseline did with the same coldplug (`modload boot --compare`).
+    public struct Baseline: Codable, Sendable {
+        /// Its wall time (ms).
+        public let wallMs: Double
+        /// Init calls per module.
+        public let inits: [String: Int]
+        /// `wallMs` over the boot's.
+        public let ratio: Double
+
+        public init(wallMs: Double, inits: [String: Int], ratio: Double) {
+            self.wallMs = wallMs
+            self.inits = inits
+            self.ratio = ratio
+        }
     }
 
     /// The host configuration boot uses by default: failed loads are remembered for 60 s (as the
@@ -79,27 +109,63 @@ public enum Boot {
         let host = try ModuleHost(configuration: configuration)
         let requests = ["intel_pstate"] + system.coldplugRequests(cpus: options.cpus)
 
-        let clock = ContinuousClock()
-        let started = clock.now
-        // Early boot: the platform's own frequency driver comes first.
-        // Per module: the first error a request got and how many requests failed.
+        let coldplug = await Self.coldplug(
+            host, early: requests[0], requests: Array(requests.dropFirst()),
+            moduleOf: { system.resolver.definition(for: $0)?.name })
+        let failures = coldplug.failures
+        let wall = coldplug.wall
+
+        let statistics = host.statistics()
+        let requested = Set(statistics.keys)
+        let report = Report(
+            requests: requests.count,
+            mergedJoiners: requested.reduce(0) { $0 + (statistics[$1]?.mergedJoiners ?? 0) },
+            cachedFailures: requested.reduce(0) { $0 + (statistics[$1]?.cachedFailures ?? 0) },
+            wallMs: milliseconds(wall),
+            inits: Dictionary(uniqueKeysWithValues: requested.map { ($0, system.catalog[$0]!.initCalls) }),
+            failed: failures.mapValues(\.error.code.name),
+            failureReasons: failures.mapValues { "\($0.error)" },
+            failedRequests: failures.mapValues(\.count),
+            modules: entries(of: host),
+            taints: host.taints.description)
+        return (report, host)
+    }
+
+    /// What a boot's requests did: per module, the first error and how many requests failed.
+    struct Coldplug {
         var failures: [String: (error: ModuleError, count: Int)] = [:]
+        /// First request to last answer.
+        var wall: Duration = .zero
+        /// When the early-boot request was made, and when coldplug began (it had been answered).
+        var started = ContinuousClock.now
+        var coldplugStarted = ContinuousClock.now
+    }
+
+    /// Early boot — `early`, alone — then coldplug: every one of `requests` at once, each a
+    /// request through the host (by name or alias, dependencies first). `moduleOf` names the
+    /// module a request is for, to file its failure under (the request itself if `nil`).
+    static func coldplug(
+        _ host: ModuleHost, early: String, requests: [String], moduleOf: @escaping @Sendable (String) -> String?,
+        parameters: String = ""
+    ) async -> Coldplug {
+        var result = Coldplug()
         func record(_ error: ModuleError, for name: String) {
-            failures[name] = (failures[name]?.error ?? error, (failures[name]?.count ?? 0) + 1)
+            result.failures[name] = (result.failures[name]?.error ?? error, (result.failures[name]?.count ?? 0) + 1)
         }
+        let clock = ContinuousClock()
+        result.started = clock.now
         do throws(ModuleError) {
-            try await host.request("intel_pstate")
+            try await host.request(early, parameters: parameters)
         } catch {
-            record(error, for: "intel_pstate")
+            record(error, for: moduleOf(early) ?? early)
         }
-        // Coldplug: every device request at once.
-        let coldplug = requests.dropFirst()
+        result.coldplugStarted = clock.now
         await withTaskGroup(of: (String, ModuleError?).self) { group in
-            for request in coldplug {
+            for request in requests {
                 group.addTask {
-                    let module = system.resolver.definition(for: request)?.name ?? request
+                    let module = moduleOf(request) ?? request
                     do throws(ModuleError) {
-                        try await host.request(request)
+                        try await host.request(request, parameters: parameters)
                         return (module, nil)
                     } catch {
                         return (module, error)
@@ -110,23 +176,17 @@ public enum Boot {
                 if let error { record(error, for: module) }
             }
         }
-        let wall = started.duration(to: clock.now)
-
-        let statistics = host.statistics()
-        let requested = Set(statistics.keys)
-        let report = Report(
-            requests: requests.count,
-            mergedJoiners: requested.reduce(0) { $0 + (statistics[$1]?.mergedJoiners ?? 0) },
-            cachedFailures: requested.reduce(0) { $0 + (statistics[$1]?.cachedFailures ?? 0) },
-            wallMs: Double(wall.components.seconds) * 1e3 + Double(wall.components.attoseconds) / 1e15,
-            inits: Dictionary(uniqueKeysWithValues: requested.map { ($0, system.catalog[$0]!.initCalls) }),
-            failed: failures.mapValues(\.error.code.name),
-            failureReasons: failures.mapValues { "\($0.error)" },
-            failedRequests: failures.mapValues(\.count),
-            modules: host.modules.map {
-                ModuleEntry(name: $0.name, state: $0.state.description, refcount: $0.refcount, usedBy: $0.usedBy, size: $0.size)
-            },
-            taints: host.taints.description)
-        return (report, host)
+        result.wall = result.started.duration(to: clock.now)
+        return result
     }
+
+    /// The host's modules as the report lists them.
+    static func entries(of host: ModuleHost) -> [ModuleEntry] {
+        host.modules.map { ModuleEntry(name: $0.name, state: $0.state.description, refcount: $0.refcount, usedBy: $0.usedBy, size: $0.size) }
+    }
+}
+
+/// `duration` in milliseconds.
+func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15
 }

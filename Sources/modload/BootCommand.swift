@@ -1,29 +1,46 @@
 import ArgumentParser
 import Foundation
 import Modload
+import ModloadBench
 import ModloadDemo
 
 struct BootCommand: AsyncParsableCommand, ReportsJSON {
     static let configuration = CommandConfiguration(
         commandName: "boot",
-        abstract: "Boot the demo system: every CPU asks for its frequency drivers at once (the 288-CPU boot, docs/design.md §1).",
+        abstract: "Boot the demo machine: its module tree (Examples/boot), indexed by depmod, coldplugged through modprobe semantics.",
         discussion: """
-            intel_pstate loads first. Then udev coldplug requests pcc_cpufreq once and acpi_cpufreq \
-            twice per CPU, every device's driver by modalias, and the root filesystem (ext4, which \
-            pulls in jbd2, mbcache and crc32c_generic), all concurrently. Both contended frequency \
-            drivers fail in init ("no device"); Modload merges the duplicate requests so each init \
-            runs once.
+            The tree's module files (C and Swift) are built from source on first run into \
+            .build/modload-boot-tree/ (again when a source changes) and indexed. Early boot loads \
+            intel_pstate; then every device asks for its driver by modalias and every CPU asks \
+            for pcc_cpufreq once, acpi_cpufreq twice and its own modalias — all at once, each a \
+            request through the tree's repository and modprobe.d (options, softdeps, a blacklisted \
+            watchdog, a denied floppy driver). Both contended frequency drivers fail in init ("no \
+            device"); Modload merges the duplicate requests so every init runs once. The report \
+            gives the timeline, its critical path and the lsmod table; --builtin boots the \
+            built-in catalog instead (no files).
             """
     )
 
-    @Option(parsing: .unconditional, help: "CPUs, each requesting pcc_cpufreq once and acpi_cpufreq twice.")
+    @Option(parsing: .unconditional, help: "CPUs, each requesting pcc_cpufreq once, acpi_cpufreq twice and its modalias.")
     var cpus = 288
 
-    @Option(name: .customLong("init-ms"), parsing: .unconditional, help: "How long every module's init takes, in milliseconds.")
+    @Option(name: .customLong("init-ms"), parsing: .unconditional, help: "How long every module's init waits for its device, in milliseconds.")
     var initMs = 2.0
 
     @Flag(help: "Don't remember failed loads: late duplicate requests run the failing init again.")
     var noFailureCache = false
+
+    @Option(help: ArgumentHelp("Also draw the timeline as an SVG picture into this file.", valueName: "file.svg"))
+    var plot: String?
+
+    @Flag(help: "Also run the same coldplug through a kmod-style baseline (serialized duplicates, one insmod at a time per request) and give the ratio.")
+    var compare = false
+
+    @Flag(help: "Boot the built-in catalog (definitions in memory, no module files) instead of the tree.")
+    var builtin = false
+
+    @Flag(help: "Build and index the tree if needed, print its path (a module root: -b for the other verbs), and exit.")
+    var tree = false
 
     @Flag(help: "Print one JSON object instead of the report.")
     var json = false
@@ -35,6 +52,15 @@ struct BootCommand: AsyncParsableCommand, ReportsJSON {
         guard initMs >= 0, initMs <= 60_000 else {
             throw ValidationError("--init-ms must be between 0 and 60000 (got \(initMs))")
         }
+        if builtin, plot != nil || compare || tree {
+            throw ValidationError("--plot, --compare and --tree are about the module tree; --builtin boots no files")
+        }
+        if let plot {
+            // Checked before the boot: a boot should not run to find it cannot write its picture.
+            guard FileManager.default.createFile(atPath: plot, contents: nil) else {
+                throw ValidationError("--plot \(plot): cannot write there")
+            }
+        }
     }
 
     func run() async throws {
@@ -42,17 +68,42 @@ struct BootCommand: AsyncParsableCommand, ReportsJSON {
         configuration.logger = global.bootstrapLogging()
         if noFailureCache { configuration.failedLoadCacheDuration = nil }
         let options = Boot.Options(cpus: cpus, initDelay: .microseconds(Int64((initMs * 1000).rounded())))
-        let (report, host) = try await Boot.run(options, configuration: configuration)
-        if json {
-            print(try jsonLine(report))
-        } else {
-            print(render(report, listing: host.listing()))
+        if builtin {
+            let (report, host) = try await Boot.run(options, configuration: configuration)
+            print(json ? try jsonLine(report) : render(report, listing: host.listing()))
+            return
         }
+        let demo: DemoTree
+        do {
+            if !json && !tree { FileHandle.standardError.write(Data("modload boot: preparing the demo tree (built from Examples/boot on first run)…\n".utf8)) }
+            demo = try await DemoTree.prepare()
+        } catch let error as DemoTreeError {
+            fail("\(error)")
+        }
+        if tree {
+            print(demo.root.path)
+            return
+        }
+        var (report, host) = try await FileBoot.run(demo, options, configuration: configuration)
+        if compare {
+            let baseline = try await BootBaseline.run(demo, options)
+            report.baseline = Boot.Baseline(wallMs: baseline.wallMs, inits: baseline.inits, ratio: baseline.wallMs / max(report.wallMs, 1e-9))
+        }
+        if let plot {
+            let title = "modload boot: \(cpus) CPUs, \(report.timeline?.count ?? 0) modules, init \(initMs) ms each"
+            do {
+                try BootPlot.svg(report, title: title).write(toFile: plot, atomically: true, encoding: .utf8)
+            } catch {
+                fail("--plot \(plot): cannot write it (\(String(cString: strerror(errno))))")
+            }
+        }
+        print(json ? try jsonLine(report) : render(report, listing: host.listing()))
     }
 
     private func render(_ report: Boot.Report, listing: String) -> String {
         var lines: [String] = []
-        lines.append("booted \(cpus) CPUs in \(String(format: "%.2f", report.wallMs)) ms (init \(initMs) ms per module)")
+        let what = report.root.map { "the module tree \($0)" } ?? "the built-in catalog"
+        lines.append("booted \(cpus) CPUs from \(what) in \(String(format: "%.2f", report.wallMs)) ms (init \(initMs) ms per module)")
         lines.append("requests:        \(report.requests)")
         lines.append("merged joiners:  \(report.mergedJoiners)")
         if report.cachedFailures > 0 { lines.append("cached failures: \(report.cachedFailures) (answered from the failure cache)") }
@@ -65,9 +116,37 @@ struct BootCommand: AsyncParsableCommand, ReportsJSON {
                 lines.append("  \(module): \(report.failedRequests[module] ?? 0) requests failed: \(reason)")
             }
         }
+        for (label, refused) in [("blacklisted:    ", report.blacklisted), ("denied:         ", report.denied)] {
+            guard let refused, !refused.isEmpty else { continue }
+            lines.append(label + " " + refused.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) lookups refused)" }.joined(separator: ", "))
+        }
+        if let path = report.criticalPathMs, let modules = report.criticalPath {
+            lines.append(String(format: "critical path:   %.2f ms (wall %.2f×): ", path, report.wallMs / max(path, 1e-9)) + modules.joined(separator: " → "))
+        }
+        if let baseline = report.baseline {
+            lines.append(
+                String(format: "kmod-style:      %.2f ms, %.0f× the boot's wall; init calls ", baseline.wallMs, baseline.ratio)
+                    + baseline.inits.filter { $0.value > 1 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
         if !report.taints.isEmpty { lines.append("taints:          \(report.taints)") }
+        if let timeline = report.timeline {
+            lines.append("")
+            lines.append("timeline (ms from the first request): module, first request, init start → end, outcome")
+            for entry in timeline {
+                let span = entry.initStartMs.map { start in String(format: "%8.2f → %8.2f", start, entry.initEndMs ?? .nan) } ?? String(repeating: " ", count: 20)
+                lines.append(
+                    "  " + entry.module.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "%8.2f  ", entry.firstRequestMs) + span + "  "
+                        + entry.outcome + (entry.error.map { " (\($0))" } ?? ""))
+            }
+        }
         lines.append("")
         lines.append(listing)
         return lines.joined(separator: "\n")
+    }
+
+    /// One line on stderr, exit status 1.
+    private func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("modload boot: \(message)\n".utf8))
+        Foundation.exit(1)
     }
 }

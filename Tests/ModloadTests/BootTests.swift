@@ -1,4 +1,6 @@
+import Foundation
 import Modload
+import ModloadBench
 import ModloadDemo
 import Testing
 
@@ -49,5 +51,111 @@ struct BootTests {
         await expectError(.invalidArgument) {
             _ = try await Boot.run(.init(cpus: 4, initDelay: .milliseconds(-1)))
         }
+    }
+
+}
+
+/// `modload boot` of the module tree: real module files built from Examples/boot, indexed,
+/// coldplugged through the repository; the timeline, its plot rendered by a real renderer, and
+/// the kmod-style baseline.
+@Suite("modload boot: the module tree", .serialized)
+struct FileBootTests {
+    static let devices = FileBoot.devices.map(\.count).reduce(0, +)
+
+    @Test func theTreeBootsThroughTheRepositoryWithItsConfiguration() async throws {
+        let tree = try await DemoTree.prepare()
+        let cpus = 16
+        let (report, host) = try await FileBoot.run(tree, .init(cpus: cpus, initDelay: .milliseconds(1)))
+        #expect(report.requests == 1 + cpus * 4 + Self.devices + 1)
+        #expect(report.root == tree.root.path)
+        // Every module asked for ran init exactly once — the failing drivers included; the
+        // blacklisted and denied ones never.
+        #expect(report.inits.count == 40, "\(report.inits.keys.sorted())")
+        #expect(report.inits.values.allSatisfy { $0 == 1 }, "\(report.inits)")
+        #expect(report.inits["iTCO_wdt"] == nil && report.inits["floppy"] == nil)
+        #expect(report.failed == ["acpi_cpufreq": "initFailed", "pcc_cpufreq": "initFailed", "iTCO_wdt": "notFound", "floppy": "permissionDenied"])
+        #expect(report.failedRequests["acpi_cpufreq"] == 2 * cpus && report.failedRequests["pcc_cpufreq"] == cpus)
+        #expect(report.blacklisted == ["iTCO_wdt": 1] && report.denied == ["floppy": 1])
+        // Everything else is live, with its users.
+        let names = Set(report.modules.map(\.name))
+        #expect(report.modules.count == 38 && report.modules.allSatisfy { $0.state == "live" }, "\(names.sorted())")
+        #expect(names.isDisjoint(with: ["acpi_cpufreq", "pcc_cpufreq", "iTCO_wdt", "floppy"]))
+        let usedBy = Dictionary(uniqueKeysWithValues: report.modules.map { ($0.name, $0.usedBy) })
+        #expect(usedBy["cpufreq"] == ["intel_pstate"])
+        #expect(usedBy["ptp"] == ["e1000e", "igb"])
+        #expect(usedBy["crc32c_generic"] == ["ext4", "jbd2"])
+        #expect(usedBy["snd_hda_codec"] == ["snd_hda_codec_realtek", "snd_hda_intel"])
+        #expect(usedBy["hid"] == ["hid_generic", "usbhid"])
+        // The tree's modprobe.d applied, and --init-ms given to every module.
+        #expect(host.info(of: "snd_hda_intel")?.parameters.text.contains("power_save=1") == true)
+        #expect(host.info(of: "kvm_intel")?.parameters.bool("nested") == true)
+        #expect(host.info(of: "nvme")?.parameters.int("io_queue_depth") == 256)
+        #expect(host.info(of: "ext4")?.parameters.int("init_us") == 1000)
+
+        // The timeline: one entry per module asked for, in order; inits after what they use.
+        let timeline = try #require(report.timeline)
+        #expect(timeline.count == 40, "\(timeline.map(\.module))")
+        #expect(timeline.map(\.firstRequestMs) == timeline.map(\.firstRequestMs).sorted())
+        let byName = Dictionary(uniqueKeysWithValues: timeline.map { ($0.module, $0) })
+        for entry in timeline {
+            let start = try #require(entry.initStartMs, "\(entry.module) has no init start")
+            let end = try #require(entry.initEndMs, "\(entry.module) has no init end")
+            #expect(entry.firstRequestMs <= start && start <= end, "\(entry)")
+            #expect(entry.outcome == (FileBoot.contendedCpufreqDrivers.contains(entry.module) ? "failed" : "live"), "\(entry)")
+            for used in host.info(of: entry.module)?.uses ?? [] {
+                let before = try #require(byName[used]?.initEndMs)
+                #expect(before <= start, "\(entry.module) began init at \(start) ms, before \(used) ended at \(before) ms")
+                #expect(entry.after.contains(used))
+            }
+        }
+        #expect(byName["acpi_cpufreq"]?.requests == 2 * cpus && byName["snd_hda_codec_realtek"]?.after.contains("snd_hda_intel") == true)
+        let path = try #require(report.criticalPath)
+        #expect(Array(path.prefix(2)) == ["cpufreq", "intel_pstate"], "\(path)")
+        #expect((report.criticalPathMs ?? 0) > 0 && (report.criticalPathMs ?? .infinity) <= report.wallMs)
+
+        // After boot: the blacklisted module still loads by name; the denied one never does.
+        await expectError(.notFound) { try await host.request("platform:iTCO_wdt") }
+        try await host.request("iTCO_wdt")
+        #expect(host.state(of: "iTCO_wdt") == .live)
+        await expectError(.permissionDenied) { try await host.request("floppy") }
+        await expectError(.permissionDenied) { try await host.request("pnp:dPNP0700") }
+        #expect(host.state(of: "floppy") == nil)
+    }
+
+    @Test func theTreeIsBuiltOnceAndReused() async throws {
+        let first = try await DemoTree.prepare()
+        let again = try await DemoTree.prepare()
+        #expect(!again.built && again.root == first.root)
+        #expect(FileManager.default.fileExists(atPath: first.root.path + "/kernel/fs/ext4/ext4.so"))
+        #expect(FileManager.default.fileExists(atPath: first.root.path + "/modprobe.d/boot.conf"))
+    }
+
+    @Test func theKmodStyleBaselineRunsEveryDuplicateInitInTurn() async throws {
+        let tree = try await DemoTree.prepare()
+        let cpus = 4
+        let baseline = try await BootBaseline.run(tree, .init(cpus: cpus, initDelay: .zero))
+        // Before the merge fix, every request of a failing driver ran its init again.
+        #expect(baseline.inits["acpi_cpufreq"] == 2 * cpus && baseline.inits["pcc_cpufreq"] == cpus, "\(baseline.inits)")
+        #expect(baseline.inits.filter { !FileBoot.contendedCpufreqDrivers.contains($0.key) }.values.allSatisfy { $0 == 1 })
+        #expect(baseline.inits.count == 40)
+        // The failing drivers' requests, the blacklisted and the denied one.
+        #expect(baseline.failedRequests == 3 * cpus + 2)
+    }
+
+    @Test func thePlotRendersWithARealRenderer() async throws {
+        let tree = try await DemoTree.prepare()
+        let (report, _) = try await FileBoot.run(tree, .init(cpus: 4, initDelay: .zero))
+        let svg = BootPlot.svg(report, title: "test <boot> & plot")
+        #expect(svg.contains("test &lt;boot&gt; &amp; plot"))
+        for entry in report.timeline ?? [] { #expect(svg.contains(">\(entry.module)"), "\(entry.module)") }
+        let folder = try ModuleFolder()
+        try svg.write(toFile: folder.path + "/boot.svg", atomically: true, encoding: .utf8)
+        let renderer = try #require(
+            ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "rsvg-convert is not installed (Debian: apt-get install librsvg2-bin)")
+        let run = try await Programs.run(renderer, [folder.path + "/boot.svg", "-o", folder.path + "/boot.png"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let png = try Data(contentsOf: URL(fileURLWithPath: folder.path + "/boot.png"))
+        #expect(png.count > 10_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(png.count) bytes")
     }
 }

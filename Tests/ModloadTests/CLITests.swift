@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import ModloadExampleBuilder
+import ModloadDemo
 import Testing
 @testable import Modload
 
@@ -82,8 +83,33 @@ struct CLITests {
         #expect(negative.status == 64)
         #expect(negative.standardError.hasPrefix("Error: --cpus must be between 1 and 65536 (got -5)"))
 
+        // boot: a picture it cannot write, or options about the tree with --builtin, stop it
+        // before it boots.
+        let unwritable = try await Self.modload(["boot", "--plot", "\(path)/no/such/folder/boot.svg"])
+        #expect(unwritable.status == 64 && unwritable.standardError.contains("--plot \(path)/no/such/folder/boot.svg: cannot write there"))
+        #expect(unwritable.standardOutput.isEmpty)
+        let builtinPlot = try await Self.modload(["boot", "--builtin", "--compare"])
+        #expect(builtinPlot.status == 64 && builtinPlot.standardError.contains("--builtin boots no files"))
+
         let version = try await Self.modload(["--version"])
         #expect(version.standardOutput == "modload 0.12.0 (module ABI \(ModuleFileInfo.abiVersion))\n")
+    }
+
+    @Test func bootBootsTheTreeAndPrintsItsJSONAndPlot() async throws {
+        let folder = try ModuleFolder()
+        let run = try await Self.modload(["boot", "--cpus", "4", "--init-ms", "0", "--json", "--plot", folder.path + "/boot.svg"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let report = try JSONDecoder().decode(Boot.Report.self, from: Data(run.standardOutput.utf8))
+        #expect(report.requests == 1 + 4 * 4 + FileBootTests.devices + 1)
+        #expect(report.inits.values.allSatisfy { $0 == 1 } && report.inits["acpi_cpufreq"] == 1)
+        #expect(report.timeline?.count == 40 && report.criticalPathMs != nil && report.blacklisted == ["iTCO_wdt": 1] && report.denied == ["floppy": 1])
+        #expect(report.modules.contains { $0.name == "intel_pstate" && $0.state == "live" })
+        #expect(try String(contentsOfFile: folder.path + "/boot.svg", encoding: .utf8).contains("snd_hda_intel"))
+        // The built-in boot keeps its report; --tree prints the module root.
+        let builtin = try await Self.modload(["boot", "--builtin", "--cpus", "2", "--json"])
+        #expect(try JSONDecoder().decode(Boot.Report.self, from: Data(builtin.standardOutput.utf8)).timeline == nil)
+        let tree = try await Self.modload(["boot", "--tree"])
+        #expect(tree.status == 0 && FileManager.default.fileExists(atPath: tree.standardOutput.trimmingCharacters(in: .newlines) + "/modules.dep"))
     }
 
     @Test func signAppendsASignatureThatModinfoAndAKeyringTrust() async throws {

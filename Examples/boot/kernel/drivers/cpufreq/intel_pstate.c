@@ -1,0 +1,38 @@
+/*
+ * intel_pstate — Intel P-state CPU frequency driver.
+ *
+ * Uses     cpufreq_register_driver, cpufreq_unregister_driver
+ * Aliases  cpu:type:x86,ven0000fam0006mod*:feature:*
+ * Params   init_us
+ *
+ * Loaded first, at early boot: it takes the cpufreq slot.
+ */
+#include "boot_module.h"
+
+typedef uint32_t (*slot_fn)(const char *);
+
+static int intel_pstate_init(const struct modload_host_api *api, modload_host *host) {
+    slot_fn register_driver = (slot_fn)api->symbol(host, "cpufreq_register_driver");
+    boot_wait_for_device(api, host);
+    uint32_t result = register_driver ? register_driver("intel_pstate") : ENOENT;
+    if (result != 0) {
+        api->log(host, MODLOAD_LOG_INFO, "another frequency driver holds the cpufreq slot: no device");
+        return -(int)result;
+    }
+    return 0;
+}
+
+static void intel_pstate_exit(const struct modload_host_api *api, modload_host *host) {
+    slot_fn unregister_driver = (slot_fn)api->symbol(host, "cpufreq_unregister_driver");
+    if (unregister_driver) unregister_driver("intel_pstate");
+}
+
+MODLOAD_NAME("intel_pstate");
+MODLOAD_VERSION("1.0");
+MODLOAD_DESCRIPTION("Intel P-state CPU frequency driver");
+MODLOAD_LICENSE("GPL");
+MODLOAD_IMPORT("cpufreq_register_driver", "u32(ptr)");
+MODLOAD_IMPORT("cpufreq_unregister_driver", "u32(ptr)");
+BOOT_INIT_PARAM;
+MODLOAD_ALIAS("cpu:type:x86,ven0000fam0006mod*:feature:*");
+MODLOAD_MODULE(intel_pstate_init, intel_pstate_exit, NULL);
