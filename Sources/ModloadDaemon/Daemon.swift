@@ -47,7 +47,8 @@ public enum Daemon {
         do throws(ModuleError) {
             host = try ModuleHost(
                 configuration: ModuleHost.Configuration(
-                    logger: logger, tracksReferenceHolders: true, resolver: repository, signaturePolicy: configuration.signaturePolicy))
+                    logger: logger, failedLoadCacheDuration: configuration.failedLoadCacheDuration, tracksReferenceHolders: true,
+                    resolver: repository, signaturePolicy: configuration.signaturePolicy))
         } catch {
             throw DaemonError(.configuration, reason: "\(error)")
         }

@@ -30,6 +30,10 @@ public struct DaemonConfiguration: Sendable {
     public var maximumConnections: Int
     /// `HOST:PORT` for the Prometheus endpoint (`GET /metrics`), or `nil` for none.
     public var metricsAddress: String?
+    /// How long the host remembers a failed load, answering later requests for the module with
+    /// that failure instead of running its init again; `nil` (the default): only loads running
+    /// at the same time share a failure, as the kernel's do.
+    public var failedLoadCacheDuration: Duration?
     /// The daemon's log (the host's lifecycle, refusals, connections' protocol errors).
     public var logger: Logger
 
@@ -38,7 +42,7 @@ public struct DaemonConfiguration: Sendable {
         socketPath: String, rootPath: String, configurationDirectories: [String], modulesLoadDirectories: [String] = [],
         signaturePolicy: SignaturePolicy = .permissive, allowedGroup: UInt32? = nil, socketMode: mode_t? = nil,
         drainDeadline: Duration = .seconds(10), maximumMessageSize: Int = VarlinkFraming.maximumMessageSize,
-        maximumConnections: Int = 4096, metricsAddress: String? = nil,
+        maximumConnections: Int = 4096, metricsAddress: String? = nil, failedLoadCacheDuration: Duration? = nil,
         logger: Logger = Logger(label: "modload-daemon")
     ) {
         self.socketPath = socketPath
@@ -52,6 +56,7 @@ public struct DaemonConfiguration: Sendable {
         self.maximumMessageSize = maximumMessageSize
         self.maximumConnections = maximumConnections
         self.metricsAddress = metricsAddress
+        self.failedLoadCacheDuration = failedLoadCacheDuration
         self.logger = logger
     }
 

@@ -44,6 +44,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("drain-timeout"), help: ArgumentHelp("At shutdown, how long in all the unloads wait for references to be released, in seconds.", valueName: "seconds"))
     var drainTimeout = 10.0
 
+    @Option(name: .customLong("failure-cache"), help: ArgumentHelp("Remember a failed load this long, answering later requests for the module with its failure instead of running its init again (default: only concurrent loads share a failure).", valueName: "seconds"))
+    var failureCache: Double?
+
     @Option(name: .customLong("max-connections"), help: "Connections served at once; one more is closed at accept.")
     var maxConnections = 4096
 
@@ -56,6 +59,7 @@ struct DaemonCommand: AsyncParsableCommand {
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel): give trace, debug, info, notice, warning, error or critical") }
         guard drainTimeout >= 0, drainTimeout.isFinite else { throw ValidationError("--drain-timeout must be a number of seconds, 0 or more") }
+        if let failureCache { guard failureCache > 0, failureCache.isFinite else { throw ValidationError("--failure-cache must be a number of seconds above 0") } }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         if let socketMode, mode_t(socketMode, radix: 8).map({ $0 <= 0o777 }) != true {
             throw ValidationError("--socket-mode \(socketMode): give an octal mode such as 0660")
@@ -91,7 +95,7 @@ struct DaemonCommand: AsyncParsableCommand {
             modulesLoadDirectories: modulesLoad.isEmpty ? ModulesLoadList.systemDirectories + ["\(root.path)/modules-load.d"] : modulesLoad,
             signaturePolicy: policy, allowedGroup: group, socketMode: socketMode.flatMap { mode_t($0, radix: 8) },
             drainDeadline: .milliseconds(Int64(drainTimeout * 1000)), maximumConnections: maxConnections, metricsAddress: metrics,
-            logger: logger)
+            failedLoadCacheDuration: failureCache.map { .milliseconds(Int64($0 * 1000)) }, logger: logger)
         do throws(DaemonError) {
             try await Daemon.run(configuration, productVersion: modloadVersion, environment: environment)
         } catch {
