@@ -30,13 +30,7 @@ public enum BootBaseline {
 
     /// Runs the baseline over `tree` with `options`' CPUs and init time.
     public static func run(_ tree: DemoTree, _ options: Boot.Options) async throws -> Result {
-        let index: ModuleIndex
-        do throws(RepositoryError) { index = try ModuleIndex.load(from: tree.root) } catch {
-            throw ModuleError(.invalidFile, reason: "the demo tree's index: \(error)")
-        }
-        let repository = ModuleRepository(
-            root: tree.root, index: index,
-            configuration: FileBoot.modprobeConfiguration(of: tree.root, index: index, initDelay: options.initDelay))
+        let repository = try FileBoot.repository(of: tree, initDelay: options.initDelay)
         // No resolver (insmod binds to what is loaded), no failure cache (the old kernel had none).
         var configuration = ModuleHost.Configuration(failedLoadCacheDuration: nil)
         configuration.logger.logLevel = .critical

@@ -136,9 +136,8 @@ public enum Boot {
         var failures: [String: (error: ModuleError, count: Int)] = [:]
         /// First request to last answer.
         var wall: Duration = .zero
-        /// When the early-boot request was made, and when coldplug began (it had been answered).
+        /// When the early-boot request was made.
         var started = ContinuousClock.now
-        var coldplugStarted = ContinuousClock.now
     }
 
     /// Early boot — `early`, alone — then coldplug: every one of `requests` at once, each a
@@ -159,7 +158,6 @@ public enum Boot {
         } catch {
             record(error, for: moduleOf(early) ?? early)
         }
-        result.coldplugStarted = clock.now
         await withTaskGroup(of: (String, ModuleError?).self) { group in
             for request in requests {
                 group.addTask {

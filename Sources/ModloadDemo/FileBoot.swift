@@ -74,12 +74,7 @@ public enum FileBoot {
         }
         guard options.initDelay >= .zero else { throw ModuleError(.invalidArgument, reason: "--init-ms must not be negative") }
         // 1. Configure.
-        let index: ModuleIndex
-        do throws(RepositoryError) { index = try ModuleIndex.load(from: tree.root) } catch {
-            throw ModuleError(.invalidFile, reason: "the demo tree's index: \(error)")
-        }
-        let repository = ModuleRepository(
-            root: tree.root, index: index, configuration: modprobeConfiguration(of: tree.root, index: index, initDelay: options.initDelay))
+        let repository = try repository(of: tree, initDelay: options.initDelay)
         // 2. Host.
         var configuration = configuration
         configuration.resolver = repository
@@ -87,12 +82,23 @@ public enum FileBoot {
         let recorder = TimelineRecorder(host)
         // 3. Boot.
         let requests = coldplugRequests(cpus: options.cpus)
-        var screenings: [String: ModuleRepository.Screening] = [:]
-        for request in Set(requests + [earlyBoot]) { screenings[request] = repository.screen(request) }
-        let screened = screenings
+        let screened = screenings(of: requests, in: repository)
         let coldplug = await Boot.coldplug(
             host, early: earlyBoot, requests: requests, moduleOf: { screened[$0]?.found.first?.name })
         // 4. Report.
+        var report = report(of: host, coldplug: coldplug, requests: requests.count + 1)
+        complete(
+            &report, tree: tree, repository: repository, screenings: screened, requests: requests, recorder: recorder,
+            started: coldplug.started)
+        return (report, host)
+    }
+
+    /// What every boot of the tree reports beyond the counts: the lookups the configuration
+    /// refused, the timeline and its critical path.
+    static func complete(
+        _ report: inout Boot.Report, tree: DemoTree, repository: ModuleRepository, screenings: [String: ModuleRepository.Screening],
+        requests: [String], recorder: TimelineRecorder, started: ContinuousClock.Instant
+    ) {
         var blacklisted: [String: Int] = [:]
         var denied: [String: Int] = [:]
         for request in requests + [earlyBoot] {
@@ -100,16 +106,36 @@ public enum FileBoot {
             for refused in screening.blacklisted { blacklisted[refused.module, default: 0] += 1 }
             for refused in screening.denied { denied[refused.module, default: 0] += 1 }
         }
-        var report = report(of: host, coldplug: coldplug, requests: requests.count + 1)
         report.root = tree.root.path
         report.blacklisted = blacklisted
         report.denied = denied
-        let timeline = recorder.timeline(from: coldplug.started) { module in predecessors(of: module, in: repository) }
-        let path = CriticalPath.of(timeline, phaseEnds: [milliseconds(coldplug.started.duration(to: coldplug.coldplugStarted))])
+        let timeline = recorder.timeline(from: started) { module in predecessors(of: module, in: repository) }
+        // Early boot's phase: intel_pstate and what it waits for, all the way down.
+        var early: Set<String> = []
+        var pending = [earlyBoot]
+        while let module = pending.popLast() {
+            if early.insert(module).inserted { pending += predecessors(of: module, in: repository) }
+        }
+        let path = CriticalPath.of(timeline, phases: [early])
         report.timeline = timeline
         report.criticalPathMs = path.ms
         report.criticalPath = path.modules
-        return (report, host)
+    }
+
+    /// The tree's repository for a boot: its index, its configuration with `initDelay` (step 1).
+    public static func repository(of tree: DemoTree, initDelay: Duration) throws(ModuleError) -> ModuleRepository {
+        let index: ModuleIndex
+        do throws(RepositoryError) { index = try ModuleIndex.load(from: tree.root) } catch {
+            throw ModuleError(.invalidFile, reason: "the demo tree's index: \(error)")
+        }
+        return ModuleRepository(root: tree.root, index: index, configuration: modprobeConfiguration(of: tree.root, index: index, initDelay: initDelay))
+    }
+
+    /// Every distinct request's screening (what the configuration refuses of it).
+    static func screenings(of requests: [String], in repository: ModuleRepository) -> [String: ModuleRepository.Screening] {
+        var screenings: [String: ModuleRepository.Screening] = [:]
+        for request in Set(requests + [earlyBoot]) { screenings[request] = repository.screen(request) }
+        return screenings
     }
 
     /// What `module` waits for in a boot of `repository`: what it uses (`modules.dep`), its `pre:`

@@ -32,7 +32,7 @@ final class TimelineRecorder: Sendable {
         var requests = 0
         var initStart: ContinuousClock.Instant?
         var initEnd: ContinuousClock.Instant?
-        var failure: ModuleError?
+        var failure: String?
         var live = false
     }
 
@@ -41,14 +41,20 @@ final class TimelineRecorder: Sendable {
 
     /// Starts recording `host`'s events.
     init(_ host: ModuleHost) {
-        host.addObserver(named: "boot-timeline") { [self] event in self.note(event, at: .now) }
+        host.addObserver(named: "boot-timeline") { [self] event in
+            self.note(event.kind, module: event.module, errorCode: event.error?.code.name, at: .now)
+        }
     }
 
-    /// Notes `event`, arrived at `instant` (also how a client of the daemon feeds its Monitor stream in).
-    func note(_ event: ModuleEvent, at instant: ContinuousClock.Instant) {
+    /// Records nothing until ``note(_:module:errorCode:at:)`` is called (a client of the daemon
+    /// feeds it the Monitor stream's events).
+    init() {}
+
+    /// Notes an event of `kind` for `module` (with the error code of a failure), at `instant`.
+    func note(_ kind: ModuleEvent.Kind, module: String, errorCode: String?, at instant: ContinuousClock.Instant) {
         marks.withLock { all in
-            var m = all[event.module] ?? Marks()
-            switch event.kind {
+            var m = all[module] ?? Marks()
+            switch kind {
             case .requested:
                 m.requests += 1
                 if m.firstRequest == nil { m.firstRequest = instant }
@@ -63,11 +69,11 @@ final class TimelineRecorder: Sendable {
             case .loadFailed:
                 // A failure before init (a refused file, a missing dependency) has no init.
                 if m.initStart != nil, m.initEnd == nil { m.initEnd = instant }
-                if m.failure == nil { m.failure = event.error }
+                if m.failure == nil { m.failure = errorCode ?? "failed" }
             default:
                 break
             }
-            all[event.module] = m
+            all[module] = m
         }
     }
 
@@ -81,7 +87,7 @@ final class TimelineRecorder: Sendable {
             let outcome = m.live ? "live" : m.failure != nil ? "failed" : "requested"
             return TimelineEntry(
                 module: module, firstRequestMs: ms(first)!, requests: m.requests, initStartMs: ms(m.initStart),
-                initEndMs: ms(m.initEnd), outcome: outcome, error: m.failure?.code.name,
+                initEndMs: ms(m.initEnd), outcome: outcome, error: m.failure,
                 after: after(module).filter { all[$0] != nil }.sorted())
         }
         .sorted { ($0.firstRequestMs, $0.module) < ($1.firstRequestMs, $1.module) }
@@ -92,16 +98,13 @@ final class TimelineRecorder: Sendable {
 /// before it (``TimelineEntry/after``), weighted by what each took once nothing held it back —
 /// from its first request or its last predecessor's end, whichever was later, to its init's end:
 /// its file load (checked, mapped, bound) and its init. With as many cores as modules, a boot
-/// could not be shorter. Phases are sequential: the chains of the modules whose inits ended by
-/// `phaseEnds[0]` (early boot), then the rest.
+/// could not be shorter. Phases are sequential: the chains of the modules of `phases[0]` (early
+/// boot's), then of the next, …, then of the rest.
 public enum CriticalPath {
     /// The path's length (ms) and its modules, first to last.
-    public static func of(_ timeline: [TimelineEntry], phaseEnds: [Double] = []) -> (ms: Double, modules: [String]) {
+    public static func of(_ timeline: [TimelineEntry], phases: [Set<String>] = []) -> (ms: Double, modules: [String]) {
         let byName = Dictionary(uniqueKeysWithValues: timeline.map { ($0.module, $0) })
-        func phase(_ entry: TimelineEntry) -> Int {
-            let end = entry.initEndMs ?? .infinity
-            return phaseEnds.firstIndex { end <= $0 } ?? phaseEnds.count
-        }
+        func phase(_ entry: TimelineEntry) -> Int { phases.firstIndex { $0.contains(entry.module) } ?? phases.count }
         // What a module took once its predecessors (in its phase) were done.
         func work(_ entry: TimelineEntry) -> Double {
             guard let end = entry.initEndMs else { return 0 }
@@ -127,7 +130,7 @@ public enum CriticalPath {
         }
         var total = 0.0
         var modules: [String] = []
-        for index in 0...phaseEnds.count {
+        for index in 0...phases.count {
             let chains = timeline.filter { phase($0) == index }.map { longest($0.module, visiting: []) }
             if let top = chains.max(by: { $0.ms < $1.ms }) {
                 total += top.ms

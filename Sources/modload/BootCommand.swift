@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Modload
 import ModloadBench
+import ModloadControl
 import ModloadDemo
 
 struct BootCommand: AsyncParsableCommand, ReportsJSON {
@@ -36,6 +37,9 @@ struct BootCommand: AsyncParsableCommand, ReportsJSON {
     @Flag(help: "Also run the same coldplug through a kmod-style baseline (serialized duplicates, one insmod at a time per request) and give the ratio.")
     var compare = false
 
+    @Option(help: ArgumentHelp("Send the coldplug to the modload daemon on this socket (started on the tree: modload daemon -b $(modload boot --tree)) instead of a host of its own.", valueName: "path"))
+    var socket: String?
+
     @Flag(help: "Boot the built-in catalog (definitions in memory, no module files) instead of the tree.")
     var builtin = false
 
@@ -52,8 +56,8 @@ struct BootCommand: AsyncParsableCommand, ReportsJSON {
         guard initMs >= 0, initMs <= 60_000 else {
             throw ValidationError("--init-ms must be between 0 and 60000 (got \(initMs))")
         }
-        if builtin, plot != nil || compare || tree {
-            throw ValidationError("--plot, --compare and --tree are about the module tree; --builtin boots no files")
+        if builtin, plot != nil || compare || tree || socket != nil {
+            throw ValidationError("--plot, --compare, --socket and --tree are about the module tree; --builtin boots no files")
         }
         if let plot {
             // Checked before the boot: a boot should not run to find it cannot write its picture.
@@ -84,7 +88,21 @@ struct BootCommand: AsyncParsableCommand, ReportsJSON {
             print(demo.root.path)
             return
         }
-        var (report, host) = try await FileBoot.run(demo, options, configuration: configuration)
+        var report: Boot.Report
+        let listing: String
+        if let socket {
+            do {
+                let (booted, modules) = try await DaemonBoot.run(demo, options, socket: socket)
+                report = booted
+                listing = LsmodCommand.render(modules)
+            } catch let error as ControlError {
+                fail(error.reason)
+            }
+        } else {
+            let (booted, host) = try await FileBoot.run(demo, options, configuration: configuration)
+            report = booted
+            listing = host.listing()
+        }
         if compare {
             let baseline = try await BootBaseline.run(demo, options)
             report.baseline = Boot.Baseline(wallMs: baseline.wallMs, inits: baseline.inits, ratio: baseline.wallMs / max(report.wallMs, 1e-9))
@@ -97,7 +115,7 @@ struct BootCommand: AsyncParsableCommand, ReportsJSON {
                 fail("--plot \(plot): cannot write it (\(String(cString: strerror(errno))))")
             }
         }
-        print(json ? try jsonLine(report) : render(report, listing: host.listing()))
+        print(json ? try jsonLine(report) : render(report, listing: listing))
     }
 
     private func render(_ report: Boot.Report, listing: String) -> String {
