@@ -58,13 +58,14 @@ public enum Boot {
         public var root: String? = nil
         /// Per module: its first request, init start and end, outcome (the tree's boot).
         public var timeline: [TimelineEntry]? = nil
-        /// The critical path: the longest chain of file load + init along dependencies, early
-        /// boot's then coldplug's (ms), and its modules in order.
+        /// The critical path's length: the longest chain of file load + init along dependencies,
+        /// early boot's then coldplug's (ms; ``CriticalPath``).
         public var criticalPathMs: Double? = nil
+        /// The critical path's modules, first to last.
         public var criticalPath: [String]? = nil
-        /// Lookups the configuration refused, per module: `blacklist` (found through an alias)
-        /// and `deny`.
+        /// Lookups `blacklist` refused (the module found through an alias), per module.
         public var blacklisted: [String: Int]? = nil
+        /// Lookups `deny` refused, per module.
         public var denied: [String: Int]? = nil
         /// The same coldplug through the kmod-style baseline (`--compare`).
         public var baseline: Baseline? = nil
@@ -79,6 +80,7 @@ public enum Boot {
         /// `wallMs` over the boot's.
         public let ratio: Double
 
+        /// The baseline's figures.
         public init(wallMs: Double, inits: [String: Int], ratio: Double) {
             self.wallMs = wallMs
             self.inits = inits
@@ -144,8 +146,7 @@ public enum Boot {
     /// request through the host (by name or alias, dependencies first). `moduleOf` names the
     /// module a request is for, to file its failure under (the request itself if `nil`).
     static func coldplug(
-        _ host: ModuleHost, early: String, requests: [String], moduleOf: @escaping @Sendable (String) -> String?,
-        parameters: String = ""
+        _ host: ModuleHost, early: String, requests: [String], moduleOf: @escaping @Sendable (String) -> String?
     ) async -> Coldplug {
         var result = Coldplug()
         func record(_ error: ModuleError, for name: String) {
@@ -154,7 +155,7 @@ public enum Boot {
         let clock = ContinuousClock()
         result.started = clock.now
         do throws(ModuleError) {
-            try await host.request(early, parameters: parameters)
+            try await host.request(early)
         } catch {
             record(error, for: moduleOf(early) ?? early)
         }
@@ -163,7 +164,7 @@ public enum Boot {
                 group.addTask {
                     let module = moduleOf(request) ?? request
                     do throws(ModuleError) {
-                        try await host.request(request, parameters: parameters)
+                        try await host.request(request)
                         return (module, nil)
                     } catch {
                         return (module, error)

@@ -36,7 +36,7 @@ public enum DaemonBoot {
         let done = Atomic<Bool>(false)
         let subscribed = DispatchSemaphore(value: 0)
         let monitorEnded = DispatchSemaphore(value: 0)
-        let monitorFailure = Mutex<String?>(nil)
+        let monitorFailure = Locked<String?>(nil)
         let monitorThread = Thread {
             defer { monitorEnded.signal() }
             do {
@@ -58,7 +58,7 @@ public enum DaemonBoot {
         if let failure = monitorFailure.withLock({ $0 }) { throw ModuleError(.invalidArgument, reason: "the daemon's Monitor stream: \(failure)") }
 
         // 2. Early boot, 3. coldplug.
-        let failures = Mutex<[String: (code: String, reason: String, count: Int)]>([:])
+        let failures = Locked<[String: (code: String, reason: String, count: Int)]>([:])
         @Sendable func load(_ request: String, with client: HostClient) {
             do throws(ControlError) {
                 _ = try client.load(HostInterface.LoadParameters(name: request, parameters: parameters))

@@ -1,5 +1,4 @@
 import Modload
-import Synchronization
 
 /// One module's line of a boot's timeline: when it was first asked for, when its init ran, how it
 /// ended — times in milliseconds from the boot's start.
@@ -10,9 +9,9 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
     public let firstRequestMs: Double
     /// Requests that resolved to it.
     public let requests: Int
-    /// Init start (`coming`) and end (`live`, or `going` for an init that failed); `nil` if its
-    /// init never ran (live already, or refused before it).
+    /// Init start (`coming`); `nil` if its init never ran (live already, or refused before it).
     public let initStartMs: Double?
+    /// Init end (`live`, or `going` for an init that failed); `nil` if its init never ran.
     public let initEndMs: Double?
     /// `live`, `failed` (with ``error``), or `requested` (no load of it ended during the boot).
     public let outcome: String
@@ -37,7 +36,7 @@ final class TimelineRecorder: Sendable {
     }
 
     /// Lock rule: held only to note one event (no call out while it is held).
-    private let marks = Mutex<[String: Marks]>([:])
+    private let marks = Locked<[String: Marks]>([:])
 
     /// Starts recording `host`'s events.
     init(_ host: ModuleHost) {

@@ -15,11 +15,15 @@ import Darwin
 ///
 /// Rules: critical sections are short, never suspend, never call user code (module init/exit,
 /// observers), and never take a second `Locked` unless the order is documented at both sites.
-final class Locked<State>: @unchecked Sendable {
+///
+/// Public so that the layers above the core (the demo's timeline, its daemon client) lock the
+/// same way and their TSan runs stay meaningful too.
+public final class Locked<State>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var state: State
 
-    init(_ initial: State) {
+    /// State `initial`, unlocked.
+    public init(_ initial: State) {
         state = initial
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
@@ -35,7 +39,7 @@ final class Locked<State>: @unchecked Sendable {
 
     /// Runs `body` with the lock held and the state mutable.
     @inline(__always)
-    func withLock<Result, Failure: Error>(
+    public func withLock<Result, Failure: Error>(
         _ body: (inout State) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         pthread_mutex_lock(mutex)
