@@ -10,7 +10,7 @@ import Darwin
 ///
 /// Modload uses this rather than `Synchronization.Mutex` because ThreadSanitizer does not
 /// instrument `Mutex`'s contended slow path and reports false races on it (docs/design.md §11).
-/// Every lock in the host is one of these or a ``Monitor`` (the same mutex with a condition
+/// Every lock in the host is one of these or a `Monitor` (the same mutex with a condition
 /// variable, for threads that block), so the TSan stress runs stay meaningful.
 ///
 /// Rules: critical sections are short, never suspend, never call user code (module init/exit,
