@@ -50,13 +50,7 @@ public struct VarlinkCall: Sendable {
         // The envelope is split without parsing the parameters (``VarlinkJSON/members(of:)``);
         // decodeParameters decodes them. Parameters and members other than the call's own are
         // checked as JSON here, so a message that is not JSON is refused whole, wherever it breaks.
-        let bytes = Array(message)
-        guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw VarlinkProtocolError(.notUTF8, reason: "a message that is not UTF-8")
-        }
-        guard let members = VarlinkJSON.members(of: bytes) else {
-            throw VarlinkProtocolError(.notJSON, reason: "a message that is not one JSON object")
-        }
+        let (bytes, members) = try VarlinkJSON.envelope(message, kind: "message")
         var method: String?
         var flags: [String: Bool] = [:]
         var parameters = Array("{}".utf8)
@@ -170,13 +164,7 @@ public struct VarlinkReply: Sendable {
     public static func decode(_ message: some Collection<UInt8>) throws(VarlinkProtocolError) -> VarlinkReply {
         // The envelope is split without parsing the parameters (a List reply is tens of KB, and
         // JSONSerialization takes milliseconds for it); decodeParameters parses them once.
-        let bytes = Array(message)
-        guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw VarlinkProtocolError(.notUTF8, reason: "a message that is not UTF-8")
-        }
-        guard let members = VarlinkJSON.members(of: bytes) else {
-            throw VarlinkProtocolError(.notJSON, reason: "a reply that is not a JSON object")
-        }
+        let (bytes, members) = try VarlinkJSON.envelope(message, kind: "reply")
         var error: String?
         var parameters = Array("{}".utf8)
         var continues = false
@@ -352,6 +340,21 @@ enum VarlinkJSON {
             blanks()
             return i == bytes.count ? members : nil
         }
+    }
+
+    /// `message`'s bytes and its top-level members, checked to be UTF-8 and one JSON object
+    /// (`kind` — "message", "reply" — names it in the error).
+    static func envelope(
+        _ message: some Collection<UInt8>, kind: String
+    ) throws(VarlinkProtocolError) -> (bytes: [UInt8], members: [(key: String, value: Range<Int>)]) {
+        let bytes = Array(message)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw VarlinkProtocolError(.notUTF8, reason: "a \(kind) that is not UTF-8")
+        }
+        guard let members = members(of: bytes) else {
+            throw VarlinkProtocolError(.notJSON, reason: "a \(kind) that is not one JSON object")
+        }
+        return (bytes, members)
     }
 
     /// Whether `text` is one JSON value (what ``members(of:)`` skips over without checking).
