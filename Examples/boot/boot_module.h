@@ -36,4 +36,24 @@ static inline uint32_t boot_call(const struct modload_host_api *api, modload_hos
     return function ? function() : 0;
 }
 
+/* The cpufreq slot (module cpufreq): a frequency driver's init registers `name` in it — 0, or
+ * -ENODEV when another driver holds it — and its exit unregisters it. */
+typedef uint32_t (*boot_cpufreq_slot_fn)(const char *);
+
+static inline int boot_cpufreq_register(const struct modload_host_api *api, modload_host *host, const char *name) {
+    boot_cpufreq_slot_fn register_driver = (boot_cpufreq_slot_fn)api->symbol(host, "cpufreq_register_driver");
+    boot_wait_for_device(api, host);
+    uint32_t result = register_driver ? register_driver(name) : ENOENT;
+    if (result != 0) {
+        api->log(host, MODLOAD_LOG_INFO, "another frequency driver holds the cpufreq slot: no device");
+        return -(int)result;
+    }
+    return 0;
+}
+
+static inline void boot_cpufreq_unregister(const struct modload_host_api *api, modload_host *host, const char *name) {
+    boot_cpufreq_slot_fn unregister_driver = (boot_cpufreq_slot_fn)api->symbol(host, "cpufreq_unregister_driver");
+    if (unregister_driver) unregister_driver(name);
+}
+
 #endif

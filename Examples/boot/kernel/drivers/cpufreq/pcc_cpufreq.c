@@ -9,22 +9,12 @@
  */
 #include "boot_module.h"
 
-typedef uint32_t (*slot_fn)(const char *);
-
 static int pcc_cpufreq_init(const struct modload_host_api *api, modload_host *host) {
-    slot_fn register_driver = (slot_fn)api->symbol(host, "cpufreq_register_driver");
-    boot_wait_for_device(api, host);
-    uint32_t result = register_driver ? register_driver("pcc_cpufreq") : ENOENT;
-    if (result != 0) {
-        api->log(host, MODLOAD_LOG_INFO, "another frequency driver holds the cpufreq slot: no device");
-        return -(int)result;
-    }
-    return 0;
+    return boot_cpufreq_register(api, host, "pcc_cpufreq");
 }
 
 static void pcc_cpufreq_exit(const struct modload_host_api *api, modload_host *host) {
-    slot_fn unregister_driver = (slot_fn)api->symbol(host, "cpufreq_unregister_driver");
-    if (unregister_driver) unregister_driver("pcc_cpufreq");
+    boot_cpufreq_unregister(api, host, "pcc_cpufreq");
 }
 
 MODLOAD_NAME("pcc_cpufreq");
