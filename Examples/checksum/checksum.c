@@ -13,7 +13,8 @@
  * Build:   cc -shared -fPIC -O2 -I Sources/CModloadABI/include Examples/checksum/checksum.c \
  *             -o libchecksum.so
  *          (-DCHECKSUM_NONCOUNTING makes it a noncounting module: callers call in inside read
- *          sections instead of holding references.)
+ *          sections instead of holding references; -DCHECKSUM_VERSION='"2.0"' gives a rebuilt
+ *          copy another version, for a live replace.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,7 +69,10 @@ static void checksum_exit(const struct modload_host_api *api, modload_host *host
 }
 
 MODLOAD_NAME("checksum");
-MODLOAD_VERSION("1.0");
+#ifndef CHECKSUM_VERSION
+#define CHECKSUM_VERSION "1.0"
+#endif
+MODLOAD_VERSION(CHECKSUM_VERSION);
 MODLOAD_DESCRIPTION("CRC-32C (Castagnoli) checksums");
 MODLOAD_LICENSE("MIT");
 MODLOAD_EXPORT(checksum_crc32c, "u32(u32,ptr,usize)");

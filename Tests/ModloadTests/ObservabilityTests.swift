@@ -143,7 +143,7 @@ struct ObservabilityTests {
         try await host.insert(
             BuiltinModule(name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096))
         #expect(host.info(of: "jbd2") == ModuleInfo(
-            name: "jbd2", version: "3.0", description: "journalling", license: "GPL", size: 4096,
+            name: "jbd2", generation: 1, version: "3.0", description: "journalling", license: "GPL", size: 4096,
             state: .live, isUnloading: false, accounting: .counting, refcount: 0, usedBy: [], uses: [],
             parameters: .none, parameterWarnings: [], taints: [], file: nil, loadedAsDependency: false))
     }

@@ -64,6 +64,13 @@ public protocol ModuleDefinition: Sendable {
     /// Takes the module down. Runs once, after a successful init and an accepted ``cleanup(_:)``,
     /// when the module is `going`; it cannot fail. Default: does nothing.
     func exit(_ context: ModuleContext) async
+    /// State handover in a live replace (``ModuleHost/replace(_:with:parameters:options:)``):
+    /// called on the new generation after its init succeeded and before the switch, with the
+    /// definition of the generation it replaces — still live and serving, so state it keeps
+    /// changing is the previous generation's to hand over consistently. Throwing aborts the
+    /// replace: this generation's exit runs and the previous one stays current, untouched.
+    /// Default: takes nothing over.
+    func takeOver(from previous: any ModuleDefinition, _ context: ModuleContext) async throws
 }
 
 extension ModuleDefinition {
@@ -91,6 +98,8 @@ extension ModuleDefinition {
     public func cleanup(_ context: ModuleContext) async throws {}
     /// Default: does nothing.
     public func exit(_ context: ModuleContext) async {}
+    /// Default: takes nothing over.
+    public func takeOver(from previous: any ModuleDefinition, _ context: ModuleContext) async throws {}
 }
 
 /// How callers account for their use of a module (raceless modules, docs/design.md §1).

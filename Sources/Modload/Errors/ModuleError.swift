@@ -69,6 +69,9 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         /// The signature policy refuses the file: unsigned, or signed by a key the host does not
         /// trust, under ``SignaturePolicy/Mode/enforce`` (the kernel's `-EKEYREJECTED`).
         public static let keyRejected = Code(name: "keyRejected", errno: EKEYREJECTED)
+        /// A replace found an old generation of the module still draining (Erlang's
+        /// `not_purged`): a third generation waits until it is gone, or purges it brutally.
+        public static let notPurged = Code(name: "notPurged", errno: EBUSY)
 
         /// The code a module's entry point means by returning `-errno` (the predefined code with
         /// that errno where there is one, else a code named after the errno).
@@ -96,6 +99,8 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
         var underlyingIsInReason = false
         var cycle: [String]?
         var dependencyPath: [String] = []
+        var memberErrors: [ModuleError] = []
+        var rolledBack: [String] = []
 
         init(
             code: Code, module: String?, file: String?, state: ModuleState?, holders: HoldersReport?, reason: String,
@@ -117,6 +122,8 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
             copy.underlyingIsInReason = underlyingIsInReason
             copy.cycle = cycle
             copy.dependencyPath = dependencyPath
+            copy.memberErrors = memberErrors
+            copy.rolledBack = rolledBack
             return copy
         }
     }
@@ -169,6 +176,19 @@ public struct ModuleError: Error, Sendable, CustomStringConvertible {
     public var cycle: [String]? {
         get { storage.cycle }
         set { mutate { $0.cycle = newValue } }
+    }
+
+    /// For an all-or-nothing set that failed to prepare: every member's error, in the order found
+    /// (this error is the first of them, with a reason that counts them all). Empty otherwise.
+    public var memberErrors: [ModuleError] {
+        get { storage.memberErrors }
+        set { mutate { $0.memberErrors = newValue } }
+    }
+    /// For an all-or-nothing set whose commit failed: the members that were up and were taken
+    /// down again, in the order their exits ran. Empty otherwise.
+    public var rolledBack: [String] {
+        get { storage.rolledBack }
+        set { mutate { $0.rolledBack = newValue } }
     }
 
     /// `true` when ``reason`` already says what ``underlying`` says (the description then does not

@@ -31,22 +31,37 @@ extension ModuleHost {
     ) throws(ModuleError) -> Value {
         let name = try ModuleName(validating: name)
         let key = name.canonical
-        let outcome: Result<Value, ModuleError> = table.read { snapshot in
-            guard let found = snapshot.withModule(name, { record -> Result<Value, ModuleError> in
-                guard record.isCallable else { return .failure(Self.unreachable(record)) }
-                guard record.accounting == .noncounting else {
-                    return .failure(
-                        ModuleError(
-                            .invalidArgument, module: key, state: record.state,
-                            reason: "is a counting module: take a reference with acquire(_:) to call it"))
-                }
-                do throws(ModuleError) { return .success(try body(record.definition)) } catch { return .failure(error) }
-            }) else {
-                return .failure(ModuleError(.notFound, module: key, reason: "is not loaded"))
+        while true {
+            // `nil`: the module found was replaced after this snapshot was loaded (the switch
+            // publishes the new generation first): look again.
+            let outcome: Result<Value, ModuleError>? = table.read { snapshot in
+                call(snapshot, name, key, body)
             }
-            return found
+            if let outcome { return try outcome.get() }
         }
-        return try outcome.get()
+    }
+
+    /// One try of ``withModule(_:_:)`` inside a read section.
+    private func call<Value>(
+        _ snapshot: ModuleSnapshot, _ name: ModuleName, _ key: String, _ body: (any ModuleDefinition) throws(ModuleError) -> Value
+    ) -> Result<Value, ModuleError>? {
+        guard let found = snapshot.modules[name] else {
+            return .failure(ModuleError(.notFound, module: key, reason: "is not loaded"))
+        }
+        return found._withUnsafeGuaranteedRef { record -> Result<Value, ModuleError>? in
+            guard record.isCallable else {
+                // Old — or past it by now — and a newer generation current: look again.
+                if record.state == .old || isSuperseded(found, name) { return nil }
+                return .failure(Self.unreachable(record))
+            }
+            guard record.accounting == .noncounting else {
+                return .failure(
+                    ModuleError(
+                        .invalidArgument, module: key, state: record.state,
+                        reason: "is a counting module: take a reference with acquire(_:) to call it"))
+            }
+            do throws(ModuleError) { return .success(try body(record.definition)) } catch { return .failure(error) }
+        }
     }
 
     /// ``withModule(_:_:)`` with the definition as its concrete type.
@@ -68,6 +83,11 @@ extension ModuleHost {
 
     private static func unreachable(_ record: ModuleRecord) -> ModuleError {
         let state = record.state
+        if record.isProvisional {
+            return ModuleError(
+                .busy, module: record.name.canonical, state: state,
+                reason: "is being loaded as part of an all-or-nothing set; its call points open when the whole set is live")
+        }
         if state == .coming || state == .unformed {
             return ModuleError(.busy, module: record.name.canonical, state: state, reason: "is still loading")
         }

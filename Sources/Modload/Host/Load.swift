@@ -186,7 +186,8 @@ extension ModuleHost {
                 name: name.canonical, logger: moduleLogger(for: name), imports: .none, parameters: parameters,
                 host: self)
             let record = ModuleRecord(
-                name: name, definition: definition, context: context, statistics: statistics,
+                name: name, generation: t.nextGeneration(of: name), definition: definition, context: context,
+                statistics: statistics,
                 tracksHolders: configuration.tracksReferenceHolders, parameterWarnings: warnings)
             let running = RunningLoad(record: record, autoload: autoload, takesSlot: takesSlot)
             t.insert(record)
@@ -307,33 +308,8 @@ extension ModuleHost {
     private func initialize(_ running: RunningLoad) async {
         let record = running.record
         let name = record.name
-        if let veto = eventHub.emit(ModuleEvent(kind: .coming, module: name.canonical), vetoable: true) {
-            let error = ModuleError(
-                .permissionDenied, module: name.canonical, state: .coming,
-                reason: "load vetoed by observer \"\(veto.observer)\"", underlying: veto.error)
+        if let error = await observeAndInitialize(record) {
             await failLoad(running, error)
-            return
-        }
-
-        // Init, with no lock held. The count holds base + 1 throughout.
-        let clock = ContinuousClock()
-        let started = clock.now
-        let initError: (any Error)?
-        do {
-            try await record.definition.initialize(record.context)
-            initError = nil
-        } catch {
-            initError = error
-        }
-        let initTime = started.duration(to: clock.now)
-        record.statistics.recordInit(took: initTime)
-        metrics.initDuration.recordNanoseconds(initTime.nanosecondCount)
-        if let initError {
-            await failLoad(
-                running,
-                ModuleError(
-                    .initFailed, module: name.canonical, state: .coming, reason: "init failed",
-                    underlying: initError))
             return
         }
 
@@ -347,17 +323,44 @@ extension ModuleHost {
         metrics.loads.increment()
         metrics.moduleLive(1)
         logger.debug("module live", metadata: ["module": "\(name)"])
-        eventHub.emit(ModuleEvent(kind: .live, module: name.canonical))
+        eventHub.emit(ModuleEvent(kind: .live, module: name.canonical, generation: record.generation))
         table.write { t in t.running[name] = nil }
         requestSlots.finish(running)
         running.outcome.complete(.success(()))
+    }
+
+    /// Steps 5–6 of every load, set member and replacement: the `coming` observers (which may
+    /// veto), then init with no lock held — the count holds base + 1 throughout. Returns why the
+    /// module cannot go live, or `nil` if init succeeded.
+    func observeAndInitialize(_ record: ModuleRecord) async -> ModuleError? {
+        let name = record.name
+        if let veto = eventHub.emit(ModuleEvent(kind: .coming, module: name.canonical, generation: record.generation), vetoable: true) {
+            return ModuleError(
+                .permissionDenied, module: name.canonical, state: .coming,
+                reason: "load vetoed by observer \"\(veto.observer)\"", underlying: veto.error)
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let initError: (any Error)?
+        do {
+            try await record.definition.initialize(record.context)
+            initError = nil
+        } catch {
+            initError = error
+        }
+        let initTime = started.duration(to: clock.now)
+        record.statistics.recordInit(took: initTime)
+        metrics.initDuration.recordNanoseconds(initTime.nanosecondCount)
+        guard let initError else { return nil }
+        return ModuleError(
+            .initFailed, module: name.canonical, state: .coming, reason: "init failed", underlying: initError)
     }
 
     /// A load that failed: events delivered, unlinked, references on its exporters released,
     /// every caller answered. Events go out while the record still holds the name (same-name loads
     /// join and get this failure), so a new load of the name cannot emit `coming` before them. A
     /// load that failed before formation was never visible: it emits only `loadFailed`.
-    private func failLoad(_ running: RunningLoad, _ error: ModuleError) async {
+    func failLoad(_ running: RunningLoad, _ error: ModuleError, remember: Bool = true) async {
         let record = running.record
         let key = record.name.canonical
         let formed = record.state != .unformed
@@ -368,14 +371,15 @@ extension ModuleHost {
         metrics.failed(error.code)
         logger.debug("module load failed", metadata: ["module": "\(key)", "error": "\(error)"])
         if formed {
-            eventHub.emit(ModuleEvent(kind: .going, module: key))
-            eventHub.emit(ModuleEvent(kind: .gone, module: key))
+            eventHub.emit(ModuleEvent(kind: .going, module: key, generation: record.generation))
+            eventHub.emit(ModuleEvent(kind: .gone, module: key, generation: record.generation))
         }
-        eventHub.emit(ModuleEvent(kind: .loadFailed, module: key, error: error))
+        eventHub.emit(ModuleEvent(kind: .loadFailed, module: key, error: error, generation: record.generation))
         let orphaned = unlink(record) { t in
-            t.running[record.name] = nil
-            // An abandoned load (its callers cancelled) is no failure of the module's to remember.
-            if let ttl = configuration.failedLoadCacheDuration, error.code != .cancelled {
+            if t.running[record.name] === running { t.running[record.name] = nil }
+            // An abandoned load (its callers cancelled) is no failure of the module's to remember,
+            // nor is a rolled-back member of a set or a failed replace (the name stays live).
+            if remember, let ttl = configuration.failedLoadCacheDuration, error.code != .cancelled {
                 let now = ContinuousClock.now
                 t.recentFailures = t.recentFailures.filter { $0.value.until > now }
                 t.recentFailures[record.name] = (error, now + ttl)
@@ -396,11 +400,11 @@ extension ModuleHost {
     func unlink(_ record: ModuleRecord, also: (inout ModuleTable.Writer) -> Void = { _ in }) -> Bool {
         table.write { t in
             t.withdrawExports(of: record)
-            t.remove(record.name)
+            t.remove(record)
             record.setState(.gone)
             also(&t)
             let targets = record.takeTargets()
-            t.unlink(record.name, from: targets.map(\.name))
+            t.unlink(record.key, from: targets.map(\.key))
             for target in targets { target.releaseHostReference() }
         }
         // References that outlive the module (forced unload, or taken while coming before a

@@ -74,27 +74,42 @@ public final class ModuleHost: Sendable {
     ///   - holder: a label saying who holds the reference, reported by ``holders(of:)`` and by
     ///     unload refusals when the host is configured with `tracksReferenceHolders`.
     /// - Throws: `invalidArgument` for a malformed name, `notFound` if no such module is loaded,
-    ///   `busy` if it is going (being unloaded, or its init failed).
+    ///   `busy` if it is going (being unloaded, or its init failed) or is a member of an
+    ///   all-or-nothing set still being committed.
+    ///
+    /// During a replace the reference is on whichever generation is current when the try-get
+    /// succeeds: never on an old one that a new acquire can no longer reach.
     public func acquire(_ name: String, holder: String? = nil) throws(ModuleError) -> ModuleReference {
         let name = try ModuleName(validating: name)
-        // Try-get inside the read section: what it finds is valid there, and once the count holds
-        // the new reference, the count keeps the record in memory (no ARC traffic at all).
-        let found: (record: Unmanaged<ModuleRecord>, acquired: Bool, state: ModuleState)? = table.read { snapshot in
-            guard let record = snapshot.modules[name] else { return nil }
-            return record._withUnsafeGuaranteedRef { r in
-                let state = r.state
-                return state == .unformed ? nil : (record, r.tryAcquire(holder: holder), state)
+        while true {
+            // Try-get inside the read section: what it finds is valid there, and once the count
+            // holds the new reference, the count keeps the record in memory (no ARC traffic).
+            // The refusal is made inside the read section, where the record is valid.
+            let found: (record: Unmanaged<ModuleRecord>, refusal: ModuleError?, replaced: Bool)? = table.read { snapshot in
+                guard let record = snapshot.modules[name] else { return nil }
+                return record._withUnsafeGuaranteedRef { r in
+                    if r.state == .unformed && !r.isProvisional { return nil }
+                    if r.tryAcquire(holder: holder) { return (record, nil, false) }
+                    return r.state == .old ? (record, nil, true) : (record, ModuleHandle(record: r).refusal(), false)
+                }
             }
+            guard let found else {
+                throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
+            }
+            // Replaced after this snapshot was loaded — old, or even gone by now: the switch
+            // published the new generation before retiring this one, so the next read finds it.
+            if found.replaced { continue }
+            guard let refusal = found.refusal else { return ModuleReference(unmanaged: found.record, holder: holder) }
+            if isSuperseded(found.record, name) { continue }
+            throw refusal
         }
-        guard let found else {
-            throw ModuleError(.notFound, module: name.canonical, reason: "is not loaded")
-        }
-        guard found.acquired else {
-            throw ModuleError(
-                .busy, module: name.canonical, state: found.state,
-                reason: "is going away (being unloaded, or its load failed); no new references")
-        }
-        return ModuleReference(unmanaged: found.record, holder: holder)
+    }
+
+    /// Whether the current snapshot has another record for `name` than `record` (one a reader
+    /// found in an older snapshot): a replace switched generations meanwhile. Compares addresses
+    /// only — `record` may be gone.
+    func isSuperseded(_ record: Unmanaged<ModuleRecord>, _ name: ModuleName) -> Bool {
+        table.read { snapshot in snapshot.modules[name].map { $0.toOpaque() != record.toOpaque() } ?? false }
     }
 
     /// A handle on a module: for acquiring it later without a name lookup (``ModuleHandle``).
@@ -122,11 +137,13 @@ public final class ModuleHost: Sendable {
         return table.read { snapshot in snapshot.withModule(name) { Self.snapshotInfo(of: $0, in: snapshot) } } ?? nil
     }
 
-    /// Snapshots of every module past `unformed`, sorted by name.
+    /// Snapshots of every module past `unformed`, sorted by name — old generations included,
+    /// each after the current one of its name.
     public var modules: [ModuleInfo] {
         table.read { snapshot in
             // Sorted as records (references) rather than as snapshots (large values to move).
-            snapshot.modules.values.map { $0.takeUnretainedValue() }.sorted { $0.name.canonical < $1.name.canonical }
+            (snapshot.modules.values.map { $0.takeUnretainedValue() } + snapshot.old.values.map { $0.takeUnretainedValue() })
+                .sorted { ($0.name.canonical, -$0.generation) < ($1.name.canonical, -$1.generation) }
                 .compactMap { Self.snapshotInfo(of: $0, in: snapshot) }
         }
     }
@@ -226,11 +243,11 @@ public final class ModuleHost: Sendable {
         guard reading.state != .unformed else { return nil }
         let definition = record.definition
         return ModuleInfo(
-            name: record.name.canonical, version: definition.version,
+            name: record.name.canonical, generation: record.generation, version: definition.version,
             description: definition.description, license: definition.license,
             size: definition.size, state: reading.state, isUnloading: reading.isUnloading,
             accounting: record.accounting, refcount: reading.reported,
-            usedBy: snapshot.dependents(of: record.name), uses: record.targetNames.map(\.canonical).sorted(),
+            usedBy: snapshot.dependents(of: record.key), uses: record.targetNames.map(\.canonical).sorted(),
             parameters: record.parameters, parameterWarnings: record.parameterWarnings, taints: definition.taints,
             file: record.file, loadedAsDependency: record.loadedAsDependency)
     }
@@ -241,7 +258,7 @@ public final class ModuleHost: Sendable {
         let reading = record.refs.reading
         return HoldersReport(
             module: record.name.canonical, state: reading.state,
-            dependents: table.read { $0.dependents(of: record.name) },
+            dependents: table.read { $0.dependents(of: record.key) },
             references: references ?? reading.references, referenceHolders: record.holderLabels)
     }
 

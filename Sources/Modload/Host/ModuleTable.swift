@@ -30,10 +30,20 @@ final class ModuleTable: Sendable {
         fileprivate(set) var modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>
         /// Statistics of every name ever asked for.
         fileprivate(set) var statistics: TreeDictionary<ModuleName, NameStatistics>
-        /// Exported symbols of every formed module, by symbol name.
+        /// Old generations (``ModuleState/old``): replaced and still referenced or draining (a
+        /// replace allows one per name), or set members whose rollback was refused. Each entry
+        /// owns one retain of its record, as in `modules`.
+        fileprivate(set) var old: TreeDictionary<ModuleKey, Unmanaged<ModuleRecord>> = [:]
+        /// Exported symbols of every formed module, by symbol name (an old generation's exports
+        /// are replaced by the new one's at the switch).
         fileprivate(set) var symbols: TreeDictionary<String, SymbolEntry> = [:]
-        /// Use links: exporter → the modules using it (its dependents).
-        fileprivate(set) var dependents: TreeDictionary<ModuleName, Set<ModuleName>> = [:]
+        /// Use links: exporter → the modules using it (its dependents), by name and generation.
+        fileprivate(set) var dependents: TreeDictionary<ModuleKey, Set<ModuleKey>> = [:]
+        /// The last generation given to each name (``ModuleRecord/generation``).
+        var generations: [ModuleName: Int] = [:]
+        /// Names being replaced: a replace is preparing a new generation while the current one
+        /// serves (unloads and other replaces of the name are refused).
+        var replacing: Set<ModuleName> = []
         /// Set when `modules` or `statistics` changed: publish a new snapshot.
         fileprivate var changed = false
         /// Records removed by this edit, released after a grace period.
@@ -57,44 +67,104 @@ final class ModuleTable: Sendable {
             changed = true
         }
 
-        mutating func remove(_ name: ModuleName) {
-            guard let record = modules.removeValue(forKey: name) else { return }
-            removed.append(record)
+        /// The generation a new record of `name` gets (one more than the last).
+        mutating func nextGeneration(of name: ModuleName) -> Int {
+            let next = (generations[name] ?? 0) + 1
+            generations[name] = next
+            return next
+        }
+
+        /// Removes `record` — the current or the old generation of its name.
+        mutating func remove(_ record: ModuleRecord) {
+            let name = record.name
+            let entry: Unmanaged<ModuleRecord>?
+            if modules[name]?.takeUnretainedValue() === record {
+                entry = modules.removeValue(forKey: name)
+            } else if old[record.key]?.takeUnretainedValue() === record {
+                entry = old.removeValue(forKey: record.key)
+            } else {
+                entry = nil
+            }
+            guard let entry else { return }
+            removed.append(entry)
+            changed = true
+        }
+
+        /// The switch of a replace: `next` becomes the current record of its name and the
+        /// current one becomes old. Exports are switched by ``switchExports(from:to:)``.
+        mutating func makeCurrent(_ next: ModuleRecord) {
+            if let current = modules[next.name] { old[current.takeUnretainedValue().key] = current }
+            modules[next.name] = .passRetained(next)
+            changed = true
+        }
+
+        /// Moves the current record of its name to the old generations (a set member whose
+        /// rollback was refused): the name is free, the record stays until the host ends.
+        mutating func makeOld(_ record: ModuleRecord) {
+            guard let entry = modules[record.name], entry.takeUnretainedValue() === record else { return }
+            modules[record.name] = nil
+            old[record.key] = entry
+            changed = true
+        }
+
+        /// The old generation of `name` left by a replace, if one is still there.
+        func oldGeneration(_ name: ModuleName) -> ModuleRecord? {
+            old.values.lazy.map { $0.takeUnretainedValue() }.first { $0.name == name && !$0.isProvisional }
+        }
+
+        /// The first of `record`'s exports that a module other than `except` exports, with its
+        /// owner, or a symbol it exports twice; `nil` if it may publish them all.
+        func conflictingExport(of record: ModuleRecord, except: ModuleName? = nil) -> (symbol: String, owner: ModuleName)? {
+            var seen = Set<String>()
+            for export in record.definition.exports {
+                if let owner = symbols[export.name]?.exporter, owner != except { return (export.name, owner) }
+                if !seen.insert(export.name).inserted { return (export.name, record.name) }
+            }
+            return nil
+        }
+
+        /// Replaces `previous`'s exports with `next`'s (a replace's switch): the caller checked
+        /// ``conflictingExport(of:except:)`` for `next`.
+        mutating func switchExports(from previous: ModuleRecord, to next: ModuleRecord) {
+            withdrawExports(of: previous)
+            for export in next.definition.exports {
+                symbols[export.name] = SymbolEntry(
+                    exporter: next.name, generation: next.generation, signature: export.signature, value: export.value)
+            }
             changed = true
         }
 
         /// Publishes `record`'s exports, or returns the first one another module already exports
         /// (with its owner) and publishes nothing.
         mutating func publishExports(of record: ModuleRecord) -> (symbol: String, owner: ModuleName)? {
+            if let conflict = conflictingExport(of: record) { return conflict }
             let exports = record.definition.exports
-            var seen = Set<String>()
             for export in exports {
-                if let owner = symbols[export.name]?.exporter { return (export.name, owner) }
-                if !seen.insert(export.name).inserted { return (export.name, record.name) }
-            }
-            for export in exports {
-                symbols[export.name] = SymbolEntry(exporter: record.name, signature: export.signature, value: export.value)
+                symbols[export.name] = SymbolEntry(
+                    exporter: record.name, generation: record.generation, signature: export.signature, value: export.value)
             }
             if !exports.isEmpty { changed = true }
             return nil
         }
 
-        /// Withdraws `record`'s exports (those it owns).
+        /// Withdraws `record`'s exports (those this generation owns).
         mutating func withdrawExports(of record: ModuleRecord) {
-            for export in record.definition.exports where symbols[export.name]?.exporter == record.name {
+            for export in record.definition.exports {
+                guard let entry = symbols[export.name], entry.exporter == record.name, entry.generation == record.generation
+                else { continue }
                 symbols[export.name] = nil
                 changed = true
             }
         }
 
         /// Records that `importer` uses `exporter`.
-        mutating func link(_ importer: ModuleName, uses exporter: ModuleName) {
+        mutating func link(_ importer: ModuleKey, uses exporter: ModuleKey) {
             dependents[exporter, default: []].insert(importer)
             changed = true
         }
 
         /// Removes every use link from `importer`.
-        mutating func unlink(_ importer: ModuleName, from exporters: [ModuleName]) {
+        mutating func unlink(_ importer: ModuleKey, from exporters: [ModuleKey]) {
             for exporter in exporters {
                 dependents[exporter]?.remove(importer)
                 if dependents[exporter]?.isEmpty == true { dependents[exporter] = nil }
@@ -116,7 +186,7 @@ final class ModuleTable: Sendable {
     private let current: Atomic<Unmanaged<ModuleSnapshot>>
 
     init() {
-        let empty = ModuleSnapshot(modules: [:], statistics: [:], symbols: [:], dependents: [:])
+        let empty = ModuleSnapshot(modules: [:], old: [:], statistics: [:], symbols: [:], dependents: [:])
         writer = Locked(Writer(modules: [:], statistics: [:]))
         current = Atomic(.passRetained(empty))
     }
@@ -125,6 +195,7 @@ final class ModuleTable: Sendable {
         // No reader can be using this table (nobody holds it); release at once.
         let snapshot = current.load(ordering: .acquiring)
         for record in snapshot.takeUnretainedValue().modules.values { record.release() }
+        for record in snapshot.takeUnretainedValue().old.values { record.release() }
         snapshot.release()
     }
 
@@ -149,7 +220,8 @@ final class ModuleTable: Sendable {
                 if w.changed {
                     let next = Unmanaged.passRetained(
                         ModuleSnapshot(
-                            modules: w.modules, statistics: w.statistics, symbols: w.symbols, dependents: w.dependents))
+                            modules: w.modules, old: w.old, statistics: w.statistics, symbols: w.symbols,
+                            dependents: w.dependents))
                     let old = current.exchange(next, ordering: .acquiringAndReleasing)
                     let removed = w.removed
                     w.changed = false
@@ -170,28 +242,32 @@ final class ModuleSnapshot: Sendable {
     /// Modules by canonical name (unmanaged: the table owns one retain of each while listed, and
     /// releases it only after a grace period once removed).
     let modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>
+    /// Old generations by name and generation (owned like `modules`).
+    let old: TreeDictionary<ModuleKey, Unmanaged<ModuleRecord>>
     /// Per-name statistics.
     let statistics: TreeDictionary<ModuleName, NameStatistics>
     /// Exported symbols by name.
     let symbols: TreeDictionary<String, SymbolEntry>
     /// Use links: exporter → its dependents.
-    let dependents: TreeDictionary<ModuleName, Set<ModuleName>>
+    let dependents: TreeDictionary<ModuleKey, Set<ModuleKey>>
 
     init(
         modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>,
+        old: TreeDictionary<ModuleKey, Unmanaged<ModuleRecord>>,
         statistics: TreeDictionary<ModuleName, NameStatistics>,
         symbols: TreeDictionary<String, SymbolEntry>,
-        dependents: TreeDictionary<ModuleName, Set<ModuleName>>
+        dependents: TreeDictionary<ModuleKey, Set<ModuleKey>>
     ) {
         self.modules = modules
+        self.old = old
         self.statistics = statistics
         self.symbols = symbols
         self.dependents = dependents
     }
 
-    /// The modules that use `name`, sorted.
-    func dependents(of name: ModuleName) -> [String] {
-        (dependents[name] ?? []).map(\.canonical).sorted()
+    /// The names of the modules that use `key`, sorted.
+    func dependents(of key: ModuleKey) -> [String] {
+        Set((dependents[key] ?? []).map(\.name.canonical)).sorted()
     }
 
     /// The record of a module, valid for the enclosing read section.

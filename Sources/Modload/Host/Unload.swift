@@ -81,7 +81,7 @@ extension ModuleHost {
             switch record.state {
             case .unformed, .coming:
                 throw ModuleError(.busy, module: key, state: record.state, reason: "is still loading; init is running")
-            case .going, .gone:
+            case .going, .gone, .old:
                 let reason = t.running[name] != nil ? "its load failed and it is being removed" : "is already being unloaded"
                 throw ModuleError(.busy, module: key, state: record.state, reason: reason)
             case .live:
@@ -94,8 +94,11 @@ extension ModuleHost {
                 }
             }
             // Dependents block every mode, force included (docs/design.md §5.2).
-            if let dependents = t.dependents[name], !dependents.isEmpty {
-                return .dependents(record, dependents.map(\.canonical).sorted())
+            if t.replacing.contains(name) {
+                throw ModuleError(.busy, module: key, state: .live, reason: "is being replaced; try again once the replace ends")
+            }
+            if let dependents = t.dependents[record.key], !dependents.isEmpty {
+                return .dependents(record, Set(dependents.map(\.name.canonical)).sorted())
             }
             switch mode {
             case .failFast:
@@ -180,7 +183,7 @@ extension ModuleHost {
                 metadata: ["module": "\(key)", "references": "\(overridden)"])
         }
         table.write { _ in record.setState(.going) }
-        eventHub.emit(ModuleEvent(kind: .going, module: key))
+        eventHub.emit(ModuleEvent(kind: .going, module: key, generation: record.generation))
         await record.definition.exit(record.context)
         record.statistics.unloads.add(1, ordering: .relaxed)
         metrics.unloads.increment()
@@ -189,7 +192,7 @@ extension ModuleHost {
         logger.debug("module unloaded", metadata: ["module": "\(key)"])
         // `gone` goes out while the record still holds the name, so a new load of it cannot
         // emit `coming` first.
-        eventHub.emit(ModuleEvent(kind: .gone, module: key))
+        eventHub.emit(ModuleEvent(kind: .gone, module: key, generation: record.generation))
         let orphaned = unlink(record)
         let image = await (record.definition as? any FileBackedDefinition)?.release(referencesRemain: orphaned)
         return UnloadOutcome(

@@ -3,7 +3,8 @@
 /// Ordering: the transition events of one module (`coming`, `live`, `going`, `gone`,
 /// `loadFailed`) are delivered in lifecycle order, each before the module's next transition can
 /// begin and before its name can be loaded again — so an observer keyed by name never sees a new
-/// `coming` ahead of the previous `gone`. `requested`, `mergedJoin` and `unloadRefused` report
+/// `coming` ahead of the previous `gone`. A replace is the one overlap, and its order is fixed:
+/// `coming` and `live` of the new generation, then `old`, `going` and `gone` of the previous one. `requested`, `mergedJoin` and `unloadRefused` report
 /// *attempts* and are not ordered against other modules' transitions.
 public struct ModuleEvent: Sendable, CustomStringConvertible {
     /// The kinds of lifecycle event.
@@ -29,6 +30,9 @@ public struct ModuleEvent: Sendable, CustomStringConvertible {
         case mergedJoin
         /// An unload was refused (holders, drain timeout); ``ModuleEvent/error`` says why.
         case unloadRefused
+        /// A replace switched to a newer generation: this generation is old (no new references;
+        /// those held keep working until it drains, then `going` and `gone` follow).
+        case old
     }
 
     /// What happened.
@@ -37,16 +41,21 @@ public struct ModuleEvent: Sendable, CustomStringConvertible {
     public let module: String
     /// For `loadFailed` and `unloadRefused`: the error.
     public let error: ModuleError?
+    /// For transitions (`coming` … `gone`, `old`, `loadFailed`): the generation of the module they
+    /// are about (``ModuleInfo/generation``); `nil` for attempts.
+    public let generation: Int?
 
     /// Makes an event (the host makes them; tests and custom observers may too).
-    public init(kind: Kind, module: String, error: ModuleError? = nil) {
+    public init(kind: Kind, module: String, error: ModuleError? = nil, generation: Int? = nil) {
         self.kind = kind
         self.module = module
         self.error = error
+        self.generation = generation
     }
 
     public var description: String {
-        error.map { "\(kind.rawValue) \(module): \($0)" } ?? "\(kind.rawValue) \(module)"
+        let subject = generation.map { $0 > 1 ? "\(module) (generation \($0))" : module } ?? module
+        return error.map { "\(kind.rawValue) \(subject): \($0)" } ?? "\(kind.rawValue) \(subject)"
     }
 }
 

@@ -9,6 +9,9 @@
 public struct ModuleInfo: Sendable, Equatable {
     /// Canonical name.
     public let name: String
+    /// Which load of the name this is: 1 for the first, one more for each later load or replace.
+    /// During a replace two snapshots share a name: the current generation and the `old` one.
+    public let generation: Int
     /// The definition's version string.
     public let version: String
     /// The definition's one-line description.

@@ -4,6 +4,10 @@
 ///     Module                  Size  Used by            State
 ///     ext4                    4096  1 jbd2_user        Live
 ///     crc32c                 16384  0                  Live (E)
+///     e1000e                  8192  0                  Live [generation 2]
+///     e1000e                  8192  1                  Old [generation 1]
+///
+/// A module's generation is shown once its name has had more than one (a reload or a replace).
 enum ModuleListing {
     static func render(_ modules: [ModuleInfo]) -> String {
         let nameWidth = max(24, (modules.map(\.name.utf8.count).max() ?? 0) + 2)
@@ -16,7 +20,8 @@ enum ModuleListing {
             lines.append(
                 pad(info.name, nameWidth) + pad("\(info.size)", 8, left: true) + "  "
                     + pad(usedBy, usedByWidth) + (info.isUnloading ? ModuleState.going.procName : info.state.procName)
-                    + (info.taints.isEmpty ? "" : " (\(info.taints))"))
+                    + (info.taints.isEmpty ? "" : " (\(info.taints))")
+                    + (info.generation > 1 || info.state == .old ? " [generation \(info.generation)]" : ""))
         }
         return lines.joined(separator: "\n") + "\n"
     }

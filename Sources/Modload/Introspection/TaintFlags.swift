@@ -11,11 +11,16 @@ public struct TaintFlags: OptionSet, Sendable, Hashable, CustomStringConvertible
     /// under the permissive signature policy (kernel 'E'). Set on the host and on the module.
     public static let unsignedModule = TaintFlags(rawValue: 1 << 1)
 
+    /// A member of an all-or-nothing set could not be taken down when the set was rolled back
+    /// (its cleanup refused): it was left `old` — never live — with its code in place ('B').
+    public static let rollbackFailed = TaintFlags(rawValue: 1 << 2)
+
     /// The kernel-style letters, e.g. `"RE"`; empty when untainted.
     public var description: String {
         var letters = ""
         if contains(.forcedUnload) { letters += "R" }
         if contains(.unsignedModule) { letters += "E" }
+        if contains(.rollbackFailed) { letters += "B" }
         return letters
     }
 }

@@ -17,6 +17,9 @@ import Synchronization
 final class ModuleRecord: Sendable {
     /// The module's validated, canonical name.
     let name: ModuleName
+    /// Which load of the name this is: 1 for the first, one more for each load or replace after
+    /// it (docs/design.md §16). Two records share a name only while one of them is `old`.
+    let generation: Int
     /// The definition this load runs.
     let definition: any ModuleDefinition
     /// The definition's accounting, read once.
@@ -71,10 +74,11 @@ final class ModuleRecord: Sendable {
     private let side = Locked(Side())
 
     init(
-        name: ModuleName, definition: any ModuleDefinition, context: ModuleContext, statistics: NameStatistics,
-        tracksHolders: Bool = false, parameterWarnings: [String] = []
+        name: ModuleName, generation: Int = 1, definition: any ModuleDefinition, context: ModuleContext,
+        statistics: NameStatistics, tracksHolders: Bool = false, parameterWarnings: [String] = []
     ) {
         self.name = name
+        self.generation = generation
         self.definition = definition
         self.accounting = definition.accounting
         self.file = (definition as? any FileBackedDefinition)?.filePath
@@ -113,9 +117,25 @@ final class ModuleRecord: Sendable {
     /// The exporters this module uses, by name.
     var targetNames: [ModuleName] { side.withLock { $0.targets.map(\.name) } }
 
+    /// The drain signal currently armed, if any.
+    var drainSignal: Completion<Void>? { side.withLock { $0.drainSignal } }
+
+    /// The record's key in use links: name and generation.
+    var key: ModuleKey { ModuleKey(name: name, generation: generation) }
+
     @inline(__always)
     var state: ModuleState {
-        ModuleState(rawValue: refs.rawState & ~RefCount.unloadingFlag)!
+        ModuleState(rawValue: refs.rawState & ~RefCount.flagBits)!
+    }
+
+    /// `true` while the module is a member of an all-or-nothing set not yet published: outside
+    /// callers get no reference and no call (docs/design.md §16).
+    var isProvisional: Bool { refs.rawState & RefCount.provisionalFlag != 0 }
+
+    /// Changes the state of a set member before publication, keeping it provisional. The caller
+    /// holds the table lock.
+    func setProvisionalState(_ new: ModuleState) {
+        refs.setRawState(new.rawValue | RefCount.provisionalFlag)
     }
 
     /// `true` between the start of an unload and its commit (or refusal).
@@ -125,8 +145,8 @@ final class ModuleRecord: Sendable {
     @inline(__always)
     var isCallable: Bool { refs.rawState == ModuleState.live.rawValue }
 
-    /// Changes the state (clearing the unloading flag). The caller holds the table lock (or the
-    /// record is already unlinked).
+    /// Changes the state (clearing the unloading and provisional flags). The caller holds the
+    /// table lock (or the record is already unlinked).
     func setState(_ new: ModuleState) {
         refs.setRawState(new.rawValue)
     }
@@ -221,4 +241,11 @@ final class ModuleRecord: Sendable {
     func disarmDrainSignal() {
         side.withLock { $0.drainSignal = nil }
     }
+}
+
+/// A module record's identity in the table's use links: its name and generation (during a
+/// replace, the old and the new generation of one name are two different exporters).
+struct ModuleKey: Hashable, Sendable {
+    let name: ModuleName
+    let generation: Int
 }

@@ -92,9 +92,16 @@ public struct ModuleHandle: Sendable, Hashable {
 
     @usableFromInline
     func refusal() -> ModuleError {
-        ModuleError(
-            .busy, module: name, state: record.state,
-            reason: "is going away (being unloaded, or its load failed, or gone); no new references")
+        let state = record.state
+        let reason: String
+        if record.isProvisional {
+            reason = "is being loaded as part of an all-or-nothing set; references open when the whole set is live"
+        } else if state == .old {
+            reason = "is an old generation (\(record.generation)), replaced by a newer one; no new references"
+        } else {
+            reason = "is going away (being unloaded, or its load failed, or gone); no new references"
+        }
+        return ModuleError(.busy, module: name, state: state, reason: reason)
     }
 
     public static func == (a: ModuleHandle, b: ModuleHandle) -> Bool { a.record === b.record }

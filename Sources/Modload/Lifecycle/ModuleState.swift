@@ -2,6 +2,7 @@
 ///
 ///     unformed → coming → live → going → gone
 ///     unformed → coming → going → gone        (init failed or an observer vetoed)
+///     live → old → going → gone               (replaced by a newer generation, then drained)
 ///
 /// Every transition is made under the table lock, so a load or unload that looks a name up sees
 /// a state that is consistent with the table. The state is also readable without any lock (the
@@ -18,6 +19,11 @@ public enum ModuleState: UInt8, Sendable, CustomStringConvertible, CaseIterable 
     /// Unlinked from the table. Only a reference that outlived the module (a forced unload) or a
     /// stale ``ModuleInfo`` can still see this state.
     case gone
+    /// Superseded: a newer generation of the name is current (``ModuleHost/replace(_:with:parameters:options:)``),
+    /// or — for a member of an all-or-nothing set — its rollback was refused. No new references,
+    /// lookups or calls reach it; references and calls already inside keep working until it
+    /// drains, then it goes (`going`, `gone`).
+    case old
 
     public var description: String {
         switch self {
@@ -26,6 +32,7 @@ public enum ModuleState: UInt8, Sendable, CustomStringConvertible, CaseIterable 
         case .live: "live"
         case .going: "going"
         case .gone: "gone"
+        case .old: "old"
         }
     }
 
@@ -36,6 +43,7 @@ public enum ModuleState: UInt8, Sendable, CustomStringConvertible, CaseIterable 
         case .live: "Live"
         case .going: "Unloading"
         case .gone: "Gone"
+        case .old: "Old"
         }
     }
 }

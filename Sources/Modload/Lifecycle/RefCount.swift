@@ -50,6 +50,12 @@ struct RefCount: ~Copyable, Sendable {
     @usableFromInline static var countBits: Int { (1 << 56) - 1 }
     /// The unloading flag within the state byte.
     static let unloadingFlag: UInt8 = 0x08
+    /// The provisional flag within the state byte: a member of an all-or-nothing set that is not
+    /// yet published (try-get fails; the set's own formation takes references with
+    /// ``getHeld()``).
+    static let provisionalFlag: UInt8 = 0x10
+    /// Both flags: what to strip from the state byte to get the state.
+    static let flagBits: UInt8 = unloadingFlag | provisionalFlag
 
     @usableFromInline let word = Atomic<Int>(1 + 1)  // the base and the init reference; state `unformed` (0)
 
@@ -68,7 +74,7 @@ struct RefCount: ~Copyable, Sendable {
 
         init(word: Int) {
             let raw = UInt8(truncatingIfNeeded: (word & RefCount.stateBits) >> RefCount.stateShift)
-            state = ModuleState(rawValue: raw & ~RefCount.unloadingFlag) ?? .gone
+            state = ModuleState(rawValue: raw & ~RefCount.flagBits) ?? .gone
             isUnloading = raw & RefCount.unloadingFlag != 0
             count = word & RefCount.countBits
         }
@@ -236,6 +242,20 @@ struct RefCount: ~Copyable, Sendable {
         while true {
             let held = (current & Self.countBits) - Self.base - 1
             let desired = Self.word(state: ModuleState.going.rawValue, count: held, orphan: current)
+            let (exchanged, original) = word.weakCompareExchange(
+                expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
+            if exchanged { return held }
+            current = original
+        }
+    }
+
+    /// A replace's switch (the old generation): `old`, with the base removed, in one step. Returns
+    /// the references still held (0: frozen now); the count freezes when the last one is put.
+    func retire() -> Int {
+        var current = word.load(ordering: .relaxed)
+        while true {
+            let held = (current & Self.countBits) - Self.base
+            let desired = Self.word(state: ModuleState.old.rawValue, count: held, orphan: current)
             let (exchanged, original) = word.weakCompareExchange(
                 expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
             if exchanged { return held }

@@ -28,7 +28,9 @@ extension ModuleHost {
         let value: any Sendable
     }
 
-    func bindImports(of running: RunningLoad) async throws(ModuleError) -> [ResolvedImport] {
+    /// `members`: for a member of an all-or-nothing set, its fellow members — exporters it binds
+    /// to at once, whatever their state (the set's commit has waited for their inits).
+    func bindImports(of running: RunningLoad, members: [ModuleRecord] = []) async throws(ModuleError) -> [ResolvedImport] {
         let record = running.record
         let imports = record.definition.imports
         guard !imports.isEmpty else { return [] }
@@ -51,10 +53,16 @@ extension ModuleHost {
                             .symbolMismatch, module: importer.canonical,
                             reason: "imports \(symbol.name) as \(symbol.signature), but \(exporter.name) exports it as \(entry.signature)")
                     }
+                    if members.contains(where: { $0 === exporter }) {
+                        resolved.append(ResolvedImport(symbol: symbol, exporter: exporter, value: entry.value))
+                        continue
+                    }
                     switch exporter.state {
                     case .live where !exporter.isUnloading:
                         resolved.append(ResolvedImport(symbol: symbol, exporter: exporter, value: entry.value))
-                    case .coming:
+                    case .coming, .unformed:
+                        // Coming — or a member of an all-or-nothing set, whose exports are reserved
+                        // from its admission: wait for its load.
                         coming[exporter.name] = exporter
                     default:
                         throw ModuleError(
@@ -192,13 +200,35 @@ extension ModuleHost {
         }
     }
 
+    /// What formation does with a module's exports.
+    enum FormedExports {
+        /// Publish them (a load).
+        case publish
+        /// They were reserved when the module was admitted (a member of an all-or-nothing set,
+        /// whose fellow members — `members` — are provisional exporters it may reference).
+        case reserved(members: [ModuleRecord])
+        /// Only check them: they are published at the switch of a replace (`replacing` is the
+        /// generation whose exports they take over).
+        case atSwitch(replacing: ModuleName)
+    }
+
     /// Step 4 (table lock held): re-check and reference the exporters, publish the exports, link,
     /// go `coming`. Returns the error instead, with nothing changed.
-    func form(_ record: ModuleRecord, with bindings: [ResolvedImport], in t: inout ModuleTable.Writer) -> ModuleError? {
+    func form(
+        _ record: ModuleRecord, with bindings: [ResolvedImport], in t: inout ModuleTable.Writer,
+        exports: FormedExports = .publish
+    ) -> ModuleError? {
         var targets: [ModuleRecord] = []
         func undo() { for target in targets { target.releaseHostReference() } }
         for binding in bindings where !targets.contains(where: { $0 === binding.exporter }) {
             let exporter = binding.exporter
+            // A fellow member of the set: provisional (no try-get), its base held until the set
+            // is published or rolled back — which waits for this member.
+            if case .reserved(let members) = exports, members.contains(where: { $0 === exporter }) {
+                exporter.acquireHeld(holder: nil)
+                targets.append(exporter)
+                continue
+            }
             // Unloads decide under this lock, so a live exporter that is not unloading now cannot
             // start unloading before this module is linked as its dependent.
             guard t.module(exporter.name) === exporter, exporter.tryAcquire(holder: nil) else {
@@ -209,21 +239,27 @@ extension ModuleHost {
             }
             targets.append(exporter)
         }
-        if let (symbol, owner) = t.publishExports(of: record) {
+        let conflict: (symbol: String, owner: ModuleName)?
+        switch exports {
+        case .publish: conflict = t.publishExports(of: record)
+        case .reserved: conflict = nil
+        case .atSwitch(let replacing): conflict = t.conflictingExport(of: record, except: replacing)
+        }
+        if let (symbol, owner) = conflict {
             undo()
             return ModuleError(
                 .duplicateSymbol, module: record.name.canonical,
                 reason: owner == record.name
                     ? "exports \(symbol) twice" : "exports \(symbol), which \(owner) already exports")
         }
-        for target in targets { t.link(record.name, uses: target.name) }
+        for target in targets { t.link(record.key, uses: target.key) }
         var bound: [String: BoundImports.Binding] = [:]
         for binding in bindings {
             bound[binding.symbol.name] = BoundImports.Binding(
                 signature: binding.symbol.signature, value: binding.value, exporter: binding.exporter.name.canonical)
         }
         record.bind(BoundImports(bindings: bound), targets: targets)
-        record.setState(.coming)
+        if case .reserved = exports { record.setProvisionalState(.coming) } else { record.setState(.coming) }
         // The taint is set here, with the module formed; the caller logs it once the lock is
         // released (a log handler is the user's code).
         if !record.definition.taints.isEmpty { taint(record.definition.taints) }

@@ -98,6 +98,8 @@ public struct SymbolInfo: Sendable, Equatable {
 /// A published export: in the table snapshot from formation until the exporter is unlinked.
 struct SymbolEntry: Sendable {
     let exporter: ModuleName
+    /// The exporter's generation (a replace switches the entry to the new one).
+    let generation: Int
     let signature: SymbolSignature
     let value: any Sendable
 }
