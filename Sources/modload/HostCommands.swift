@@ -110,14 +110,20 @@ struct LsmodCommand: ParsableCommand {
         }
     }
 
-    /// kmod's columns exactly: `%-19s %8lu  %d` and the users joined by commas.
+    /// kmod's columns exactly: `%-19s %8lu  %d` and the users joined by commas. While a name is
+    /// listed twice (a replace: the current generation and the old one draining), each of its
+    /// lines ends with its generation.
     static func render(_ modules: [HostInterface.Module]) -> String {
         var text = "Module                  Size  Used by\n"
+        let counts = Dictionary(modules.map { ($0.name, 1) }, uniquingKeysWith: +)
         for module in modules {
             let size = "\(module.size)"
             text += module.name.padding(toLength: max(19, module.name.count), withPad: " ", startingAt: 0) + " "
             text += String(repeating: " ", count: max(0, 8 - size.count)) + size + "  \(module.refcount)"
             if !module.usedBy.isEmpty { text += " " + module.usedBy.joined(separator: ",") }
+            if counts[module.name, default: 0] > 1 || module.state == "old" {
+                text += module.state == "old" ? " [old, generation \(module.generation)]" : " [generation \(module.generation)]"
+            }
             text += "\n"
         }
         return text
@@ -212,10 +218,15 @@ struct MonitorCommand: ParsableCommand {
                 let elapsed = start.duration(to: .now).components
                 let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
                 if client.json {
-                    client.printJSON(MonitorLine(time: seconds, kind: event.kind, module: event.module, error: event.error))
+                    client.printJSON(
+                        MonitorLine(time: seconds, kind: event.kind, module: event.module, generation: event.generation, error: event.error))
                 } else {
                     let kind = event.kind.padding(toLength: 13, withPad: " ", startingAt: 0)
-                    print(String(format: "MODLOAD[%.6f] ", seconds) + kind + " " + event.module + (event.error.map { ": \($0.reason)" } ?? ""))
+                    // A generation after the first (a reload, a replace) is said: `svc (generation 2)`.
+                    let generation = event.generation.flatMap { $0 > 1 ? " (generation \($0))" : nil } ?? ""
+                    print(
+                        String(format: "MODLOAD[%.6f] ", seconds) + kind + " " + event.module + generation
+                            + (event.error.map { ": \($0.reason)" } ?? ""))
                 }
                 fflush(nil)  // a line as it happens, into a pipe too
                 printed += 1
@@ -230,6 +241,7 @@ struct MonitorCommand: ParsableCommand {
         let time: Double
         let kind: String
         let module: String
+        let generation: Int?
         let error: HostInterface.Failure?
     }
 }

@@ -12,7 +12,7 @@ struct ModloadCommand: AsyncParsableCommand {
         version: "modload \(modloadVersion) (module ABI \(ModuleFileInfo.abiVersion))",
         subcommands: [
             BootCommand.self, DaemonCommand.self, InsmodCommand.self, RmmodCommand.self, LsmodCommand.self, ModprobeCommand.self,
-            MonitorCommand.self, HoldersCommand.self, StatsCommand.self, ModinfoCommand.self, DepmodCommand.self, SealCommand.self,
+            ReplaceCommand.self, RefreshCommand.self, MonitorCommand.self, HoldersCommand.self, StatsCommand.self, ModinfoCommand.self, DepmodCommand.self, SealCommand.self,
             KeygenCommand.self, SignCommand.self, BenchCommand.self,
         ]
     )

@@ -132,6 +132,9 @@ struct ModprobeCommand: ParsableCommand {
     @Flag(name: .customLong("first-time"), help: "Fail if the module is already loaded (or, with -r, not loaded).")
     var firstTime = false
 
+    @Flag(name: .customLong("all-or-nothing"), help: "Every argument is a module name or alias: load them all, with their dependencies, as one set — every one live, or none.")
+    var allOrNothing = false
+
     @Argument(help: "The module name or alias, then its parameters (name=value …); with -r, module names.")
     var arguments: [String] = []
 
@@ -139,10 +142,15 @@ struct ModprobeCommand: ParsableCommand {
         let modes = [showDepends, dryRun, showConfig, showAlias, remove].filter { $0 }.count
         guard modes <= 1 else { throw ValidationError("give at most one of --show-depends, --dry-run, --show-config, --show-alias, --remove") }
         guard showConfig || !arguments.isEmpty else { throw ValidationError("name the module or alias") }
+        guard !allOrNothing || modes == 0 else { throw ValidationError("--all-or-nothing loads; it goes with no other mode") }
+        if allOrNothing, let parameter = arguments.first(where: { $0.contains("=") }) {
+            throw ValidationError("--all-or-nothing takes module names only (\(parameter) looks like a parameter; give options in modprobe.d)")
+        }
     }
 
     func run() throws {
         if remove { return removeModules() }
+        if allOrNothing { return loadSet() }
         if !(showDepends || dryRun || showConfig || showAlias) { return loadModule() }
         let root = try repository.root()
         let configuration = repository.configuration(for: root, tool: "modprobe")
@@ -181,6 +189,27 @@ struct ModprobeCommand: ParsableCommand {
             case "exists": client.fail("modprobe", "could not insert '\(name)': Module already in kernel", error)
             default: client.fail("modprobe", "could not insert '\(name)': \(error.reason)", error)
             }
+        }
+    }
+
+    /// `modprobe --all-or-nothing a b …`: one set through the daemon; on failure, every member's
+    /// error, or the failing member and those rolled back.
+    private func loadSet() {
+        let host = client.connect(tool: "modprobe")
+        let request = HostInterface.LoadParameters(
+            name: arguments[0], names: arguments.count > 1 ? Array(arguments.dropFirst()) : nil,
+            firstTime: firstTime ? true : nil, allOrNothing: true)
+        switch Result(catching: { () throws(ControlError) in try host.load(request) }) {
+        case .success(let reply):
+            if client.json { client.printJSON(reply) }
+            for member in reply.members {
+                for warning in member.parameterWarnings { FileHandle.standardError.write(Data("modprobe: WARNING: \(member.module): \(warning)\n".utf8)) }
+            }
+        case .failure(let error):
+            if !client.json, let members = error.hostError?.memberErrors {
+                for member in members { FileHandle.standardError.write(Data("modprobe: ERROR: \(member.reason)\n".utf8)) }
+            }
+            client.fail("modprobe", "could not insert the set \(arguments.joined(separator: " ")): nothing was loaded: \(error.reason)", error)
         }
     }
 

@@ -176,6 +176,76 @@ struct DaemonProtocolTests {
         #expect(try await daemon.stop() == 0)
     }
 
+    @Test("Python's varlink client and the verbs: Load all or nothing, Replace with a rebuilt file, Refresh, lsmod's generations")
+    func setsAndReplace() async throws {
+        let tree = try await DaemonTests.tree()
+        // A rebuilt copy of mid, for the replace.
+        let rebuilt = try await tree.module("mid", at: "updates/mid-rebuilt.so", exports: ["mid_fn"], imports: ["base_fn"])
+        let daemon = try await DaemonProcess(root: tree.root)
+        let script = """
+            import sys, time, varlink
+            socket, rebuilt = sys.argv[1], sys.argv[2]
+            with varlink.Client(address="unix:" + socket) as client:
+                with client.open("io.modload.Host", namespaced=True) as host:
+                    # A set with a member nothing provides: every error, nothing loaded.
+                    try:
+                        host.Load(names=["top", "nosuch"], allOrNothing=True)
+                        raise AssertionError("nosuch is not in the repository")
+                    except varlink.VarlinkError as error:
+                        assert error.error() == "io.modload.Host.NotFound", error.error()
+                        members = error.parameters()["memberErrors"]
+                        assert [m["module"] for m in members] == ["nosuch"], members
+                    assert [m.name for m in host.List().modules] == ["solo"]
+                    # top with its closure, as one set.
+                    loaded = host.Load(name="top", allOrNothing=True)
+                    assert [(m.module, m.how) for m in loaded.members] == [("base", "loaded"), ("mid", "loaded"), ("top", "loaded")], loaded
+                    # Replace mid while top is bound to it: mid 1 stays old, pinned by top.
+                    replaced = host.Replace(name="mid", file=rebuilt, drainTimeoutMs=50)
+                    assert (replaced.generation, replaced.previous) == (2, "old"), replaced
+                    assert replaced.holders.dependents == ["top"], replaced.holders
+                    listed = [(m.name, m.generation, m.state) for m in host.List().modules if m.name == "mid"]
+                    assert listed == [("mid", 2, "live"), ("mid", 1, "old")], listed
+                    # A third generation while the old one drains: not purged.
+                    try:
+                        host.Replace(name="mid")
+                        raise AssertionError("mid 1 still drains")
+                    except varlink.VarlinkError as error:
+                        assert error.error() == "io.modload.Host.NotPurged", error.error()
+                    assert host.Refresh(names=["mid"]).refreshed == ["top"]
+                    for _ in range(500):
+                        if [m.generation for m in host.List().modules if m.name == "mid"] == [2]: break
+                        time.sleep(0.01)
+                    assert [m.generation for m in host.List().modules if m.name == "mid"] == [2]
+                    # Back to the repository's file, refreshing top as part of the replace.
+                    again = host.Replace(name="mid", refreshDependents=True)
+                    assert (again.generation, again.previous, again.refreshed) == (3, "gone", ["top"]), again
+            print("python varlink: ok")
+            """
+        let file = "\(daemon.folder)/client.py"
+        try script.write(toFile: file, atomically: true, encoding: .utf8)
+        let run = try await Programs.run("/usr/bin/env", ["python3", file, daemon.socket, rebuilt])
+        #expect(run.status == 0, "\(run.standardOutput)\(run.standardError)")
+        #expect(run.standardOutput == "python varlink: ok\n", "\(run.standardError)")
+
+        // The verbs: a replace that leaves the old generation held, lsmod's generations, refresh.
+        var verb = try await daemon.verb("replace", ["mid", rebuilt, "--drain-timeout", "0.05"])
+        #expect(verb.status == 0, "\(verb.standardError)")
+        #expect(verb.standardOutput.contains("mid: generation 4 is live (replaced generation 3)"), "\(verb.standardOutput)")
+        #expect(verb.standardOutput.contains("generation 3 is still old, held by modules bound to it: top"), "\(verb.standardOutput)")
+        verb = try await daemon.verb("lsmod")
+        #expect(verb.standardOutput.contains(" [generation 4]\n"), "\(verb.standardOutput)")
+        #expect(verb.standardOutput.contains("top [old, generation 3]\n"), "\(verb.standardOutput)")
+        verb = try await daemon.verb("refresh", ["mid"])
+        #expect(verb.standardOutput == "refreshed: top\n", "\(verb.standardOutput)\(verb.standardError)")
+        verb = try await daemon.verb("modprobe", ["--all-or-nothing", "solo", "nosuch"])
+        #expect(verb.status == 1)
+        #expect(verb.standardError.contains("nothing was loaded"), "\(verb.standardError)")
+        verb = try await daemon.verb("replace", ["nosuch", rebuilt])
+        #expect(verb.status == 1)
+        #expect(verb.standardError.contains("could not replace 'nosuch'"), "\(verb.standardError)")
+        #expect(try await daemon.stop() == 0)
+    }
+
     @Test("200 clients × 100 mixed calls at once, on real threads: every answer checked, counts and final state agree")
     func concurrentClients() async throws {
         // Under a sanitizer (CI's second and third runs, the daemon built with it too) 50 × 40:

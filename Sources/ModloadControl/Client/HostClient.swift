@@ -46,6 +46,16 @@ public final class HostClient {
         try call(.unload, request, HostInterface.UnloadReply.self).removed
     }
 
+    /// Replaces a live module with a new generation (`Replace`).
+    public func replace(_ request: HostInterface.ReplaceParameters) throws(ControlError) -> HostInterface.ReplaceReply {
+        try call(.replace, request, HostInterface.ReplaceReply.self)
+    }
+
+    /// Reloads the importers of old generations (`Refresh`); returns the modules reloaded.
+    public func refresh(_ names: [String], drainTimeoutMs: Int? = nil) throws(ControlError) -> [String] {
+        try call(.refresh, HostInterface.RefreshParameters(names: names, drainTimeoutMs: drainTimeoutMs), HostInterface.RefreshReply.self).refreshed
+    }
+
     /// Who holds a module (`Holders`).
     public func holders(_ name: String) throws(ControlError) -> HostInterface.HolderReport {
         try call(.holders, HostInterface.NameParameters(name: name), HostInterface.HoldersReply.self).holders

@@ -13,6 +13,8 @@ public enum HostInterface {
         case plan = "Plan"
         case load = "Load"
         case unload = "Unload"
+        case replace = "Replace"
+        case refresh = "Refresh"
         case holders = "Holders"
         case statistics = "Statistics"
         case monitor = "Monitor"
@@ -21,20 +23,22 @@ public enum HostInterface {
         public var qualifiedName: String { "\(HostInterface.name).\(rawValue)" }
 
         /// Whether the method changes the host (and so needs a privileged peer).
-        public var changesHost: Bool { self == .load || self == .unload }
+        public var changesHost: Bool { self == .load || self == .unload || self == .replace || self == .refresh }
     }
 
     /// A module in the host, as lsmod and modinfo show it.
     public struct Module: Codable, Sendable, Equatable {
         /// The module's canonical name (`-` written as `_`).
         public var name: String
+        /// Which load of the name it is (during a replace, the current and the old one are listed).
+        public var generation: Int
         /// The version the module declares.
         public var version: String
         /// What the module says it is.
         public var description: String
         /// The license the module declares.
         public var license: String
-        /// `unformed`, `coming`, `live`, `going` or `gone`.
+        /// `unformed`, `coming`, `live`, `going`, `gone` or `old` (replaced, draining).
         public var state: String
         /// An unload has been decided and is draining or running.
         public var unloading: Bool
@@ -59,11 +63,12 @@ public enum HostInterface {
 
         /// A module record.
         public init(
-            name: String, version: String, description: String, license: String, state: String, unloading: Bool, size: Int,
-            refcount: Int, usedBy: [String], uses: [String], parameters: String, parameterWarnings: [String], taints: [String],
-            file: String?, loadedAsDependency: Bool
+            name: String, generation: Int = 1, version: String, description: String, license: String, state: String,
+            unloading: Bool, size: Int, refcount: Int, usedBy: [String], uses: [String], parameters: String,
+            parameterWarnings: [String], taints: [String], file: String?, loadedAsDependency: Bool
         ) {
             self.name = name
+            self.generation = generation
             self.version = version
             self.description = description
             self.license = license
@@ -146,18 +151,39 @@ public enum HostInterface {
 
     /// Something that happened to a module.
     public struct Event: Codable, Sendable, Equatable {
-        /// `coming`, `live`, `going`, `gone`, `loadFailed`, `mergedJoin` or `unloadRefused`.
+        /// `requested`, `coming`, `live`, `going`, `gone`, `loadFailed`, `mergedJoin`,
+        /// `unloadRefused` or `old`.
         public var kind: String
         /// The module it happened to.
         public var module: String
+        /// For transitions: which generation of the module.
+        public var generation: Int?
         /// Why, for `loadFailed` and `unloadRefused`.
         public var error: Failure?
 
         /// An event.
-        public init(kind: String, module: String, error: Failure?) {
+        public init(kind: String, module: String, generation: Int? = nil, error: Failure?) {
             self.kind = kind
             self.module = module
+            self.generation = generation
             self.error = error
+        }
+    }
+
+    /// A module a Load made sure of.
+    public struct Loaded: Codable, Sendable, Equatable {
+        /// The module.
+        public var module: String
+        /// `loaded`, `joined` or `alreadyLive`.
+        public var how: String
+        /// Parameters ignored, each with why.
+        public var parameterWarnings: [String]
+
+        /// A loaded module.
+        public init(module: String, how: String, parameterWarnings: [String]) {
+            self.module = module
+            self.how = how
+            self.parameterWarnings = parameterWarnings
         }
     }
 
@@ -262,22 +288,80 @@ public enum HostInterface {
         }
     }
 
-    /// Load: a name or alias, or a file; parameters; first-time.
+    /// Load: a name or alias, or a file; parameters; first-time; a set, all or nothing.
     public struct LoadParameters: Codable, Sendable, Equatable {
         /// A module name or alias, for a modprobe-style load.
         public var name: String?
         /// An absolute path to a module file, for an insmod-style load.
         public var file: String?
-        /// Parameters, `name=value` separated by spaces.
+        /// More names or aliases, loaded with it as one set (all or nothing only).
+        public var names: [String]?
+        /// More absolute module-file paths, loaded with it as one set (all or nothing only).
+        public var files: [String]?
+        /// Parameters, `name=value` separated by spaces (for `name` or `file`).
         public var parameters: String?
         /// Fail with Exists if it is already loaded.
         public var firstTime: Bool?
+        /// Load the module's whole dependency closure, and every other member, as one set: all
+        /// of them live, or none.
+        public var allOrNothing: Bool?
         /// A load request.
-        public init(name: String? = nil, file: String? = nil, parameters: String? = nil, firstTime: Bool? = nil) {
+        public init(
+            name: String? = nil, file: String? = nil, names: [String]? = nil, files: [String]? = nil, parameters: String? = nil,
+            firstTime: Bool? = nil, allOrNothing: Bool? = nil
+        ) {
+            self.name = name
+            self.file = file
+            self.names = names
+            self.files = files
+            self.parameters = parameters
+            self.firstTime = firstTime
+            self.allOrNothing = allOrNothing
+        }
+    }
+
+    /// Replace: a live module, the new generation's file, the drain of the old one.
+    public struct ReplaceParameters: Codable, Sendable, Equatable {
+        /// What to do with an old generation whose holders do not let go in time.
+        public enum Purge: String, Codable, Sendable {
+            case soft, brutal
+        }
+        /// The module to replace.
+        public var name: String
+        /// The new generation's module file (absolute); default: the repository's file for the name.
+        public var file: String?
+        /// The new generation's parameters.
+        public var parameters: String?
+        /// How long the old generation may drain (default 5,000).
+        public var drainTimeoutMs: Int?
+        /// soft (the default) or brutal.
+        public var purge: Purge?
+        /// Reload the old generation's importers so they bind to the new one.
+        public var refreshDependents: Bool?
+        /// A replace request.
+        public init(
+            name: String, file: String? = nil, parameters: String? = nil, drainTimeoutMs: Int? = nil, purge: Purge? = nil,
+            refreshDependents: Bool? = nil
+        ) {
             self.name = name
             self.file = file
             self.parameters = parameters
-            self.firstTime = firstTime
+            self.drainTimeoutMs = drainTimeoutMs
+            self.purge = purge
+            self.refreshDependents = refreshDependents
+        }
+    }
+
+    /// Refresh: the names whose old generations' importers are reloaded.
+    public struct RefreshParameters: Codable, Sendable, Equatable {
+        /// The modules replaced.
+        public var names: [String]
+        /// How long each importer's unload may drain (default 5,000).
+        public var drainTimeoutMs: Int?
+        /// A refresh request.
+        public init(names: [String], drainTimeoutMs: Int? = nil) {
+            self.names = names
+            self.drainTimeoutMs = drainTimeoutMs
         }
     }
 
@@ -344,12 +428,54 @@ public enum HostInterface {
         public var how: String
         /// Parameters ignored, each with why.
         public var parameterWarnings: [String]
+        /// Every module the load made sure of: the module itself, or every member of the set.
+        public var members: [Loaded]
         /// A load's outcome.
-        public init(module: String, how: String, parameterWarnings: [String]) {
+        public init(module: String, how: String, parameterWarnings: [String], members: [Loaded]? = nil) {
             self.module = module
             self.how = how
             self.parameterWarnings = parameterWarnings
+            self.members = members ?? [Loaded(module: module, how: how, parameterWarnings: parameterWarnings)]
         }
+    }
+
+    /// Replace's reply.
+    public struct ReplaceReply: Codable, Sendable, Equatable {
+        /// The module.
+        public var module: String
+        /// The generation now current.
+        public var generation: Int
+        /// The generation replaced.
+        public var previousGeneration: Int
+        /// `gone` (drained), `revoked` (purged brutally) or `old` (still held: see holders).
+        public var previous: String
+        /// Who still holds the old generation, when it is old.
+        public var holders: HolderReport?
+        /// The importers reloaded onto the new generation.
+        public var refreshed: [String]
+        /// Why the refresh stopped, if it did (the replace itself succeeded).
+        public var refreshFailure: Failure?
+        /// A replace's outcome.
+        public init(
+            module: String, generation: Int, previousGeneration: Int, previous: String, holders: HolderReport?,
+            refreshed: [String], refreshFailure: Failure?
+        ) {
+            self.module = module
+            self.generation = generation
+            self.previousGeneration = previousGeneration
+            self.previous = previous
+            self.holders = holders
+            self.refreshed = refreshed
+            self.refreshFailure = refreshFailure
+        }
+    }
+
+    /// Refresh's reply.
+    public struct RefreshReply: Codable, Sendable, Equatable {
+        /// The modules reloaded, in reload order.
+        public var refreshed: [String]
+        /// A refresh's outcome.
+        public init(refreshed: [String]) { self.refreshed = refreshed }
     }
 
     /// Unload's reply.
@@ -418,6 +544,10 @@ public enum HostInterface {
         public var holders: HolderReport?
         /// The ring of a dependency cycle.
         public var cycle: [String]?
+        /// A set that failed to prepare: every member's error.
+        public var memberErrors: [Failure]?
+        /// A set whose commit failed: the members taken down again, in order.
+        public var rolledBack: [String]?
         /// PermissionDenied for a peer: the method refused.
         public var method: String?
         /// PermissionDenied for a peer: the peer's uid.
@@ -426,7 +556,8 @@ public enum HostInterface {
         /// An error's parameters.
         public init(
             code: String, errno: Int, reason: String, module: String? = nil, file: String? = nil, state: String? = nil,
-            holders: HolderReport? = nil, cycle: [String]? = nil, method: String? = nil, uid: Int? = nil
+            holders: HolderReport? = nil, cycle: [String]? = nil, memberErrors: [Failure]? = nil, rolledBack: [String]? = nil,
+            method: String? = nil, uid: Int? = nil
         ) {
             self.code = code
             self.errno = errno
@@ -436,6 +567,8 @@ public enum HostInterface {
             self.state = state
             self.holders = holders
             self.cycle = cycle
+            self.memberErrors = memberErrors
+            self.rolledBack = rolledBack
             self.method = method
             self.uid = uid
         }
@@ -445,7 +578,7 @@ public enum HostInterface {
     public static let namedErrorCodes: Set<String> = [
         "exists", "busy", "notFound", "wouldBlock", "timedOut", "cancelled", "invalidArgument", "initFailed",
         "permissionDenied", "noDevice", "deadlock", "duplicateSymbol", "symbolMismatch", "autoloadDisabled",
-        "invalidFile", "abiMismatch", "badSignature", "keyRejected",
+        "invalidFile", "abiMismatch", "badSignature", "keyRejected", "notPurged",
     ]
 
     /// The qualified error name for a ModuleError code: `notFound` → `io.modload.Host.NotFound`.
@@ -466,6 +599,7 @@ extension HostInterface.Module: JSONWritable {
     public func write(to writer: inout JSONWriter) {
         writer.object { w in
             w.key("name"); w.string(name)
+            w.key("generation"); w.int(generation)
             w.key("version"); w.string(version)
             w.key("description"); w.string(description)
             w.key("license"); w.string(license)

@@ -5,7 +5,7 @@ import ModloadControl
 extension HostInterface.Module {
     init(_ info: ModuleInfo) {
         self.init(
-            name: info.name, version: info.version, description: info.description, license: info.license,
+            name: info.name, generation: info.generation, version: info.version, description: info.description, license: info.license,
             state: info.state.description, unloading: info.isUnloading, size: info.size, refcount: info.refcount,
             usedBy: info.usedBy, uses: info.uses,
             parameters: info.parameters.text,
@@ -30,7 +30,9 @@ extension HostInterface.Failure {
 
 extension HostInterface.Event {
     init(_ event: ModuleEvent) {
-        self.init(kind: event.kind.rawValue, module: event.module, error: event.error.map(HostInterface.Failure.init))
+        self.init(
+            kind: event.kind.rawValue, module: event.module, generation: event.generation,
+            error: event.error.map(HostInterface.Failure.init))
     }
 }
 
@@ -58,6 +60,8 @@ extension VarlinkError {
         self = HostInterface.error(
             HostInterface.ErrorParameters(
                 code: error.code.name, errno: Int(error.errno), reason: "\(error)", module: error.module, file: error.file,
-                state: error.state?.description, holders: error.holders.map(HostInterface.HolderReport.init), cycle: error.cycle))
+                state: error.state?.description, holders: error.holders.map(HostInterface.HolderReport.init), cycle: error.cycle,
+                memberErrors: error.memberErrors.isEmpty ? nil : error.memberErrors.map(HostInterface.Failure.init),
+                rolledBack: error.rolledBack.isEmpty ? nil : error.rolledBack))
     }
 }

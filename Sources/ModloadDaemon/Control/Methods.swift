@@ -55,7 +55,7 @@ final class Methods: Sendable {
         case HostInterface.name:
             switch HostInterface.Method(rawValue: call.memberName) {
             case .list, .info, .holders, .statistics, .monitor, nil: true
-            case .resolve, .plan, .load, .unload: false
+            case .resolve, .plan, .load, .unload, .replace, .refresh: false
             }
         default: true  // org.varlink.service, and the error for an unknown interface
         }
@@ -144,6 +144,12 @@ final class Methods: Sendable {
                 return .success(VarlinkReply.encode(try await load(try call.decodeParameters(HostInterface.LoadParameters.self))))
             case .unload:
                 return .success(VarlinkReply.encode(try await unload(try call.decodeParameters(HostInterface.UnloadParameters.self))))
+            case .replace:
+                return .success(VarlinkReply.encode(try await replace(try call.decodeParameters(HostInterface.ReplaceParameters.self))))
+            case .refresh:
+                let request = try call.decodeParameters(HostInterface.RefreshParameters.self)
+                let refreshed = try await host.refresh(request.names, drainTimeout: try Self.milliseconds(request.drainTimeoutMs, "drainTimeoutMs"))
+                return .success(VarlinkReply.encode(HostInterface.RefreshReply(refreshed: refreshed)))
             case .holders:
                 let name = try call.decodeParameters(HostInterface.NameParameters.self).name
                 return .success(VarlinkReply.encode(HostInterface.HoldersReply(holders: HostInterface.HolderReport(try host.holders(of: name)))))
@@ -165,6 +171,10 @@ final class Methods: Sendable {
 
     private func load(_ request: HostInterface.LoadParameters) async throws -> HostInterface.LoadReply {
         let parameters = request.parameters ?? ""
+        if request.allOrNothing == true { return try await loadSet(request) }
+        guard request.names == nil && request.files == nil else {
+            throw ModuleError(.invalidArgument, reason: "Load takes names and files only with allOrNothing (a set)")
+        }
         let outcome: LoadOutcome
         switch (request.name, request.file) {
         case (let name?, nil):
@@ -173,15 +183,81 @@ final class Methods: Sendable {
             }
             outcome = try await host.request(name, parameters: parameters)
         case (nil, let file?):
-            guard file.hasPrefix("/") else {
-                throw ModuleError(.invalidArgument, file: file, reason: "\(file): the daemon takes absolute paths only (it does not share the caller's folder)")
-            }
-            outcome = try await host.insert(file: file, parameters: parameters)
+            outcome = try await host.insert(file: try Self.absolute(file), parameters: parameters)
         default:
             throw ModuleError(.invalidArgument, reason: "Load takes exactly one of name (modprobe) and file (insmod)")
         }
         logger.info("loaded", metadata: ["module": "\(outcome.module)", "how": "\(outcome.how.rawValue)"])
         return HostInterface.LoadReply(module: outcome.module, how: outcome.how.rawValue, parameterWarnings: outcome.parameterWarnings)
+    }
+
+    /// Load with allOrNothing: every name (with its dependency closure, resolved through the
+    /// repository) and every file, as one set.
+    private func loadSet(_ request: HostInterface.LoadParameters) async throws -> HostInterface.LoadReply {
+        var members: [ModuleSetMember] = []
+        if let name = request.name { members.append(.named(name, parameters: request.parameters ?? "")) }
+        if let file = request.file { members.append(.file(try Self.absolute(file), parameters: request.parameters ?? "")) }
+        members += (request.names ?? []).map { .named($0) }
+        members += try (request.files ?? []).map { .file(try Self.absolute($0)) }
+        guard !members.isEmpty else { throw ModuleError(.invalidArgument, reason: "Load needs a name, a file, names or files") }
+        let outcome = try await host.load(members, mode: .allOrNothing, firstTime: request.firstTime == true)
+        logger.info("loaded a set, all or nothing", metadata: ["modules": "\(outcome.members.map(\.module))"])
+        let loaded = outcome.members.map { HostInterface.Loaded(module: $0.module, how: $0.how.rawValue, parameterWarnings: $0.parameterWarnings) }
+        // The module asked for first: the named one (the last of its closure), else the first member.
+        let requested = request.name.flatMap { name in loaded.last { $0.module == name.replacingOccurrences(of: "-", with: "_") } }
+            ?? (request.file != nil ? loaded.last : nil) ?? loaded[0]
+        return HostInterface.LoadReply(
+            module: requested.module, how: requested.how, parameterWarnings: requested.parameterWarnings, members: loaded)
+    }
+
+    /// Replace: the new generation from `file`, or from the repository's file for the name.
+    private func replace(_ request: HostInterface.ReplaceParameters) async throws -> HostInterface.ReplaceReply {
+        let drain = try Self.milliseconds(request.drainTimeoutMs, "drainTimeoutMs")
+        let options = ModuleHost.ReplaceOptions(
+            drainTimeout: drain, purge: request.purge == .brutal ? .brutal : .soft,
+            refreshDependents: request.refreshDependents == true)
+        var parameters = request.parameters ?? ""
+        let path: String
+        if let file = request.file {
+            path = try Self.absolute(file)
+        } else {
+            let steps = try repository.indexed(for: request.name).plan(request.name, parameters: parameters)
+            guard let step = steps.last else {
+                throw ModuleError(.notFound, module: request.name, reason: "the repository has no module file for it")
+            }
+            path = step.path
+            parameters = step.parameters
+        }
+        let outcome = try await host.replace(request.name, withFile: path, parameters: parameters, options: options)
+        logger.info("replaced", metadata: ["module": "\(outcome.module)", "generation": "\(outcome.generation)"])
+        let previous: String
+        var holders: HostInterface.HolderReport?
+        switch outcome.previous {
+        case .gone: previous = "gone"
+        case .revoked: previous = "revoked"
+        case .old(let report):
+            previous = "old"
+            holders = HostInterface.HolderReport(report)
+        }
+        return HostInterface.ReplaceReply(
+            module: outcome.module, generation: outcome.generation, previousGeneration: outcome.previousGeneration,
+            previous: previous, holders: holders, refreshed: outcome.refreshed,
+            refreshFailure: outcome.refreshFailure.map(HostInterface.Failure.init))
+    }
+
+    /// A path the daemon may open: absolute only (it does not share the caller's folder).
+    private static func absolute(_ file: String) throws(ModuleError) -> String {
+        guard file.hasPrefix("/") else {
+            throw ModuleError(.invalidArgument, file: file, reason: "\(file): the daemon takes absolute paths only (it does not share the caller's folder)")
+        }
+        return file
+    }
+
+    /// A duration in milliseconds from a call (default 5,000; negative is invalid).
+    private static func milliseconds(_ value: Int?, _ parameter: String) throws(VarlinkError) -> Duration {
+        let milliseconds = value ?? 5_000
+        guard milliseconds >= 0 else { throw VarlinkError.invalidParameter(parameter) }
+        return .milliseconds(milliseconds)
     }
 
     private func unload(_ request: HostInterface.UnloadParameters) async throws -> HostInterface.UnloadReply {
@@ -190,9 +266,7 @@ final class Methods: Sendable {
         case .failFast: mode = .failFast
         case .force: mode = .force
         case .drain:
-            let milliseconds = request.timeoutMs ?? 5_000
-            guard milliseconds >= 0 else { throw VarlinkError.invalidParameter("timeoutMs") }
-            mode = .drain(timeout: .milliseconds(milliseconds))
+            mode = .drain(timeout: try Self.milliseconds(request.timeoutMs, "timeoutMs"))
         }
         if request.removeUnused == true, let repository = repository.current {
             return HostInterface.UnloadReply(removed: try await repository.remove(request.name, from: host, mode: mode))
