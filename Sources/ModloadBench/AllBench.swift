@@ -34,6 +34,7 @@ public enum AllBench {
         public let quiescence: QuiescenceBench.Report
         public let cycle: CycleBench.Report
         public let files: FilesBench.Report
+        public let replace: ReplaceBench.Report
         public let targets: [Target]
     }
 
@@ -44,15 +45,17 @@ public enum AllBench {
         let quiescence = await QuiescenceBench.run(.init(quick: quick), limits: limits)
         let cycle = await CycleBench.run(quick: quick, limits: limits)
         let files = try await FilesBench.run(quick: quick, limits: limits)
+        let replace = await ReplaceBench.run(quick: quick)
         return Report(
             machine: .current, limits: limits, burst: burst, parallel: parallel, refs: refs, quiescence: quiescence,
-            cycle: cycle, files: files,
-            targets: targets(burst: burst, parallel: parallel, refs: refs, quiescence: quiescence, cycle: cycle, files: files))
+            cycle: cycle, files: files, replace: replace,
+            targets: targets(
+                burst: burst, parallel: parallel, refs: refs, quiescence: quiescence, cycle: cycle, files: files, replace: replace))
     }
 
     static func targets(
         burst: BurstBench.Report, parallel: ParallelBench.Report, refs: RefsBench.Report,
-        quiescence: QuiescenceBench.Report, cycle: CycleBench.Report, files: FilesBench.Report
+        quiescence: QuiescenceBench.Report, cycle: CycleBench.Report, files: FilesBench.Report, replace: ReplaceBench.Report
     ) -> [Target] {
         func f(_ x: Double) -> String { String(format: "%.2f", x) }
         var rows: [Target] = []
@@ -123,6 +126,11 @@ public enum AllBench {
             measured: "\(f(files.modloadCycleUs.median)) µs (\(f(files.ratio))×)",
             against: "raw \(f(files.rawCycleUs.median)) µs; hand-written loader \(f(files.handWrittenCycleUs.median)) µs",
             met: files.ratio <= 1.2))
+        rows.append(Target(
+            scenario: "replace", target: "p99 acquire during a switch ≤ 2× quiet",
+            measured: "\(f(replace.duringSwitchAcquireNs.p99)) vs \(f(replace.quietAcquireNs.p99)) ns (\(f(replace.p99Ratio))×)",
+            against: "switch latency p50 \(f(replace.switchLatencyNs.median / 1000)) µs",
+            met: replace.p99Ratio <= 2))
         return rows
     }
 
@@ -130,6 +138,7 @@ public enum AllBench {
         var sections = [
             BurstBench.render(r.burst), ParallelBench.render(r.parallel), RefsBench.render(r.refs),
             QuiescenceBench.render(r.quiescence), CycleBench.render(r.cycle), FilesBench.render(r.files),
+            ReplaceBench.render(r.replace),
         ]
         var summary = ["targets (docs/design.md §10, and issue 6's module-file cycle)"]
         for t in r.targets {

@@ -19,6 +19,14 @@ public struct Distribution: Codable, Sendable, Equatable {
     public let max: Double
     public let samples: Int
 
+    init(median: Double, p99: Double, min: Double, max: Double, samples: Int) {
+        self.median = median
+        self.p99 = p99
+        self.min = min
+        self.max = max
+        self.samples = samples
+    }
+
     init(_ values: [Double]) {
         let sorted = values.sorted()
         func at(_ q: Double) -> Double { sorted.isEmpty ? .nan : sorted[Swift.min(sorted.count - 1, Int(q * Double(sorted.count)))] }

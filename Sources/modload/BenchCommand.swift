@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     static let scenarios: [any ParsableCommand.Type] = [
         BurstCommand.self, ParallelCommand.self, RefsCommand.self, LookupCommand.self, QuiescenceCommand.self,
-        CycleCommand.self, FilesCommand.self, DepmodBenchCommand.self, ModprobeBenchCommand.self, ControlBenchCommand.self,
+        CycleCommand.self, ReplaceBenchCommand.self, FilesCommand.self, DepmodBenchCommand.self, ModprobeBenchCommand.self, ControlBenchCommand.self,
         LimitsCommand.self, AllCommand.self,
     ]
 
@@ -191,6 +191,20 @@ struct LookupCommand: AsyncParsableCommand, ReportsJSON {
 
     func run() async throws {
         try options.emit(await LookupBench.run(quick: options.quick), LookupBench.render)
+    }
+}
+
+struct ReplaceBenchCommand: AsyncParsableCommand, ReportsJSON {
+    static let configuration = CommandConfiguration(
+        commandName: "replace",
+        abstract: "Live replace: switch latency, and the acquire latency and rate of 2 threads across replaces vs quiet."
+    )
+
+    @OptionGroup var options: BenchOptions
+    var json: Bool { options.json }
+
+    func run() async throws {
+        try options.emit(await ReplaceBench.run(quick: options.quick), ReplaceBench.render)
     }
 }
 

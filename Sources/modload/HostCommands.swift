@@ -210,6 +210,7 @@ struct MonitorCommand: ParsableCommand {
         let host = client.connect(tool: "monitor")
         let start = ContinuousClock.now
         var printed = 0
+        var newestGeneration: [String: Int] = [:]
         do {
             try host.monitor(opened: {
                 if !client.json { print("monitor will print the received events for:\nMODLOAD - the module host on \(client.socketPath)\n") }
@@ -222,8 +223,14 @@ struct MonitorCommand: ParsableCommand {
                         MonitorLine(time: seconds, kind: event.kind, module: event.module, generation: event.generation, error: event.error))
                 } else {
                     let kind = event.kind.padding(toLength: 13, withPad: " ", startingAt: 0)
-                    // A generation after the first (a reload, a replace) is said: `svc (generation 2)`.
-                    let generation = event.generation.flatMap { $0 > 1 ? " (generation \($0))" : nil } ?? ""
+                    // An old generation's events say which (`gone svc (generation 1)`): the newest
+                    // generation seen of a name needs no number.
+                    var generation = ""
+                    if let number = event.generation {
+                        let newest = max(newestGeneration[event.module] ?? 0, number)
+                        newestGeneration[event.module] = newest
+                        if number < newest || event.kind == "old" { generation = " (generation \(number))" }
+                    }
                     print(
                         String(format: "MODLOAD[%.6f] ", seconds) + kind + " " + event.module + generation
                             + (event.error.map { ": \($0.reason)" } ?? ""))

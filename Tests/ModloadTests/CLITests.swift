@@ -64,7 +64,7 @@ struct CLITests {
             (["keygen", "--signer", "me", "--out", path + "/"], 1,
              "modload: \(path)/: is a directory; --out takes a file prefix (\(path)/NAME makes NAME.key and NAME.pub)"),
             (["bench", "nope"], 64,
-             "modload bench: unknown scenario 'nope'; the scenarios are burst, parallel, refs, lookup, quiescence, cycle, files, depmod, modprobe, control, limits, all"),
+             "modload bench: unknown scenario 'nope'; the scenarios are burst, parallel, refs, lookup, quiescence, cycle, replace, files, depmod, modprobe, control, limits, all"),
         ]
         for (arguments, status, line) in cases {
             let run = try await Self.modload(arguments)

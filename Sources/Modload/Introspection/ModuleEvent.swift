@@ -54,7 +54,8 @@ public struct ModuleEvent: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        let subject = generation.map { $0 > 1 ? "\(module) (generation \($0))" : module } ?? module
+        // The generation is said where a name has two: the old one's events.
+        let subject = kind == .old ? "\(module) (generation \(generation.map(String.init) ?? "?"))" : module
         return error.map { "\(kind.rawValue) \(subject): \($0)" } ?? "\(kind.rawValue) \(subject)"
     }
 }

@@ -7,7 +7,8 @@
 ///     e1000e                  8192  0                  Live [generation 2]
 ///     e1000e                  8192  1                  Old [generation 1]
 ///
-/// A module's generation is shown once its name has had more than one (a reload or a replace).
+/// While a name is listed twice (a replace's current generation and the old one still draining),
+/// each of its lines ends with its generation.
 enum ModuleListing {
     static func render(_ modules: [ModuleInfo]) -> String {
         let nameWidth = max(24, (modules.map(\.name.utf8.count).max() ?? 0) + 2)
@@ -15,13 +16,14 @@ enum ModuleListing {
             info.usedBy.isEmpty ? "\(info.refcount)" : "\(info.refcount) \(info.usedBy.joined(separator: ","))"
         }
         let usedByWidth = max(9, (usedByTexts.map(\.utf8.count).max() ?? 0) + 2)
+        let counts = Dictionary(modules.map { ($0.name, 1) }, uniquingKeysWith: +)
         var lines = [pad("Module", nameWidth) + pad("Size", 8, left: true) + "  " + pad("Used by", usedByWidth) + "State"]
         for (info, usedBy) in zip(modules, usedByTexts) {
             lines.append(
                 pad(info.name, nameWidth) + pad("\(info.size)", 8, left: true) + "  "
                     + pad(usedBy, usedByWidth) + (info.isUnloading ? ModuleState.going.procName : info.state.procName)
                     + (info.taints.isEmpty ? "" : " (\(info.taints))")
-                    + (info.generation > 1 || info.state == .old ? " [generation \(info.generation)]" : ""))
+                    + (counts[info.name, default: 0] > 1 || info.state == .old ? " [generation \(info.generation)]" : ""))
         }
         return lines.joined(separator: "\n") + "\n"
     }
