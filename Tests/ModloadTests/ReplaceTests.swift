@@ -195,6 +195,10 @@ struct ReplaceTests {
         let v2 = try await folder.copy(.checksum, as: "libchecksum-2.so", defines: ["CHECKSUM_VERSION=\"2.0\""])
         let host = try ModuleHost(configuration: .testing())
         try await host.insert(file: v1)
+        // The very file version it runs is refused: the generations would share one image.
+        let same = await expectError(.invalidArgument) { try await host.replace("checksum", withFile: v1) }
+        #expect(same?.reason.contains("changed file") == true)
+        #expect(host.fileStatistics.mapped == 2 && host.fileStatistics.unmapped == 0)  // a share, released
         let held = try host.acquire("checksum")
         let crc = try held.export("checksum_crc32c", as: (@convention(c) (UInt32, UnsafeRawPointer?, UInt) -> UInt32).self)
         let outcome = try await host.replace("checksum", withFile: v2, options: .init(drainTimeout: .milliseconds(10)))

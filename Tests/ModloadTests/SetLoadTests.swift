@@ -197,6 +197,48 @@ struct SetLoadTests {
         }
     }
 
+    @Test func aLoadTheSetJoinsThatWaitsForAMemberFailsAtOnceNamingTheRing() async throws {
+        let host = try ModuleHost(configuration: .testing())
+        let seen = Locked<ModuleError?>(nil)
+        // l's init, once the set has taken x, waits for x: the set waits for l (it joined it).
+        let l = TestModule("l", onInit: { context in
+            while context.host?.state(of: "x") == nil { try? await Task.sleep(for: .milliseconds(1)) }
+            do throws(ModuleError) {
+                try await context.host?.ensureLoaded(BuiltinModule(name: "x"))
+            } catch {
+                seen.withLock { $0 = error }
+            }
+        })
+        let load = Task { try await host.insert(l) }
+        _ = await l.initStarted.wait()
+        // Bounded: a ring nobody sees would leave both waiting for good — that fails here.
+        let answered = Completion<Result<SetOutcome, ModuleError>>()
+        Task {
+            do throws(ModuleError) {
+                answered.complete(
+                    .success(try await host.load([.definition(BuiltinModule(name: "x")), .definition(TestModule("l"))], mode: .allOrNothing)))
+            } catch {
+                answered.complete(.failure(error))
+            }
+        }
+        guard case .value(let set) = await answered.wait(timeout: .seconds(20)) else {
+            Issue.record("the set and the load it joined wait for each other: the ring was not seen")
+            return
+        }
+        _ = try await load.value
+        // Whichever wait closes the ring fails at once, naming it: l's (the set then loads), or
+        // the set's (it rolls back, and l's wait gets that failure).
+        #expect(seen.withLock { $0 }?.code == .deadlock)
+        switch set {
+        case .success(let outcome):
+            #expect(seen.withLock { $0 }?.cycle.map(Set.init) == ["l", "x"])
+            #expect(outcome.members.map { "\($0.module) \($0.how)" } == ["x loaded", "l joined"])
+        case .failure(let error):
+            #expect(error.code == .deadlock && error.cycle.map(Set.init) == ["l", "x"], "\(error)")
+            #expect(host.state(of: "x") == nil)
+        }
+    }
+
     @Test func independentMembersInitInParallel() async throws {
         let host = try ModuleHost(configuration: .testing())
         let gate = Completion<Void>()

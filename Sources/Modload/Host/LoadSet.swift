@@ -88,8 +88,10 @@ extension ModuleHost {
     /// — and nothing inside it — changes; module files are checked and mapped, and stay mapped
     /// until the set is committed or released.
     ///
-    /// - Parameter firstTime: a member already live is an error (`exists`), as with
-    ///   `modprobe --first-time`; otherwise it is left as it is and reported as already live.
+    /// - Parameters:
+    ///   - members: what to load: definitions, module files, names or aliases.
+    ///   - firstTime: a member already live is an error (`exists`), as with
+    ///     `modprobe --first-time`; otherwise it is left as it is and reported as already live.
     /// - Throws: one error naming every member that failed — its ``ModuleError/memberErrors``
     ///   lists them all, step by step in the order above; its code is the first one's. Nothing
     ///   stays mapped.
@@ -424,8 +426,26 @@ extension ModuleHost {
                     up[index].complete(true)
                 case .join(let running):
                     group.addTask {
+                        // Every member the set runs now waits for this load (the set is published
+                        // as one): edges of the wait graph, so a load that in turn waits for one of
+                        // them closes a ring that fails at once instead of a hang.
+                        let waiting = slots.compactMap { slot -> RunningLoad? in if case .run(let member) = slot { member } else { nil } }
+                        var added: [RunningLoad] = []
+                        defer {
+                            for member in added { self.removeWait(from: member, to: running) }
+                            running.callers.subtract(1, ordering: .relaxed)
+                        }
+                        do throws(ModuleError) {
+                            for member in waiting {
+                                try self.addWait(from: member, to: running)
+                                added.append(member)
+                            }
+                        } catch {
+                            progress.withLock { p in if p.failure == nil { p.failure = (member.name.canonical, error) } }
+                            up[index].complete(false)
+                            return
+                        }
                         let result = await running.outcome.wait()
-                        running.callers.subtract(1, ordering: .relaxed)
                         if case .value(.failure(let error)) = result {
                             progress.withLock { p in if p.failure == nil { p.failure = (member.name.canonical, error) } }
                             up[index].complete(false)

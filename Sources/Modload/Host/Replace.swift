@@ -107,7 +107,11 @@ extension ModuleHost {
     /// Replaces the live module `name` with a new generation loaded from the module file at `path`
     /// (checked and mapped as for ``insert(file:parameters:)``, its module named `name`).
     ///
-    /// - Throws: the file errors of ``insert(file:parameters:)`` (nothing changed), then as
+    /// The file must be another version than the current generation's: one file version is one
+    /// image in a host, and two generations sharing an image would share the module's globals.
+    ///
+    /// - Throws: the file errors of ``insert(file:parameters:)`` (nothing changed), `invalidArgument`
+    ///   for the very file version the current generation runs, then as
     ///   ``replace(_:with:parameters:options:)``.
     @discardableResult
     public func replace(
@@ -117,6 +121,13 @@ extension ModuleHost {
         let (image, descriptor) = try file.map(for: serial)
         files.count(mapped: 1)
         let module = FileModule(file: file, image: image, descriptor: descriptor, loads: files)
+        let current = try? ModuleName(validating: name)
+        if let current, table.read({ $0.withModule(current) { ($0.definition as? FileModule)?.image.base == image.base } }) == true {
+            _ = module.releaseImageIfUnclaimed()
+            throw ModuleError(
+                .invalidArgument, module: current.canonical, file: path,
+                reason: "runs this very file version already; a replace needs a changed file (the two generations would share one image and its globals)")
+        }
         do {
             return try await replaceGeneration(name, with: module, parameters: parameters, options: options)
         } catch {

@@ -11,13 +11,16 @@ import ServiceLifecycle
 /// systemd does) and the rest still load.
 ///
 /// **Stop** (graceful shutdown, after the control server has stopped accepting):
-/// 1. take the modules and who uses whom;
+/// 1. take the modules and who uses whom (current generations: an old one left by a replace is
+///    not unloaded by name — it goes by itself once its holders and importers have);
 /// 2. unload every module nothing left uses — independent ones in parallel — each draining its
 ///    references until the shared deadline (``DaemonConfiguration/drainDeadline``);
 /// 3. repeat with the modules that has freed, until none is left or none can go; a module that
 ///    refused (held past the deadline, its cleanup refused, still loading) stays, and so does
 ///    every module it uses;
-/// 4. report each refusal with its reason and a summary, and return (the daemon exits 0).
+/// 4. wait, until the same deadline, for the old generations to go;
+/// 5. report each refusal — and each old generation still held — with its reason and a summary,
+///    and return (the daemon exits 0).
 final class HostService: Service {
     let host: ModuleHost
     let drainDeadline: Duration
@@ -61,7 +64,7 @@ final class HostService: Service {
         var refused: [String: ModuleError] = [:]
         while true {
             // 1. Who is left, and who uses whom.
-            let left = host.modules.filter { refused[$0.name] == nil }
+            let left = host.modules.filter { refused[$0.name] == nil && $0.state != .old }
             guard !left.isEmpty else { break }
             let names = Set(left.map(\.name))
             let stuck = Set(refused.keys)
@@ -101,8 +104,15 @@ final class HostService: Service {
                 }
             }
         }
-        // 4. Report.
+        // 4. Old generations drain by themselves.
+        while host.modules.contains(where: { $0.state == .old }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        // 5. Report.
         for (name, error) in refused.sorted(by: { $0.key < $1.key }) { logger.warning("left \(name) loaded: \(error)") }
+        for old in host.modules where old.state == .old {
+            logger.warning("left \(old.name) generation \(old.generation) old: \(old.refcount) references still held")
+        }
         logger.notice("shutdown: \(unloaded.count) modules unloaded, \(refused.count) refused")
         return unloaded
     }
