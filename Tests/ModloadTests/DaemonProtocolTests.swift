@@ -199,6 +199,9 @@ struct DaemonProtocolTests {
                     # top with its closure, as one set.
                     loaded = host.Load(name="top", allOrNothing=True)
                     assert [(m.module, m.how) for m in loaded.members] == [("base", "loaded"), ("mid", "loaded"), ("top", "loaded")], loaded
+                    # What top's closure brought is a dependency (modprobe -r takes it with top).
+                    origin = {m.name: m.loadedAsDependency for m in host.List().modules}
+                    assert origin == {"base": True, "mid": True, "top": False, "solo": False}, origin
                     # Replace mid while top is bound to it: mid 1 stays old, pinned by top.
                     replaced = host.Replace(name="mid", file=rebuilt, drainTimeoutMs=50)
                     assert (replaced.generation, replaced.previous) == (2, "old"), replaced

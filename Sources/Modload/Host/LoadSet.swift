@@ -485,7 +485,12 @@ extension ModuleHost {
             }
             table.write { t in for record in records { t.running[record.name] = nil } }
             for slot in slots { if case .run(let running) = slot { running.outcome.complete(.success(())) } }
-            for record in records { noteLoaded(record.name.canonical) }
+            // Who wanted each: the caller, or — for a module a named member's closure brought in —
+            // the member that needs it (modprobe -r may take it away with that member).
+            for (member, slot) in zip(members, slots) {
+                guard case .run = slot else { continue }
+                DependencyLoad.$current.withValue(!member.explicit) { noteLoaded(member.name.canonical) }
+            }
             let outcomes = prepared.alreadyLive.map { LoadOutcome(module: $0, how: .alreadyLive, parameterWarnings: []) }
                 + zip(members, slots).map { member, slot in
                     let how: LoadOutcome.How = switch slot {

@@ -96,6 +96,10 @@ extension ModuleHost {
     ///   `notPurged` (an old generation still drains and the purge is soft), then whatever
     ///   preparing the new generation failed with (binding, `duplicateSymbol`, `initFailed`, a
     ///   veto, a throwing state handover). After any error the current generation is as it was.
+    ///
+    /// Cancelling the caller's task before the switch makes the replace fail where it is waiting
+    /// (binding), with the current generation untouched; after the switch it only ends the wait
+    /// for the drain — the old generation stays old, even under a brutal purge, and goes by itself.
     @discardableResult
     public func replace(
         _ name: String, with definition: some ModuleDefinition, parameters: String = "",
@@ -256,6 +260,8 @@ extension ModuleHost {
         }
         let signal = current.armDrainSignal()
         let held = table.write { _ in current.refs.retire() }
+        // The new generation was wanted by whoever wanted the old one (modprobe -r's rule).
+        record.noteLoaded(asDependency: current.loadedAsDependency)
         record.statistics.loads.add(1, ordering: .relaxed)
         metrics.loads.increment()
         logger.debug("module replaced", metadata: ["module": "\(name)", "generation": "\(record.generation)"])
@@ -282,8 +288,11 @@ extension ModuleHost {
             switch await signal.wait(timeout: options.drainTimeout) {
             case .value:
                 previous = await finishOld(current, brutal: false)
-            case .timedOut, .cancelled:
+            case .timedOut:
                 previous = options.purge == .brutal ? await finishOld(current, brutal: true) : .old(holdersReport(of: current))
+            case .cancelled:
+                // The caller stopped waiting: never a purge it did not wait for.
+                previous = .old(holdersReport(of: current))
             }
         }
         if case .old = previous { finishWhenDrained(current, signal: signal) }

@@ -203,9 +203,10 @@ final class Methods: Sendable {
         let outcome = try await host.load(members, mode: .allOrNothing, firstTime: request.firstTime == true)
         logger.info("loaded a set, all or nothing", metadata: ["modules": "\(outcome.members.map(\.module))"])
         let loaded = outcome.members.map { HostInterface.Loaded(module: $0.module, how: $0.how.rawValue, parameterWarnings: $0.parameterWarnings) }
-        // The module asked for first: the named one (the last of its closure), else the first member.
-        let requested = request.name.flatMap { name in loaded.last { $0.module == name.replacingOccurrences(of: "-", with: "_") } }
-            ?? (request.file != nil ? loaded.last : nil) ?? loaded[0]
+        // The module asked for first: what the name or alias resolves to, else the file's module.
+        let resolved = request.name.flatMap { name in (try? repository.indexed(for: name))?.lookup(name).modules.first?.name }
+        let fileModule = request.file.flatMap { file in outcome.members.last { $0.file?.path == file }?.module }
+        let requested = loaded.last { $0.module == (resolved ?? fileModule)?.replacingOccurrences(of: "-", with: "_") } ?? loaded[0]
         return HostInterface.LoadReply(
             module: requested.module, how: requested.how, parameterWarnings: requested.parameterWarnings, members: loaded)
     }
