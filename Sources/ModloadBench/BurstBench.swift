@@ -29,11 +29,17 @@ public enum BurstBench {
         public var repetitions: Int
         /// Run the thread-per-request baselines too (they dominate the run time).
         public var baselines: Bool
-        public init(cpus: Int = 288, initDelay: Duration = .milliseconds(2), repetitions: Int = 5, baselines: Bool = true) {
+        /// Run the same burst through a real peer, CPython's import system (``ImportPeer``).
+        public var peers: Bool
+        public init(
+            cpus: Int = 288, initDelay: Duration = .milliseconds(2), repetitions: Int = 5, baselines: Bool = true,
+            peers: Bool = false
+        ) {
             self.cpus = cpus
             self.initDelay = initDelay
             self.repetitions = repetitions
             self.baselines = baselines
+            self.peers = peers
         }
     }
 
@@ -59,6 +65,11 @@ public enum BurstBench {
         public let speedupVsSerialized: Double?
         public let speedupVsWaitThenBusy: Double?
         public let limits: Limits?
+        /// With `--peers`: the burst through CPython's importlib, or why it did not run.
+        public let peer: ImportPeer.Result?
+        public let peerUnavailable: String?
+        /// The peer's failing-burst wall time over Modload's.
+        public let peerRatio: Double?
     }
 
     static let names = ["pcc_cpufreq", "acpi_cpufreq"]
@@ -86,11 +97,20 @@ public enum BurstBench {
         let modload = summarize("modload", modloadRuns)
         let baselines = options.baselines
             ? [summarize("serialized", serialRuns), summarize("wait-then-busy", busyRuns)] : []
+        var peer: ImportPeer.Result?
+        var peerUnavailable: String?
+        if options.peers {
+            switch ImportPeer.run(cpus: options.cpus, initMs: options.initDelay.milliseconds) {
+            case .success(let result): peer = result
+            case .failure(let unavailable): peerUnavailable = unavailable.reason
+            }
+        }
         return Report(
             machine: .current, requests: requests.count, initMs: options.initDelay.milliseconds,
             modload: modload, baselines: baselines,
             speedupVsSerialized: baselines.first.map { $0.wallMs / modload.wallMs },
-            speedupVsWaitThenBusy: baselines.last.map { $0.wallMs / modload.wallMs }, limits: limits)
+            speedupVsWaitThenBusy: baselines.last.map { $0.wallMs / modload.wallMs }, limits: limits,
+            peer: peer, peerUnavailable: peerUnavailable, peerRatio: peer.map { $0.wallMs / modload.wallMs })
     }
 
     /// What one repetition measured.
@@ -357,6 +377,16 @@ extension BurstBench {
         lines.append("targets: exactly 1 init per name; last joiner answered ≤ 2 ms after the init ends")
         if let wake = r.limits?.wake864Us {
             lines.append("C limit, same machine: waking 864 parked threads (futex broadcast) takes \(f(wake / 1000)) ms")
+        }
+        if let peer = r.peer {
+            func executions(_ counts: [String: Int]) -> String { "\(counts["pcc_cpufreq"] ?? 0) / \(counts["acpi_cpufreq"] ?? 0)" }
+            lines.append(
+                "peer: \(peer.python) importlib, \(r.requests) threads at once — failing module: \(executions(peer.executions)) "
+                    + "executions, \(f(peer.wallMs)) ms (\(r.peerRatio.map(f) ?? "–")× Modload's wall); succeeding: "
+                    + "\(executions(peer.succeedingExecutions)) executions, \(f(peer.succeedingWallMs)) ms")
+            lines.append("      (a lock per module name while one thread runs its body; a failed import is not shared — not a module host)")
+        } else if let reason = r.peerUnavailable {
+            lines.append("peer: CPython importlib not measured: \(reason)")
         }
         return lines.joined(separator: "\n")
     }

@@ -124,6 +124,9 @@ struct BurstCommand: AsyncParsableCommand, ReportsJSON {
     @Flag(help: "Measure Modload only (skip the thread-per-request baselines).")
     var noBaselines = false
 
+    @Flag(help: "Also run the burst through a real peer: CPython's importlib (needs python3), 864 threads importing a module whose top level sleeps --init-ms and raises.")
+    var peers = false
+
     @OptionGroup var options: BenchOptions
     var json: Bool { options.json }
 
@@ -139,7 +142,7 @@ struct BurstCommand: AsyncParsableCommand, ReportsJSON {
         let report = await BurstBench.run(
             .init(
                 cpus: cpus, initDelay: .microseconds(Int64(initMs * 1000)), repetitions: options.quick ? 1 : reps,
-                baselines: !noBaselines),
+                baselines: !noBaselines, peers: peers),
             limits: limits)
         try options.emit(report, BurstBench.render)
         if let svg {
