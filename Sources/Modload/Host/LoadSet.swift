@@ -368,7 +368,6 @@ extension ModuleHost {
         enum Slot { case run(RunningLoad), join(RunningLoad), live }
         let slots = try table.write { (t: inout ModuleTable.Writer) throws(ModuleError) -> [Slot] in
             var slots: [Slot?] = Array(repeating: nil, count: members.count)
-            let names = Set(members.map(\.name))
             for (index, member) in members.enumerated() {
                 if let running = t.running[member.name] {
                     slots[index] = .join(running)
@@ -380,13 +379,15 @@ extension ModuleHost {
                         throw ModuleError(.exists, module: member.name.canonical, state: .live, reason: "was loaded since the set was prepared")
                     }
                     slots[index] = .live
-                } else {
-                    for export in member.definition.exports {
-                        if let owner = t.symbols[export.name]?.exporter, !names.contains(owner) {
-                            throw ModuleError(
-                                .duplicateSymbol, module: member.name.canonical,
-                                reason: "exports \(export.name), which \(owner) exported since the set was prepared; the set was not loaded")
-                        }
+                }
+            }
+            // The members it runs export what nobody exports (prepare checked; a load since may).
+            for (index, member) in members.enumerated() where slots[index] == nil {
+                for export in member.definition.exports {
+                    if let owner = t.symbols[export.name]?.exporter {
+                        throw ModuleError(
+                            .duplicateSymbol, module: member.name.canonical,
+                            reason: "exports \(export.name), which \(owner) exported since the set was prepared; the set was not loaded")
                     }
                 }
             }

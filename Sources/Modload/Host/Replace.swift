@@ -325,8 +325,14 @@ extension ModuleHost {
             old.setState(.going)
             return (true, reading.references)
         }
-        guard taken.taken else { return .old(holdersReport(of: old)) }
+        guard taken.taken else {
+            // Still old and held — or already taken down by another caller (a brutal replace).
+            return old.state == .old ? .old(holdersReport(of: old)) : .gone(drainedReferences: 0, image: nil)
+        }
+        // Whoever still waits for the drain (a soft replace's finisher) wakes and finds it taken.
+        let signal = old.drainSignal
         old.disarmDrainSignal()
+        signal?.complete(())
         if taken.references > 0 {
             taint(.forcedUnload)
             logger.warning(
