@@ -42,8 +42,9 @@ public enum ReplaceBench {
         init(_ generation: Int) { self.generation = generation }
         func initialize(_ context: ModuleContext) async throws {}
         func takeOver(from previous: any ModuleDefinition, _ context: ModuleContext) async throws {
-            ready.store(nowNanoseconds(), ordering: .releasing)
-            Generation.latestReady.store(nowNanoseconds(), ordering: .releasing)
+            let now = nowNanoseconds()
+            ready.store(now, ordering: .releasing)
+            Generation.latestReady.store(now, ordering: .releasing)
         }
         /// When the newest generation became ready (acquirers time the window after it).
         static let latestReady = Atomic<UInt64>(0)

@@ -267,7 +267,7 @@ final class ModuleSnapshot: Sendable {
 
     /// The names of the modules that use `key`, sorted.
     func dependents(of key: ModuleKey) -> [String] {
-        Set((dependents[key] ?? []).map(\.name.canonical)).sorted()
+        ModuleKey.names(dependents[key])
     }
 
     /// The record of a module, valid for the enclosing read section.

@@ -178,7 +178,7 @@ extension ModuleHost {
             let old = t.oldGeneration(name)
             if let old, options.purge == .soft {
                 throw ModuleError(
-                    .notPurged, module: key, state: .old, holders: holdersReport(of: old, in: t),
+                    .notPurged, module: key, state: .old, holders: holdersReport(of: old),
                     reason: "generation \(old.generation) is still old and draining; wait for it to go, or purge it brutally")
             }
             t.replacing.insert(name)
@@ -423,14 +423,5 @@ extension ModuleHost {
         } else {
             _ = try await load(definition, parameters: parameters, for: .ensureLoaded)
         }
-    }
-
-    /// Who holds `record`, read with the table lock held.
-    func holdersReport(of record: ModuleRecord, in t: ModuleTable.Writer) -> HoldersReport {
-        let reading = record.refs.reading
-        return HoldersReport(
-            module: record.name.canonical, state: reading.state,
-            dependents: Set((t.dependents[record.key] ?? []).map(\.name.canonical)).sorted(),
-            references: reading.references, referenceHolders: record.holderLabels)
     }
 }

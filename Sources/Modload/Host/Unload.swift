@@ -98,7 +98,7 @@ extension ModuleHost {
                 throw ModuleError(.busy, module: key, state: .live, reason: "is being replaced; try again once the replace ends")
             }
             if let dependents = t.dependents[record.key], !dependents.isEmpty {
-                return .dependents(record, Set(dependents.map(\.name.canonical)).sorted())
+                return .dependents(record, ModuleKey.names(dependents))
             }
             switch mode {
             case .failFast:

@@ -248,4 +248,10 @@ final class ModuleRecord: Sendable {
 struct ModuleKey: Hashable, Sendable {
     let name: ModuleName
     let generation: Int
+
+    /// The distinct names of `keys`, sorted (what reports say: a module bound to two generations
+    /// of an exporter is one dependent).
+    static func names(_ keys: Set<ModuleKey>?) -> [String] {
+        Set((keys ?? []).map(\.name.canonical)).sorted()
+    }
 }
