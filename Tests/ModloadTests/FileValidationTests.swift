@@ -124,6 +124,21 @@ struct FileValidationTests {
         #expect(await refuse(longNote, .invalidFile).contains("has a note running past its end"))
     }
 
+    /// Loadable segments the dynamic linker would map unreadable (it then faults reading its own
+    /// tables through them), with flags of no meaning here, or writable and executable: found by
+    /// CI's fuzz run, which made the first segment execute-only and crashed in the mapping.
+    @Test func loadableSegmentsThatAreNotReadableOrAreWritableCode() async throws {
+        let folder = try ModuleFolder()
+        // The first program header is the first loadable segment (R, read-only headers and tables).
+        let phoff = { (bytes: [UInt8]) in Int(bytes[32..<40].reversed().reduce(0) { $0 << 8 | UInt64($1) }) }
+        let executeOnly = try await edited(folder, "xonly.so") { bytes in bytes[phoff(bytes) + 4] = 1 }
+        #expect(await refuse(executeOnly, .invalidFile).contains("loadable segment 0 has flags --X"))
+        let fuzzed = try await edited(folder, "fuzzed.so") { bytes in bytes[phoff(bytes) + 4] ^= 189 }
+        #expect(await refuse(fuzzed, .invalidFile).contains("has flags --X and 0xb8"))
+        let writableCode = try await edited(folder, "rwx.so") { bytes in bytes[phoff(bytes) + 4] = 7 }
+        #expect(await refuse(writableCode, .invalidFile).contains("never writable and executable"))
+    }
+
     @Test func bytesAfterTheImageThatAreNotASignature() async throws {
         let folder = try ModuleFolder()
         let padded = try await edited(folder, "padded.so") { $0 += Array("junk".utf8) }

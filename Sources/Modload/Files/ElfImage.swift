@@ -14,6 +14,7 @@ import Musl
 /// 1. the ELF header: a 64-bit, little-endian shared object (`ET_DYN`, not a position-independent
 ///    executable) for this machine;
 /// 2. program headers: inside the file; loadable segments in address order, not overlapping,
+///    readable and never both writable and executable, with no other flags,
 ///    each one's file part inside the file and no larger than its memory part, offset and
 ///    address congruent modulo the page; the dynamic segment inside a loadable one; no
 ///    interpreter, no executable stack;
@@ -97,6 +98,12 @@ struct ElfImage {
     private static let shtSymtab: UInt32 = 2, shtNobits: UInt32 = 8, shtDynsym: UInt32 = 11
     private static let pageSize: UInt64 = 4096
 
+    /// A segment's flags as `readelf` prints them (`R E`), and any other bits in hexadecimal.
+    static func segmentFlags(_ flags: UInt32) -> String {
+        let named = (flags & 4 != 0 ? "R" : "-") + (flags & 2 != 0 ? "W" : "-") + (flags & 1 != 0 ? "X" : "-")
+        return flags & ~7 == 0 ? named : named + " and 0x" + String(flags & ~7, radix: 16)
+    }
+
     /// The section named `name`, if there is one.
     func section(named name: String) -> Section? { sections.first { $0.name == name } }
 
@@ -178,6 +185,13 @@ struct ElfImage {
             _ = try within(offset, fileSize, "segment \(index)")
             switch type {
             case ptLoad:
+                // The dynamic linker reads headers, symbol and hash tables through the loadable
+                // segments: one it maps unreadable (execute-only) faults it. Flags other than
+                // read, write and execute are not meant for this process, and no segment is both
+                // writable and executable (the kernel's module_enforce_rwx_sections).
+                guard flags & ~7 == 0, flags & 4 != 0, flags & 3 != 3 else {
+                    throw Invalid("loadable segment \(index) has flags \(segmentFlags(flags)): each must be readable, never writable and executable")
+                }
                 // Only a writable segment may be longer in memory than in the file (its .bss): code
                 // and constants that are not in the file would be zeros.
                 guard fileSize == memorySize || (fileSize < memorySize && flags & 2 != 0) else {
