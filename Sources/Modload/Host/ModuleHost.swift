@@ -128,7 +128,7 @@ public final class ModuleHost: Sendable {
     /// The state of a module, or `nil` if no module of that name is in the table.
     public func state(of name: String) -> ModuleState? {
         guard let name = try? ModuleName(validating: name) else { return nil }
-        return table.read { $0.withModule(name) { $0.state } }
+        return table.read { $0.modules.state(of: name) }
     }
 
     /// A snapshot of one module, or `nil` if it is not in the table (or still unformed).

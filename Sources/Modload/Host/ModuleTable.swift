@@ -10,8 +10,8 @@ import Synchronization
 /// unmanaged, and what a reader finds stays valid until its section ends.
 ///
 /// **Writers** hold the table lock ([T] in docs/design.md §4) and edit ``Writer``. If the edit changed
-/// modules or statistics, a new snapshot (persistent hash trees: only the changed path is copied)
-/// is published before the lock is released, and the old snapshot — plus any record removed —
+/// modules or statistics, a new snapshot (persistent maps: only the changed path is copied; the
+/// modules by name in a ``ModuleIndex``, the rest in hash tries) is published before the lock is released, and the old snapshot — plus any record removed —
 /// is released after a grace period, when no reader can still see it.
 ///
 /// Lock rules: the table lock is held only to look up and edit the writer state and to change a
@@ -27,7 +27,7 @@ final class ModuleTable: Sendable {
         /// Every module that is unformed, coming, live or going, by canonical name; each entry
         /// owns one retain of its record. A name is here from the moment a load wins it until
         /// the module is gone.
-        fileprivate(set) var modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>
+        fileprivate(set) var modules = ModuleIndex()
         /// Statistics of every name ever asked for.
         fileprivate(set) var statistics: TreeDictionary<ModuleName, NameStatistics>
         /// Old generations (``ModuleState/old``): replaced and still referenced or draining (a
@@ -63,7 +63,7 @@ final class ModuleTable: Sendable {
         }
 
         mutating func insert(_ record: ModuleRecord) {
-            modules[record.name] = .passRetained(record)
+            modules.insert(.passRetained(record))
             changed = true
         }
 
@@ -79,7 +79,7 @@ final class ModuleTable: Sendable {
             let name = record.name
             let entry: Unmanaged<ModuleRecord>?
             if modules[name]?.takeUnretainedValue() === record {
-                entry = modules.removeValue(forKey: name)
+                entry = modules.remove(name)
             } else if old[record.key]?.takeUnretainedValue() === record {
                 entry = old.removeValue(forKey: record.key)
             } else {
@@ -94,7 +94,7 @@ final class ModuleTable: Sendable {
         /// current one becomes old. Exports are switched by ``switchExports(from:to:)``.
         mutating func makeCurrent(_ next: ModuleRecord) {
             if let current = modules[next.name] { old[current.takeUnretainedValue().key] = current }
-            modules[next.name] = .passRetained(next)
+            modules.insert(.passRetained(next))
             changed = true
         }
 
@@ -102,7 +102,7 @@ final class ModuleTable: Sendable {
         /// rollback was refused): the name is free, the record stays until the host ends.
         mutating func makeOld(_ record: ModuleRecord) {
             guard let entry = modules[record.name], entry.takeUnretainedValue() === record else { return }
-            modules[record.name] = nil
+            modules.remove(record.name)
             old[record.key] = entry
             changed = true
         }
@@ -186,8 +186,8 @@ final class ModuleTable: Sendable {
     private let current: Atomic<Unmanaged<ModuleSnapshot>>
 
     init() {
-        let empty = ModuleSnapshot(modules: [:], old: [:], statistics: [:], symbols: [:], dependents: [:])
-        writer = Locked(Writer(modules: [:], statistics: [:]))
+        let empty = ModuleSnapshot(modules: ModuleIndex(), old: [:], statistics: [:], symbols: [:], dependents: [:])
+        writer = Locked(Writer(statistics: [:]))
         current = Atomic(.passRetained(empty))
     }
 
@@ -241,7 +241,7 @@ final class ModuleTable: Sendable {
 final class ModuleSnapshot: Sendable {
     /// Modules by canonical name (unmanaged: the table owns one retain of each while listed, and
     /// releases it only after a grace period once removed).
-    let modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>
+    let modules: ModuleIndex
     /// Old generations by name and generation (owned like `modules`).
     let old: TreeDictionary<ModuleKey, Unmanaged<ModuleRecord>>
     /// Per-name statistics.
@@ -252,7 +252,7 @@ final class ModuleSnapshot: Sendable {
     let dependents: TreeDictionary<ModuleKey, Set<ModuleKey>>
 
     init(
-        modules: TreeDictionary<ModuleName, Unmanaged<ModuleRecord>>,
+        modules: ModuleIndex,
         old: TreeDictionary<ModuleKey, Unmanaged<ModuleRecord>>,
         statistics: TreeDictionary<ModuleName, NameStatistics>,
         symbols: TreeDictionary<String, SymbolEntry>,

@@ -17,6 +17,9 @@ import Synchronization
 final class ModuleRecord: Sendable {
     /// The module's validated, canonical name.
     let name: ModuleName
+    /// The reference count (base + references) and the state (its word lives outside the record,
+    /// see ``RefCountWords``).
+    @usableFromInline let refs = RefCount()
     /// Which load of the name this is: 1 for the first, one more for each load or replace after
     /// it (docs/design.md §16). Two records share a name only while one of them is `old`.
     let generation: Int
@@ -28,8 +31,6 @@ final class ModuleRecord: Sendable {
     let file: String?
     /// The context before imports are bound (name, logger, parameters, host).
     private let baseContext: ModuleContext
-    /// The reference count (base + references) and the state.
-    @usableFromInline let refs = RefCount()
     /// The statistics of this module's name.
     let statistics: NameStatistics
     /// Record holder labels of references (the host's `tracksReferenceHolders`).
@@ -125,7 +126,7 @@ final class ModuleRecord: Sendable {
 
     @inline(__always)
     var state: ModuleState {
-        ModuleState(rawValue: refs.rawState & ~RefCount.flagBits)!
+        RefCount.state(inWord: refs.word.pointee.load(ordering: .acquiring))
     }
 
     /// `true` while the module is a member of an all-or-nothing set not yet published: outside

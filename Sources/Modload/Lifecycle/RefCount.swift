@@ -38,7 +38,7 @@ import Synchronization
 /// ``orphan()``: the unlinker's extra retain passes to the remaining references, marked by the
 /// orphan bit, and the put that releases the last of them frees it (``PutResult/lastOfOrphan``).
 @usableFromInline
-struct RefCount: ~Copyable, Sendable {
+struct RefCount: ~Copyable, @unchecked Sendable {  // the word is atomic
     /// The base count held by the module's own presence.
     @usableFromInline static var base: Int { 1 }
     /// Set once the module is unlinked with references remaining. Counts as frozen for try-get.
@@ -57,11 +57,22 @@ struct RefCount: ~Copyable, Sendable {
     /// Both flags: what to strip from the state byte to get the state.
     static let flagBits: UInt8 = unloadingFlag | provisionalFlag
 
-    @usableFromInline let word = Atomic<Int>(1 + 1)  // the base and the init reference; state `unformed` (0)
+    /// The word: state, flags and count. It lives beside other modules' words (``RefCountWords``),
+    /// not in the record.
+    @usableFromInline let word = RefCountWords.take(1 + 1)  // the base and the init reference; state `unformed` (0)
+
+    deinit { RefCountWords.give(word) }
+
+    /// The state in a loaded word (what ``ModuleRecord/state`` says), for readers that hold only
+    /// the word's address.
+    @inline(__always)
+    static func state(inWord word: Int) -> ModuleState {
+        ModuleState(rawValue: UInt8(truncatingIfNeeded: (word & stateBits) >> stateShift) & ~flagBits)!
+    }
 
     /// The state, the unloading flag and the count from one load of the word: a combination that
     /// was true at one instant (see ``Reading``).
-    var reading: Reading { Reading(word: word.load(ordering: .acquiring)) }
+    var reading: Reading { Reading(word: word.pointee.load(ordering: .acquiring)) }
 
     /// One load of the word, decoded.
     struct Reading: Equatable {
@@ -97,14 +108,14 @@ struct RefCount: ~Copyable, Sendable {
 
     /// The state byte: a ``ModuleState`` raw value, plus ``unloadingFlag``.
     @inline(__always)
-    var rawState: UInt8 { UInt8(truncatingIfNeeded: (word.load(ordering: .acquiring) & Self.stateBits) >> Self.stateShift) }
+    var rawState: UInt8 { UInt8(truncatingIfNeeded: (word.pointee.load(ordering: .acquiring) & Self.stateBits) >> Self.stateShift) }
 
     /// Replaces the state byte (the count is untouched).
     func setRawState(_ raw: UInt8) {
-        var current = word.load(ordering: .relaxed)
+        var current = word.pointee.load(ordering: .relaxed)
         while true {
             let desired = (current & ~Self.stateBits) | (Int(raw) << Self.stateShift)
-            let (exchanged, original) = word.weakCompareExchange(
+            let (exchanged, original) = word.pointee.weakCompareExchange(
                 expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
             if exchanged { return }
             current = original
@@ -130,13 +141,13 @@ struct RefCount: ~Copyable, Sendable {
     /// count is neither zero nor orphaned. One load and one CAS, retried only on a race.
     @inlinable @inline(__always)
     func tryGet() -> Bool {
-        var current = word.load(ordering: .relaxed)
+        var current = word.pointee.load(ordering: .relaxed)
         while true {
             let state = UInt8(truncatingIfNeeded: (current & Self.stateBits) >> Self.stateShift)
             guard state == ModuleState.coming.rawValue || state == ModuleState.live.rawValue,
                 current & Self.countBits != 0, current & Self.orphanBit == 0
             else { return false }
-            let (exchanged, original) = word.weakCompareExchange(
+            let (exchanged, original) = word.pointee.weakCompareExchange(
                 expected: current, desired: current + 1, successOrdering: .acquiringAndReleasing,
                 failureOrdering: .relaxed)
             if exchanged { return true }
@@ -147,7 +158,7 @@ struct RefCount: ~Copyable, Sendable {
     /// Increments a count the caller already holds a reference on (cannot be frozen).
     @inlinable @inline(__always)
     func getHeld() {
-        word.wrappingAdd(1, ordering: .relaxed)
+        word.pointee.wrappingAdd(1, ordering: .relaxed)
     }
 
     /// Decrements. An underflow — a put without a get, which is a bug in the caller
@@ -155,14 +166,14 @@ struct RefCount: ~Copyable, Sendable {
     /// atomic RMW, so the undo is not atomic with it: for that instant a frozen count reads −1.
     @inlinable @inline(__always)
     func put() -> PutResult {
-        let new = word.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
+        let new = word.pointee.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
         let count = new & Self.countBits
         if count != 0 && count != Self.countBits { return .held }
         if count == 0 {
             // Exactly one put sees a zero count with the orphan bit (it released the last one).
             return new & Self.orphanBit != 0 ? .lastOfOrphan : .frozen
         }
-        word.wrappingAdd(1, ordering: .relaxed)
+        word.pointee.wrappingAdd(1, ordering: .relaxed)
         return .underflow
     }
 
@@ -178,12 +189,12 @@ struct RefCount: ~Copyable, Sendable {
     /// with no unload begun and holds no references, marks it unloading and freezes the count
     /// (removes the base). Otherwise changes nothing. Returns the references held: 0 means frozen.
     func freezeIfUnreferenced() -> Int {
-        var current = word.load(ordering: .relaxed)
+        var current = word.pointee.load(ordering: .relaxed)
         while true {
             let held = (current & Self.countBits) - Self.base
             guard held == 0 else { return held }
             let desired = Self.word(state: ModuleState.live.rawValue | Self.unloadingFlag, count: 0, orphan: current)
-            let (exchanged, original) = word.weakCompareExchange(
+            let (exchanged, original) = word.pointee.weakCompareExchange(
                 expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
             if exchanged { return 0 }
             current = original
@@ -193,11 +204,11 @@ struct RefCount: ~Copyable, Sendable {
     /// Force and drain: marks a live module unloading and removes the base, in one step. Returns
     /// the references still held (0: frozen now); the count freezes when the last one is put.
     func beginUnloading() -> Int {
-        var current = word.load(ordering: .relaxed)
+        var current = word.pointee.load(ordering: .relaxed)
         while true {
             let held = (current & Self.countBits) - Self.base
             let desired = Self.word(state: ModuleState.live.rawValue | Self.unloadingFlag, count: held, orphan: current)
-            let (exchanged, original) = word.weakCompareExchange(
+            let (exchanged, original) = word.pointee.weakCompareExchange(
                 expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
             if exchanged { return held }
             current = original
@@ -208,11 +219,11 @@ struct RefCount: ~Copyable, Sendable {
     /// froze meanwhile (a racing put released the last reference). Returns `true` if the module
     /// is live again, `false` if it froze (the unload may proceed).
     func cancelUnloading() -> Bool {
-        var current = word.load(ordering: .relaxed)
+        var current = word.pointee.load(ordering: .relaxed)
         while current & Self.countBits != 0 {
             let desired = Self.word(
                 state: ModuleState.live.rawValue, count: (current & Self.countBits) + Self.base, orphan: current)
-            let (exchanged, original) = word.weakCompareExchange(
+            let (exchanged, original) = word.pointee.weakCompareExchange(
                 expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
             if exchanged { return true }
             current = original
@@ -223,11 +234,11 @@ struct RefCount: ~Copyable, Sendable {
     /// An unload refused after the count froze (the module's cleanup said no): live again, the
     /// base back, in one step. Only the unloader that froze the count may call this.
     func reinstate() {
-        var current = word.load(ordering: .relaxed)
+        var current = word.pointee.load(ordering: .relaxed)
         while true {
             let desired = Self.word(
                 state: ModuleState.live.rawValue, count: (current & Self.countBits) + Self.base, orphan: current)
-            let (exchanged, original) = word.weakCompareExchange(
+            let (exchanged, original) = word.pointee.weakCompareExchange(
                 expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
             if exchanged { return }
             current = original
@@ -238,11 +249,11 @@ struct RefCount: ~Copyable, Sendable {
     /// in one step. Returns the references taken while it was coming.
     @discardableResult
     func failLoad() -> Int {
-        var current = word.load(ordering: .relaxed)
+        var current = word.pointee.load(ordering: .relaxed)
         while true {
             let held = (current & Self.countBits) - Self.base - 1
             let desired = Self.word(state: ModuleState.going.rawValue, count: held, orphan: current)
-            let (exchanged, original) = word.weakCompareExchange(
+            let (exchanged, original) = word.pointee.weakCompareExchange(
                 expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
             if exchanged { return held }
             current = original
@@ -252,11 +263,11 @@ struct RefCount: ~Copyable, Sendable {
     /// A replace's switch (the old generation): `old`, with the base removed, in one step. Returns
     /// the references still held (0: frozen now); the count freezes when the last one is put.
     func retire() -> Int {
-        var current = word.load(ordering: .relaxed)
+        var current = word.pointee.load(ordering: .relaxed)
         while true {
             let held = (current & Self.countBits) - Self.base
             let desired = Self.word(state: ModuleState.old.rawValue, count: held, orphan: current)
-            let (exchanged, original) = word.weakCompareExchange(
+            let (exchanged, original) = word.pointee.weakCompareExchange(
                 expected: current, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
             if exchanged { return held }
             current = original
@@ -272,11 +283,11 @@ struct RefCount: ~Copyable, Sendable {
     /// remain — the record is now orphaned, and the caller's extra retain belongs to them —
     /// `false` if none did (nothing changes).
     func orphan() -> Bool {
-        let previous = word.bitwiseOr(Self.orphanBit, ordering: .acquiringAndReleasing).oldValue
+        let previous = word.pointee.bitwiseOr(Self.orphanBit, ordering: .acquiringAndReleasing).oldValue
         if previous & Self.countBits != 0 { return true }
         // No references: a zero count cannot change (try-get refuses it, nobody can put), so the
         // bit can simply be taken back.
-        word.bitwiseAnd(~Self.orphanBit, ordering: .acquiringAndReleasing)
+        word.pointee.bitwiseAnd(~Self.orphanBit, ordering: .acquiringAndReleasing)
         return false
     }
 }
