@@ -38,7 +38,7 @@ public enum QuiescenceBench {
         public let synchronizeUs: [String: Distribution]
         /// async synchronize() (through the reclaimer), µs per call, one busy reader.
         public let synchronizeAsyncUs: Distribution
-        /// Modload lookups by module count ("1000", "10000").
+        /// Modload lookups by module count ("1000", "10000", "100000").
         public let lookupNs: [String: LookupBench.LookupFigures]
         /// Baseline tables by kind ("mutex", "rwlock") then module count.
         public let baselines: [String: [String: LookupBench.LookupFigures]]
@@ -177,7 +177,7 @@ extension QuiescenceBench {
             "",
         ]
         lines += LookupBench.table(r.lookupNs, baselines: r.baselines)
-        lines.append(LookupBench.summary(r.lookupNs))
+        lines += LookupBench.summary(r.lookupNs, baselines: r.baselines)
         if r.limits == nil { lines.append("\n(no C limits: --limits none)") }
         return lines.joined(separator: "\n")
     }
