@@ -78,7 +78,10 @@ struct ModuleIndexTests {
         let churned = try Self.records("churn", 4_000)
         let table = ModuleTable()
         for record in stable { table.write { $0.insert(record) } }
+        // At least one whole round (grow past two rebuilds, shrink back); more while the budget
+        // lasts — a sanitizer build runs a round some twenty times slower than a plain one.
         let rounds = 3 * Stress.scale
+        let budget = ContinuousClock.now.advanced(by: .seconds(30))
         let done = Atomic<Bool>(false)
         let misses = Atomic<Int>(0), wrong = Atomic<Int>(0), lookups = Atomic<Int>(0)
         await onThreads(4) { thread in
@@ -86,6 +89,7 @@ struct ModuleIndexTests {
                 for _ in 0..<rounds {
                     for record in churned { table.write { $0.insert(record) } }
                     for record in churned { table.write { $0.remove(record) } }
+                    if ContinuousClock.now > budget { break }
                 }
                 done.store(true, ordering: .releasing)
                 return

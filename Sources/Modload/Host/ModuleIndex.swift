@@ -2,7 +2,7 @@ import Synchronization
 
 /// The table's index of current modules by name: a persistent hash map that a reader searches
 /// with a handful of dependent loads — no lock, no hashing (the name carries its hash), no
-/// reference counting — and that a writer edits by copying one path (docs/design.md §4).
+/// reference counting — and that a writer edits by copying one path (docs/design.md §7).
 ///
 /// Rules:
 /// 1. **Shape.** Three levels: a root of `2^rootBits` branches, each branch 64 pages, each page an

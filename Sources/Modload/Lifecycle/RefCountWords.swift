@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Where reference-count words live: packed side by side in pages of their own rather than inside
-/// each module record (docs/design.md §4).
+/// each module record (docs/design.md §7).
 ///
 /// A lookup by name reads a module's state from its word (``ModuleIndex`` keeps a pointer to it
 /// beside the name). Records are large and allocated among everything else a load allocates, so
